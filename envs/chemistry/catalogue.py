@@ -1,0 +1,486 @@
+"""The catalogue of chemical systems, read from data files (YAML or JSON).
+
+A system file names its phases (with where their data comes from), its precursors, its
+solid-state reactions with Arrhenius parameters, its grain-growth law and its targets
+with the property each target is made for. The bundled systems live in
+``data/systems/``; a user adds one by writing a file like them and passing its path
+wherever a system name is accepted. Nothing here is chemistry code: the data decides.
+
+Fields of a phase entry (all optional):
+
+* ``formula``: defaults to the phase name;
+* ``cas``: CAS number for S0 and Cp in the CRC (or NIST WebBook) table;
+* ``gas: true``: a gas, Gibbs energy from NIST-JANAF (elements like O2 are zero);
+* ``enthalpy``: ``{value: kJ/mol, source: ...}``, or ``{below_hull_0K: eV/atom, source}``
+  for a predicted phase placed that far below the 0 K hull of the other phases;
+  default: pymatgen's experimental table;
+* ``entropy`` / ``heat_capacity``: ``{value: J/(mol K), source}``, or
+  ``{additivity: {PHASE: coefficient, ...}, offset: J/(mol K)}`` (an estimate by oxide
+  additivity from phases of the same file);
+* ``hypothetical: true``: a predicted phase nobody has made.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import tables
+from .tables import EV_TO_J_PER_MOL, MissingDataError, Sourced
+from .thermo import BalancedReaction, Phase, ThermoError, balance, parse_equation
+
+SYSTEMS_PACKAGE = "synthgap.envs.chemistry"
+
+
+class CatalogueError(ValueError):
+    """A system data file is malformed; the message names the file, the field and the problem."""
+
+    def __init__(self, file: str, field_path: str, problem: str):
+        self.file, self.field, self.problem = file, field_path, problem
+        super().__init__(f"{file}: {field_path}: {problem}")
+
+
+@dataclass(frozen=True)
+class PerformanceModel:
+    """How a target's measured property follows from the sample (its phenotype).
+
+    performance = theoretical * purity**purity_exponent
+                  * exp(-ln(grain / optimal_grain)**2 / (2 grain_tolerance**2))
+
+    Attributes:
+        property: what is measured (e.g. "relative permittivity").
+        unit: its unit.
+        theoretical: the ideal value for a phase-pure sample at optimal grain size (the
+            "0 K view": what a predictor scores the formula with).
+        optimal_grain: grain size of best performance, um.
+        grain_tolerance: width of the grain-size optimum in ln(um).
+        purity_exponent: how fast impurity phases degrade the property.
+    """
+
+    property: str
+    unit: str
+    theoretical: float
+    optimal_grain: float = 1.0
+    grain_tolerance: float = 1.0
+    purity_exponent: float = 2.0
+
+
+@dataclass(frozen=True)
+class Target:
+    """A phase a campaign tries to make.
+
+    Attributes:
+        phase: the target phase name.
+        precursor_sets: the allowed precursor combinations (tuples of phase names).
+        performance: how the measured property follows from the sample.
+        unobtainium: flagged in the catalogue as 0 K-stable but unbuildable.
+    """
+
+    phase: str
+    precursor_sets: tuple[tuple[str, ...], ...]
+    performance: PerformanceModel
+    unobtainium: bool = False
+
+
+@dataclass(frozen=True)
+class ReactionSpec:
+    """A solid-state reaction of the network, with Arrhenius parameters.
+
+    Attributes:
+        reaction: the balanced reaction.
+        activation_energy: Ea, J/mol.
+        prefactor: A, 1/s (rate constant of the reaction at full driving force and
+            reference particle size).
+    """
+
+    reaction: BalancedReaction
+    activation_energy: float
+    prefactor: float
+
+
+@dataclass(frozen=True, eq=False)  # identity hash: systems are cached per file
+class ChemicalSystem:
+    """One chemical system of the catalogue.
+
+    Attributes:
+        name: the system's name (also its file stem).
+        description: a paragraph for humans.
+        phases: name -> Phase, in file order.
+        precursors: phases that can be weighed into a recipe.
+        reactions: the reaction network.
+        targets: name -> Target.
+        grain_growth: (activation energy J/mol, prefactor um^2/s).
+        volatiles: phase name -> (activation energy J/mol, prefactor 1/s) of evaporation.
+        source: the file it was read from.
+    """
+
+    name: str
+    description: str
+    phases: Mapping[str, Phase]
+    precursors: tuple[str, ...]
+    reactions: tuple[ReactionSpec, ...]
+    targets: Mapping[str, Target]
+    grain_growth: tuple[float, float]
+    volatiles: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    source: str = ""
+
+    @property
+    def elements(self) -> tuple[str, ...]:
+        seen: dict[str, None] = {}
+        for p in self.phases.values():
+            for el in p.element_amounts:
+                seen.setdefault(el, None)
+        return tuple(seen)
+
+    @property
+    def solids(self) -> tuple[str, ...]:
+        return tuple(n for n, p in self.phases.items() if not p.is_gas)
+
+    @property
+    def gases(self) -> tuple[str, ...]:
+        return tuple(n for n, p in self.phases.items() if p.is_gas)
+
+
+def bundled_system_names() -> list[str]:
+    """Names of the systems shipped with synthgap."""
+    folder = resources.files(SYSTEMS_PACKAGE).joinpath("data/systems")
+    return sorted(p.name.rsplit(".", 1)[0] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+@lru_cache(maxsize=32)
+def load_atmospheres() -> dict[str, dict[str, float]]:
+    """Atmosphere name -> partial pressures (atm) of O2, CO2, H2O."""
+    text = resources.files(SYSTEMS_PACKAGE).joinpath("data/atmospheres.yaml").read_text()
+    return {k: {g: float(p) for g, p in v.items()} for k, v in yaml.safe_load(text).items()}
+
+
+def load_system(name_or_path: str | Path) -> ChemicalSystem:
+    """Load a bundled system by name, or a user's system file by path.
+
+    Raises:
+        CatalogueError: the file is missing or malformed (names file, field, problem).
+    """
+    key = str(name_or_path)
+    if key in bundled_system_names():
+        path = str(resources.files(SYSTEMS_PACKAGE).joinpath(f"data/systems/{key}.yaml"))
+    else:
+        path = key
+    return _load_system_file(str(Path(path).resolve()) if Path(path).exists() else path)
+
+
+@lru_cache(maxsize=32)
+def _load_system_file(path: str) -> ChemicalSystem:
+    p = Path(path)
+    if not p.exists():
+        known = ", ".join(bundled_system_names())
+        raise CatalogueError(path, "(file)", f"no such file or bundled system (bundled: {known})")
+    try:
+        text = p.read_text()
+        data = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
+    except (yaml.YAMLError, json.JSONDecodeError) as exc:
+        raise CatalogueError(path, "(file)", f"not valid YAML/JSON: {exc}") from None
+    return _SystemReader(path, data).read()
+
+
+class _SystemReader:
+    """Turns a parsed system file into a ChemicalSystem, naming every bad field."""
+
+    def __init__(self, path: str, data: Any):
+        self.path = path
+        if not isinstance(data, dict):
+            self.fail("(top level)", "must be a mapping with keys system, phases, reactions, targets")
+        self.data = data
+
+    def fail(self, field_path: str, problem: str):
+        raise CatalogueError(self.path, field_path, problem)
+
+    def require(self, mapping: Mapping, key: str, where: str, kind: type | tuple = object):
+        if not isinstance(mapping, Mapping) or key not in mapping:
+            self.fail(f"{where}.{key}" if where else key, "is required")
+        value = mapping[key]
+        if not isinstance(value, kind):
+            names = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
+            self.fail(f"{where}.{key}" if where else key, f"must be a {names}, got {value!r}")
+        return value
+
+    def number(self, mapping: Mapping, key: str, where: str, positive: bool = False) -> float:
+        value = self.require(mapping, key, where, (int, float, str))
+        if isinstance(value, str):  # YAML 1.1 reads 2.0e5 as a string
+            try:
+                value = float(value)
+            except ValueError:
+                self.fail(f"{where}.{key}", f"must be a number, got {value!r}")
+        if positive and not value > 0:
+            self.fail(f"{where}.{key}", f"must be > 0, got {value!r}")
+        return float(value)
+
+    def read(self) -> ChemicalSystem:
+        d = self.data
+        name = self.require(d, "system", "", str)
+        phases_raw = self.require(d, "phases", "", dict)
+        phases = self.read_phases(phases_raw)
+        precursors = tuple(self.require(d, "precursors", "", list))
+        for i, pre in enumerate(precursors):
+            if pre not in phases:
+                self.fail(f"precursors[{i}]", f"unknown phase {pre!r} (phases: {', '.join(phases)})")
+        reactions = tuple(
+            self.read_reaction(i, r, phases) for i, r in enumerate(self.require(d, "reactions", "", list))
+        )
+        gg = self.require(d, "grain_growth", "", dict)
+        grain = (
+            self.number(gg, "activation_energy", "grain_growth", True) * 1e3,
+            self.number(gg, "prefactor", "grain_growth", True),
+        )
+        volatiles = {}
+        for vname, v in (d.get("volatiles") or {}).items():
+            if vname not in phases:
+                self.fail(f"volatiles.{vname}", "unknown phase")
+            where = f"volatiles.{vname}"
+            volatiles[vname] = (
+                self.number(v, "activation_energy", where, True) * 1e3,
+                self.number(v, "prefactor", where, True),
+            )
+        targets = {
+            t: self.read_target(t, spec, phases, precursors)
+            for t, spec in self.require(d, "targets", "", dict).items()
+        }
+        return ChemicalSystem(
+            name=name,
+            description=" ".join(str(d.get("description", "")).split()),
+            phases=phases,
+            precursors=precursors,
+            reactions=reactions,
+            targets=targets,
+            grain_growth=grain,
+            volatiles=volatiles,
+            source=self.path,
+        )
+
+    # -- phases -----------------------------------------------------------------------
+
+    def read_phases(self, raw: dict) -> dict[str, Phase]:
+        from pymatgen.core import Composition
+
+        phases: dict[str, Phase] = {}
+        deferred: list[tuple[str, dict]] = []
+        for name, spec in raw.items():
+            where = f"phases.{name}"
+            spec = spec or {}
+            if not isinstance(spec, dict):
+                self.fail(where, f"must be a mapping, got {spec!r}")
+            formula = str(spec.get("formula", name))
+            try:
+                Composition(formula)
+            except (ValueError, KeyError) as exc:
+                self.fail(f"{where}.formula", f"not a valid formula {formula!r}: {exc}")
+            if spec.get("gas"):
+                try:
+                    phases[name] = _gas_phase(name, formula)
+                except MissingDataError as exc:
+                    self.fail(where, str(exc))
+                continue
+            if "below_hull_0K" in (spec.get("enthalpy") or {}):
+                deferred.append((name, spec))
+                continue
+            phases[name] = self.read_solid(name, formula, spec, phases)
+        for name, spec in deferred:
+            phases[name] = self.read_solid(name, str(spec.get("formula", name)), spec, phases)
+        return {n: phases[n] for n in raw}
+
+    def read_solid(self, name: str, formula: str, spec: dict, known: dict[str, Phase]) -> Phase:
+        where = f"phases.{name}"
+        cas = spec.get("cas")
+        enthalpy = self.read_enthalpy(name, formula, spec.get("enthalpy"), known)
+        entropy = self.read_value(name, "entropy", spec.get("entropy"), known, cas, formula)
+        if entropy is None:
+            self.fail(f"{where}.entropy", "no standard entropy: give cas, a value or additivity")
+        heat_capacity = self.read_value(name, "heat_capacity", spec.get("heat_capacity"), known, cas, formula)
+        return Phase(
+            name,
+            formula,
+            enthalpy=enthalpy,
+            entropy=entropy,
+            heat_capacity=heat_capacity,
+            hypothetical=bool(spec.get("hypothetical", False)),
+        )
+
+    def read_enthalpy(self, name: str, formula: str, spec: Any, known: dict[str, Phase]) -> Sourced:
+        where = f"phases.{name}.enthalpy"
+        if spec is None:
+            try:
+                return tables.formation_enthalpy(formula)
+            except MissingDataError as exc:
+                self.fail(where, str(exc))
+        if not isinstance(spec, dict):
+            self.fail(where, f"must be a mapping, got {spec!r}")
+        source = self.require(spec, "source", where, str)
+        if "value" in spec:
+            kj = self.number(spec, "value", where)
+            return Sourced(kj * 1e3, source, estimate=bool(spec.get("estimate", False)),
+                           method=str(spec.get("method", "")))
+        if "below_hull_0K" in spec:
+            depth = self.number(spec, "below_hull_0K", where)
+            return self.below_hull_enthalpy(name, formula, depth, source, known)
+        self.fail(where, "needs value (kJ/mol) or below_hull_0K (eV/atom)")
+
+    def below_hull_enthalpy(
+        self, name: str, formula: str, depth: float, source: str, known: dict[str, Phase]
+    ) -> Sourced:
+        from pymatgen.analysis.phase_diagram import PDEntry, PhaseDiagram
+        from pymatgen.core import Composition, Element
+
+        comp = Composition(formula)
+        entries = [PDEntry(Composition(str(el)), 0.0) for el in comp.elements]
+        for p in known.values():
+            if p.is_gas or p.enthalpy is None:
+                continue
+            pc = Composition(p.formula)
+            if set(pc.elements) <= set(comp.elements):
+                entries.append(PDEntry(pc, p.enthalpy.value / EV_TO_J_PER_MOL))
+        pd = PhaseDiagram(entries, elements=[Element(str(e)) for e in comp.elements])
+        hull_per_atom = pd.get_hull_energy_per_atom(comp)
+        value = (hull_per_atom - depth) * comp.num_atoms * EV_TO_J_PER_MOL
+        return Sourced(value, source, estimate=True,
+                       method=f"placed {depth * 1e3:g} meV/atom below the 0 K hull of known phases")
+
+    def read_value(
+        self, name: str, key: str, spec: Any, known: dict[str, Phase], cas: str | None, formula: str
+    ) -> Sourced | None:
+        where = f"phases.{name}.{key}"
+        if spec is None:
+            if cas is None:
+                return None
+            try:
+                fn = tables.standard_entropy if key == "entropy" else tables.heat_capacity
+                return fn(str(cas), formula)
+            except MissingDataError as exc:
+                if key == "entropy":
+                    self.fail(where, str(exc))
+                return None
+        if not isinstance(spec, dict):
+            self.fail(where, f"must be a mapping, got {spec!r}")
+        if "value" in spec:
+            return Sourced(self.number(spec, "value", where, True), self.require(spec, "source", where, str))
+        if "additivity" in spec:
+            parts = self.require(spec, "additivity", where, dict)
+            total, names = float(spec.get("offset", 0.0)), []
+            for other, coeff in parts.items():
+                if other not in known:
+                    self.fail(f"{where}.additivity.{other}", "must name a phase listed earlier in the file")
+                v = getattr(known[other], key)
+                if v is None:
+                    self.fail(f"{where}.additivity.{other}", f"{other} has no {key} to add")
+                total += float(coeff) * v.value
+                names.append(f"{coeff} {other}")
+            method = "oxide additivity: " + " + ".join(names)
+            if spec.get("offset"):
+                method += f" {float(spec['offset']):+g} J/(mol K)"
+            # the composition must match, or the estimate is meaningless
+            self.check_additivity(name, formula, parts, known, where)
+            return Sourced(total, "estimate", estimate=True, method=method)
+        self.fail(where, "needs value (J/(mol K)) with source, or additivity")
+
+    def check_additivity(self, name, formula, parts, known, where):
+        from pymatgen.core import Composition
+
+        total = Composition()
+        for other, coeff in parts.items():
+            total += Composition(known[other].formula) * float(coeff)
+        if not total.almost_equals(Composition(formula)):
+            self.fail(f"{where}.additivity", f"adds up to {total.formula}, not {formula}")
+
+    # -- reactions and targets ---------------------------------------------------------
+
+    def read_reaction(self, i: int, spec: Any, phases: dict[str, Phase]) -> ReactionSpec:
+        where = f"reactions[{i}]"
+        if not isinstance(spec, dict):
+            self.fail(where, "must be a mapping with equation, activation_energy, prefactor")
+        eq = self.require(spec, "equation", where, str)
+        try:
+            left, right = parse_equation(eq)
+        except ThermoError as exc:
+            self.fail(f"{where}.equation", str(exc))
+        for _, n in left + right:
+            if n not in phases:
+                self.fail(f"{where}.equation", f"unknown phase {n!r} in {eq!r}")
+        try:
+            rxn = balance([phases[n] for _, n in left], [phases[n] for _, n in right])
+        except ThermoError as exc:
+            self.fail(f"{where}.equation", str(exc))
+        # the written coefficients must be the balanced ones (up to one common factor)
+        first_c, first_n = left[0]
+        scale = first_c / -rxn.coefficients[first_n]
+        coeffs = {n: c * scale for n, c in rxn.coefficients.items()}
+        for c, n in left + right:
+            if abs(abs(coeffs[n]) - c) > 1e-6:
+                self.fail(f"{where}.equation", f"{eq!r} is not balanced; balanced: {rxn.equation}")
+        return ReactionSpec(
+            BalancedReaction(coeffs, rxn.phases),
+            self.number(spec, "activation_energy", where, True) * 1e3,
+            self.number(spec, "prefactor", where, True),
+        )
+
+    def read_target(self, name: str, spec: Any, phases: dict[str, Phase], precursors) -> Target:
+        where = f"targets.{name}"
+        if name not in phases:
+            self.fail(where, "a target must be one of the phases")
+        if not isinstance(spec, dict):
+            self.fail(where, "must be a mapping with precursor_sets and performance")
+        sets = self.require(spec, "precursor_sets", where, list)
+        out_sets = []
+        for j, s in enumerate(sets):
+            if not isinstance(s, list) or not s:
+                self.fail(f"{where}.precursor_sets[{j}]", "must be a non-empty list of precursors")
+            for pre in s:
+                if pre not in precursors:
+                    self.fail(f"{where}.precursor_sets[{j}]", f"{pre!r} is not in precursors")
+            out_sets.append(tuple(s))
+        perf = self.require(spec, "performance", where, dict)
+        pw = f"{where}.performance"
+        model = PerformanceModel(
+            property=self.require(perf, "property", pw, str),
+            unit=str(perf.get("unit", "")),
+            theoretical=self.number(perf, "theoretical", pw, True),
+            optimal_grain=float(perf.get("optimal_grain", 1.0)),
+            grain_tolerance=float(perf.get("grain_tolerance", 1.0)),
+            purity_exponent=float(perf.get("purity_exponent", 2.0)),
+        )
+        if not (model.optimal_grain > 0 and model.grain_tolerance > 0):
+            self.fail(pw, "optimal_grain and grain_tolerance must be > 0")
+        return Target(name, tuple(out_sets), model, bool(spec.get("unobtainium", False)))
+
+
+def _gas_phase(name: str, formula: str) -> Phase:
+    from pymatgen.core import Composition
+
+    if len(Composition(formula).elements) == 1:
+        return Phase(name, formula, state="gas")
+    return Phase(name, formula, state="gas", gas_table=tables.gas_formation_gibbs_table(formula))
+
+
+def find_phase(formula: str) -> Phase:
+    """A phase by name or formula: the catalogue first, then the bundled tables.
+
+    Raises:
+        MissingDataError: no table has the data (the message names the missing value).
+        ValueError: the formula is not a formula.
+    """
+    from pymatgen.core import Composition
+
+    from .thermo import phase_from_tables
+
+    comp = Composition(formula)
+    for sys_name in bundled_system_names():
+        system = load_system(sys_name)
+        for p in system.phases.values():
+            if p.name == formula or Composition(p.formula).almost_equals(comp):
+                if not p.hypothetical:
+                    return p
+    return phase_from_tables(formula)

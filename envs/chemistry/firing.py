@@ -1,0 +1,163 @@
+"""Firing recipes: temperature programmes, starting mixtures, and the fired sample.
+
+:func:`fire` is the one entry point: recipes in, samples out (phase fractions, grain
+size, measured property), batched. The lab twin passes its own true temperature traces
+(drift, overshoot) and weighed amounts; planners and the oracle pass thousands of recipes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from .catalogue import ChemicalSystem, load_system
+from .kinetics import KineticState, ReactionNetwork, milling_rate_factor
+from .phenotype import performance
+from .recipe import ROOM_TEMPERATURE, Recipe, RecipeBatch
+
+RAMP_STEPS, DWELL_STEPS, COOL_STEPS = 24, 24, 16  # integration steps per programme segment
+
+
+@lru_cache(maxsize=32)
+def network_for(system: ChemicalSystem) -> ReactionNetwork:
+    """The compiled network of a system (compiled once per process)."""
+    return ReactionNetwork(system)
+
+
+@dataclass(frozen=True)
+class TemperatureTrace:
+    """Sample temperature histories of a batch.
+
+    Attributes:
+        temperature: (B, S) K, the temperature during each step.
+        dt: (B, S) s, each step's duration.
+    """
+
+    temperature: np.ndarray
+    dt: np.ndarray
+
+    @property
+    def time(self) -> np.ndarray:
+        """(B, S) s, the time at the end of each step."""
+        return np.cumsum(self.dt, axis=1)
+
+
+def programme_trace(batch: RecipeBatch) -> TemperatureTrace:
+    """The programmed (ideal) temperature history of each recipe: ramp, dwell, cool.
+
+    Steps sit at segment midpoints; ramps and cooling run between room temperature and
+    the dwell temperature at the recipe's rates.
+    """
+    Td = batch.dwell_temperature[:, None]
+    span = Td - ROOM_TEMPERATURE
+    u_r = (np.arange(RAMP_STEPS) + 0.5) / RAMP_STEPS
+    u_c = (np.arange(COOL_STEPS) + 0.5) / COOL_STEPS
+    ramp_T = ROOM_TEMPERATURE + span * u_r[None, :]
+    cool_T = Td - span * u_c[None, :]
+    dwell_T = np.repeat(Td, DWELL_STEPS, axis=1)
+    ramp_dt = np.repeat(span * 60.0 / batch.ramp_rate[:, None] / RAMP_STEPS, RAMP_STEPS, axis=1)
+    dwell_dt = np.repeat(batch.dwell_time[:, None] * 3600.0 / DWELL_STEPS, DWELL_STEPS, axis=1)
+    cool_dt = np.repeat(span * 60.0 / batch.cooling_rate[:, None] / COOL_STEPS, COOL_STEPS, axis=1)
+    return TemperatureTrace(
+        np.concatenate([ramp_T, dwell_T, cool_T], axis=1),
+        np.concatenate([ramp_dt, dwell_dt, cool_dt], axis=1),
+    )
+
+
+@lru_cache(maxsize=64)
+def precursor_amounts(system: ChemicalSystem, target: str, precursors: tuple[str, ...]) -> np.ndarray:
+    """(P,) mol of each solid to make 1 mol of target with exact cation stoichiometry.
+
+    Solved on the elements other than O, C and H (those come and go as gases).
+    """
+    net = network_for(system)
+    elements = [e for e in net.elements if e not in ("O", "C", "H")]
+    cols = [net.elements.index(e) for e in elements]
+    pre_idx = [net.solids.index(p) for p in precursors]
+    M = net.solid_elements[pre_idx][:, cols].T  # (E, K)
+    want = net.solid_elements[net.solids.index(target), cols]
+    x, *_ = np.linalg.lstsq(M, want, rcond=None)
+    if not np.allclose(M @ x, want, atol=1e-9) or np.any(x < -1e-12):
+        raise ValueError(f"precursors {precursors} cannot supply the cations of {target}")
+    out = np.zeros(len(net.solids))
+    out[pre_idx] = x
+    return out
+
+
+def starting_amounts(system: ChemicalSystem, batch: RecipeBatch) -> np.ndarray:
+    """(B, P) mol of each solid weighed in for each recipe (1 mol target basis), with excess."""
+    targets = list(system.targets)
+    out = np.zeros((len(batch), len(network_for(system).solids)))
+    combos = np.unique(np.stack([batch.target, batch.precursor_set], axis=1), axis=0)
+    for t, s in combos:
+        name = targets[t]
+        pre = system.targets[name].precursor_sets[s]
+        base = precursor_amounts(system, name, pre)
+        sel = (batch.target == t) & (batch.precursor_set == s)
+        first = network_for(system).solids.index(pre[0])
+        rows = np.repeat(base[None, :], sel.sum(), axis=0)
+        rows[:, first] *= 1.0 + batch.excess[sel]
+        out[sel] = rows
+    return out
+
+
+@dataclass
+class FiredSamples:
+    """What came out of the furnace for a batch.
+
+    Attributes:
+        phases: names of the solid phases (columns of the arrays).
+        amounts: (B, P) mol per mol of target intended.
+        phase_fractions: (B, P) weight fractions of the solid phases.
+        target_fraction: (B,) weight fraction of each recipe's target.
+        grain_size: (B,) um.
+        performance: (B,) the target's measured property (noise-free truth).
+        kinetic: the full kinetic state (gas exchanged, volatile loss).
+        initial: (B, P) mol weighed in.
+    """
+
+    phases: tuple[str, ...]
+    amounts: np.ndarray
+    phase_fractions: np.ndarray
+    target_fraction: np.ndarray
+    grain_size: np.ndarray
+    performance: np.ndarray
+    kinetic: KineticState
+    initial: np.ndarray
+
+
+def fire(
+    system: ChemicalSystem | str,
+    recipes: RecipeBatch | list[Recipe] | Recipe,
+    trace: TemperatureTrace | None = None,
+    initial: np.ndarray | None = None,
+) -> FiredSamples:
+    """Fire recipes and return the samples.
+
+    Args:
+        system: a ChemicalSystem or a catalogue name.
+        recipes: a batch, a list of recipes or one recipe.
+        trace: the sample temperature histories; default: the programmed profiles.
+        initial: (B, P) mol actually weighed in (impurities included); default: the
+            recipes' exact amounts.
+    """
+    if isinstance(system, str):
+        system = load_system(system)
+    if isinstance(recipes, Recipe):
+        recipes = [recipes]
+    batch = recipes if isinstance(recipes, RecipeBatch) else RecipeBatch.from_recipes(system, recipes)
+    net = network_for(system)
+    trace = trace if trace is not None else programme_trace(batch)
+    start = starting_amounts(system, batch) if initial is None else np.asarray(initial, dtype=float)
+    state = net.integrate(start, trace.temperature, trace.dt, batch.atmosphere,
+                          milling_rate_factor(batch.milling_time))
+    mass = state.amounts * net.molar_mass[None, :]
+    total = mass.sum(axis=1, keepdims=True)
+    fractions = np.divide(mass, total, out=np.zeros_like(mass), where=total > 0)
+    target_cols = np.array([net.solids.index(t) for t in system.targets])[batch.target]
+    target_fraction = fractions[np.arange(len(batch)), target_cols]
+    perf = performance(system, batch.target, target_fraction, state.grain_size)
+    return FiredSamples(net.solids, state.amounts, fractions, target_fraction, state.grain_size,
+                        perf, state, start)

@@ -1,0 +1,204 @@
+"""Synthesis recipes: what a chemist (or an agent) asks the lab to do.
+
+One source of truth for a recipe's fields, their units and their allowed ranges
+(:data:`RECIPE_BOUNDS`); the environments' action spaces, the random sampler, the
+validation of recipe files and the safety limits all read them from here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .catalogue import ChemicalSystem, load_atmospheres
+
+#: field -> (low, high, unit, meaning): the allowed range of every continuous recipe field.
+RECIPE_BOUNDS: dict[str, tuple[float, float, str, str]] = {
+    "excess": (0.0, 0.30, "fraction", "extra amount of the first precursor (e.g. 0.1 = 10 % excess)"),
+    "milling_time": (0.0, 12.0, "h", "ball-milling time before firing"),
+    "ramp_rate": (1.0, 50.0, "K/min", "heating rate from room temperature to the dwell"),
+    "dwell_temperature": (573.0, 1873.0, "K", "furnace setpoint during the dwell"),
+    "dwell_time": (0.1, 48.0, "h", "time at the dwell temperature"),
+    "cooling_rate": (0.5, 50.0, "K/min", "cooling rate back to room temperature"),
+}
+CONTINUOUS_FIELDS = tuple(RECIPE_BOUNDS)
+ROOM_TEMPERATURE = 298.15  # K
+
+
+class RecipeError(ValueError):
+    """A recipe that cannot be run; the message names the field and the allowed values."""
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One synthesis recipe.
+
+    Attributes:
+        target: phase to make (a target of the system).
+        precursors: the precursor set, one of the target's allowed sets.
+        excess: extra fraction of the first precursor (0 to 0.3).
+        milling_time: ball-milling time, h.
+        ramp_rate: heating rate, K/min.
+        dwell_temperature: dwell setpoint, K.
+        dwell_time: dwell duration, h.
+        cooling_rate: cooling rate, K/min.
+        atmosphere: furnace atmosphere (a name in ``atmospheres.yaml``: air, O2, N2, CO2).
+    """
+
+    target: str
+    precursors: tuple[str, ...]
+    excess: float = 0.0
+    milling_time: float = 2.0
+    ramp_rate: float = 5.0
+    dwell_temperature: float = 1273.0
+    dwell_time: float = 4.0
+    cooling_rate: float = 5.0
+    atmosphere: str = "air"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["precursors"] = list(self.precursors)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], where: str = "recipe") -> Recipe:
+        """Build a recipe from a mapping (a parsed recipe file), naming any bad field."""
+        if not isinstance(data, Mapping):
+            raise RecipeError(f"{where}: must be a mapping of recipe fields")
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise RecipeError(f"{where}: unknown field(s) {sorted(unknown)}; known: {sorted(known)}")
+        for key in ("target", "precursors"):
+            if key not in data:
+                raise RecipeError(f"{where}: field {key!r} is required")
+        kwargs = dict(data)
+        if isinstance(kwargs["precursors"], str):
+            kwargs["precursors"] = [p.strip() for p in kwargs["precursors"].split(",")]
+        kwargs["precursors"] = tuple(kwargs["precursors"])
+        for key in CONTINUOUS_FIELDS:
+            if key in kwargs:
+                try:
+                    kwargs[key] = float(kwargs[key])
+                except (TypeError, ValueError):
+                    raise RecipeError(f"{where}: {key} must be a number, got {kwargs[key]!r}") from None
+        return cls(**kwargs)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> Recipe:
+        """Read a recipe from a YAML or JSON file."""
+        import yaml
+
+        p = Path(path)
+        if not p.exists():
+            raise RecipeError(f"recipe file {str(p)!r} does not exist")
+        try:
+            data = yaml.safe_load(p.read_text())
+        except yaml.YAMLError as exc:
+            raise RecipeError(f"{p}: not valid YAML/JSON: {exc}") from None
+        return cls.from_dict(data, where=str(p))
+
+
+def validate_recipe(system: ChemicalSystem, recipe: Recipe) -> Recipe:
+    """Check a recipe against a system and the allowed ranges; return it unchanged.
+
+    Raises:
+        RecipeError: naming the field, the bad value and what is allowed.
+    """
+    if recipe.target not in system.targets:
+        raise RecipeError(
+            f"target {recipe.target!r} is not a target of {system.name} "
+            f"(targets: {', '.join(system.targets)})"
+        )
+    sets = system.targets[recipe.target].precursor_sets
+    if tuple(recipe.precursors) not in sets:
+        for p in recipe.precursors:
+            if p not in system.phases:
+                raise RecipeError(f"unknown precursor {p!r} in {system.name} (precursors: "
+                                  f"{', '.join(system.precursors)})")
+        allowed = "; ".join(", ".join(s) for s in sets)
+        raise RecipeError(f"precursors {list(recipe.precursors)} cannot make {recipe.target}; "
+                          f"allowed sets: {allowed}")
+    for key, (lo, hi, unit, _) in RECIPE_BOUNDS.items():
+        v = getattr(recipe, key)
+        if not isinstance(v, (int, float)) or not np.isfinite(v) or not lo <= v <= hi:
+            raise RecipeError(f"{key} must be within [{lo:g}, {hi:g}] {unit}, got {v!r}")
+    atmospheres = load_atmospheres()
+    if recipe.atmosphere not in atmospheres:
+        raise RecipeError(f"atmosphere {recipe.atmosphere!r} unknown; choose from {', '.join(atmospheres)}")
+    return recipe
+
+
+@dataclass(frozen=True)
+class RecipeBatch:
+    """Many recipes of one system as arrays (struct of arrays), for batched firing.
+
+    Attributes:
+        target: (B,) int, index into ``system.targets``.
+        precursor_set: (B,) int, index into that target's precursor sets.
+        excess, milling_time, ramp_rate, dwell_temperature, dwell_time, cooling_rate:
+            (B,) float, units as in :class:`Recipe`.
+        atmosphere: (B,) int, index into the atmospheres table.
+    """
+
+    target: np.ndarray
+    precursor_set: np.ndarray
+    excess: np.ndarray
+    milling_time: np.ndarray
+    ramp_rate: np.ndarray
+    dwell_temperature: np.ndarray
+    dwell_time: np.ndarray
+    cooling_rate: np.ndarray
+    atmosphere: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.target.shape[0])
+
+    @classmethod
+    def from_recipes(cls, system: ChemicalSystem, recipes: Sequence[Recipe]) -> RecipeBatch:
+        targets = list(system.targets)
+        atms = list(load_atmospheres())
+        cols: dict[str, list] = {f.name: [] for f in fields(cls)}
+        for r in recipes:
+            validate_recipe(system, r)
+            cols["target"].append(targets.index(r.target))
+            cols["precursor_set"].append(system.targets[r.target].precursor_sets.index(tuple(r.precursors)))
+            cols["atmosphere"].append(atms.index(r.atmosphere))
+            for key in CONTINUOUS_FIELDS:
+                cols[key].append(getattr(r, key))
+        ints = {"target", "precursor_set", "atmosphere"}
+        return cls(**{k: np.asarray(v, dtype=np.int64 if k in ints else float) for k, v in cols.items()})
+
+    def recipe(self, system: ChemicalSystem, i: int) -> Recipe:
+        """The i-th recipe as a :class:`Recipe`."""
+        target = list(system.targets)[int(self.target[i])]
+        pre = system.targets[target].precursor_sets[int(self.precursor_set[i])]
+        atm = list(load_atmospheres())[int(self.atmosphere[i])]
+        vals = {k: float(getattr(self, k)[i]) for k in CONTINUOUS_FIELDS}
+        return Recipe(target=target, precursors=pre, atmosphere=atm, **vals)
+
+    def take(self, idx: np.ndarray | slice) -> RecipeBatch:
+        return RecipeBatch(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})
+
+
+def random_recipes(
+    system: ChemicalSystem, n: int, rng: np.random.Generator, target: str | None = None
+) -> RecipeBatch:
+    """``n`` random valid recipes (uniform in every range; log-uniform in times and rates)."""
+    targets = list(system.targets)
+    t_idx = (np.full(n, targets.index(target)) if target is not None
+             else rng.integers(0, len(targets), n))
+    n_sets = np.array([len(system.targets[t].precursor_sets) for t in targets])
+    pre = np.floor(rng.random(n) * n_sets[t_idx]).astype(np.int64)
+    cols: dict[str, np.ndarray] = {}
+    for key, (lo, hi, _, _) in RECIPE_BOUNDS.items():
+        if key in ("milling_time", "excess", "dwell_temperature"):
+            cols[key] = rng.uniform(lo, hi, n)
+        else:
+            cols[key] = np.exp(rng.uniform(np.log(lo), np.log(hi), n))
+    atm = rng.integers(0, len(load_atmospheres()), n)
+    return RecipeBatch(target=t_idx.astype(np.int64), precursor_set=pre, atmosphere=atm, **cols)

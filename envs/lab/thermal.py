@@ -1,0 +1,219 @@
+"""Furnace thermal physics: the single source of truth for the twin and the emulators.
+
+Model (all temperatures in K, times in s)::
+
+    y          controlled thermocouple temperature (noise-free), regulated to the setpoint
+    e = y - r  tracking error against the target r = max(setpoint, ambient + offset)
+    e'' + 2 zeta omega e' + omega^2 e = 0        (second-order response, exact step)
+    d' = -theta d + sigma xi(t)                   (Ornstein-Uhlenbeck drift, exact step)
+
+    thermocouple_K = y + noise_K * N(0, 1)        (what the controller displays / regulates)
+    true_K         = y - offset_K + d             (what the sample actually experiences)
+
+Sign convention of the calibration offset: the thermocouple reads ``offset_K`` *above*
+the sample. The controller regulates the thermocouple reading to the setpoint, so at
+steady state the sample sits at ``setpoint - offset_K`` (plus the zero-mean drift).
+
+The second-order parameters come from ``tau_s`` and ``overshoot``: the damping ratio
+``zeta`` gives a step overshoot of ``overshoot`` (fraction of the step, 0 = critically
+damped) and ``omega = 1 / (zeta * tau_s)`` makes ``tau_s`` the time constant of the
+decaying envelope. A ramp of the setpoint produces a lag during the ramp and an
+overshoot when the ramp stops.
+
+The drift ``d`` is time-correlated: stationary standard deviation
+``drift_sigma_K / sqrt(2 * drift_theta_per_s)``, correlation time ``1 / drift_theta_per_s``.
+It models gradients the controller cannot see (it acts on the sample, not the
+thermocouple). Both noise sources are drawn from the injected ``numpy.random.Generator``,
+so the same seed gives identical arrays.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["FurnaceParams", "FurnaceState", "FurnaceThermalModel"]
+
+
+@dataclass(frozen=True)
+class FurnaceParams:
+    """Physical parameters of one furnace.
+
+    Attributes:
+        tau_s: envelope time constant of the thermal response, s (> 0).
+        overshoot: fractional overshoot of a setpoint step, in [0, 1). 0 = no overshoot.
+        offset_K: thermocouple calibration offset, K; the thermocouple reads this much
+            above the sample. Steady-state sample temperature = setpoint - offset_K.
+        drift_sigma_K: OU diffusion coefficient of the sample drift, K per sqrt(s)
+            (stationary std is ``drift_sigma_K / sqrt(2 * drift_theta_per_s)``, K).
+        drift_theta_per_s: OU mean-reversion rate, 1/s (> 0).
+        noise_K: standard deviation of the thermocouple white noise, K (>= 0).
+        max_temperature_K: highest setpoint the furnace can physically reach, K.
+        ambient_K: ambient temperature, K; the furnace cannot cool below it.
+    """
+
+    tau_s: float = 60.0
+    overshoot: float = 0.05
+    offset_K: float = 3.0
+    drift_sigma_K: float = 0.2
+    drift_theta_per_s: float = 0.01
+    noise_K: float = 0.3
+    max_temperature_K: float = 1773.15
+    ambient_K: float = 298.15
+
+    def __post_init__(self) -> None:
+        checks = {
+            "tau_s": self.tau_s > 0,
+            "overshoot": 0.0 <= self.overshoot < 1.0,
+            "drift_sigma_K": self.drift_sigma_K >= 0,
+            "drift_theta_per_s": self.drift_theta_per_s > 0,
+            "noise_K": self.noise_K >= 0,
+            "max_temperature_K": self.max_temperature_K > self.ambient_K,
+            "ambient_K": self.ambient_K > 0,
+        }
+        for name, ok in checks.items():
+            value = getattr(self, name)
+            if not (ok and math.isfinite(value)):
+                raise ValueError(f"FurnaceParams.{name}={value!r} is out of range")
+        if not math.isfinite(self.offset_K):
+            raise ValueError(f"FurnaceParams.offset_K={self.offset_K!r} is not finite")
+
+    @property
+    def zeta(self) -> float:
+        """Damping ratio giving the configured step overshoot (1.0 when overshoot == 0)."""
+        if self.overshoot == 0.0:
+            return 1.0
+        log_os = math.log(self.overshoot)
+        return -log_os / math.sqrt(math.pi**2 + log_os**2)
+
+    @property
+    def omega_per_s(self) -> float:
+        """Natural angular frequency, rad/s: ``1 / (zeta * tau_s)``."""
+        return 1.0 / (self.zeta * self.tau_s)
+
+    @property
+    def drift_std_K(self) -> float:
+        """Stationary standard deviation of the OU drift, K."""
+        return self.drift_sigma_K / math.sqrt(2.0 * self.drift_theta_per_s)
+
+
+@dataclass
+class FurnaceState:
+    """Mutable state: controlled temperature y (K), its rate (K/s), drift d (K), time (s)."""
+
+    controlled_K: float
+    rate_K_per_s: float
+    drift_K: float
+    time_s: float
+
+
+class FurnaceThermalModel:
+    """Stateful furnace simulator (see module docstring for the equations).
+
+    Args:
+        params: physical parameters.
+        rng: the random generator all noise is drawn from (inject a seeded one).
+        initial_K: starting sample temperature, K (default: ambient). The furnace starts
+            at rest (zero rate, zero drift).
+    """
+
+    def __init__(self, params: FurnaceParams, rng: np.random.Generator,
+                 initial_K: float | None = None) -> None:
+        self.params = params
+        self.rng = rng
+        self.state = FurnaceState(0.0, 0.0, 0.0, 0.0)
+        self.reset(initial_K)
+
+    def reset(self, initial_K: float | None = None) -> None:
+        """Put the furnace at rest with the sample at ``initial_K`` (default ambient), K."""
+        true_K = self.params.ambient_K if initial_K is None else float(initial_K)
+        if not math.isfinite(true_K):
+            raise ValueError(f"initial temperature {initial_K!r} is not finite")
+        self.state = FurnaceState(true_K + self.params.offset_K, 0.0, 0.0, 0.0)
+
+    @property
+    def true_K(self) -> float:
+        """Current noise-free sample temperature including drift, K."""
+        return self.state.controlled_K - self.params.offset_K + self.state.drift_K
+
+    def _check(self, setpoints_K: np.ndarray, dt_s: np.ndarray) -> None:
+        if setpoints_K.shape != dt_s.shape or setpoints_K.ndim != 1:
+            raise ValueError(
+                f"setpoints_K and dt_s must be 1-D of equal shape, got "
+                f"{setpoints_K.shape} and {dt_s.shape}")
+        if not np.all(np.isfinite(setpoints_K)):
+            raise ValueError("setpoints_K contains NaN or inf")
+        if np.any(setpoints_K > self.params.max_temperature_K):
+            raise ValueError(
+                f"setpoint {float(setpoints_K.max())} K above the furnace maximum "
+                f"{self.params.max_temperature_K} K")
+        if not np.all(np.isfinite(dt_s)) or np.any(dt_s <= 0):
+            raise ValueError("dt_s must be finite and > 0")
+
+    def simulate(self, setpoints_K: np.ndarray, dt_s: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+        """Advance S steps; step k holds ``setpoints_K[k]`` for ``dt_s[k]`` seconds.
+
+        Args:
+            setpoints_K: shape (S,), K, the (working) setpoint during each step.
+            dt_s: shape (S,), s, duration of each step (> 0); steps may differ.
+
+        Returns:
+            ``(true_K, thermocouple_K)``, each shape (S,), K, the values at the *end* of
+            each step. The discretisation is exact for piecewise-constant setpoints
+            (matrix exponential of the second-order system, exact OU transition), so the
+            result does not depend on how a constant-setpoint interval is split.
+        """
+        sp = np.asarray(setpoints_K, dtype=float)
+        dt = np.asarray(dt_s, dtype=float)
+        self._check(sp, dt)
+        p = self.params
+        n = sp.shape[0]
+        target = np.maximum(sp, p.ambient_K + p.offset_K)
+
+        # Per-step transition coefficients, vectorised. sin(wd t)/wd written through
+        # sinc stays exact as zeta -> 1 (critical damping, wd -> 0).
+        zeta, omega = p.zeta, p.omega_per_s
+        alpha = zeta * omega
+        wd = omega * math.sqrt(max(0.0, 1.0 - zeta * zeta))
+        env = np.exp(-alpha * dt)
+        cos_t = np.cos(wd * dt)
+        sin_over_wd = dt * np.sinc(wd * dt / math.pi)
+        a11 = env * (cos_t + alpha * sin_over_wd)
+        a12 = env * sin_over_wd
+        a21 = -env * omega * omega * sin_over_wd
+        a22 = env * (cos_t - alpha * sin_over_wd)
+
+        decay = np.exp(-p.drift_theta_per_s * dt)
+        drift_scale = p.drift_std_K * np.sqrt(-np.expm1(-2.0 * p.drift_theta_per_s * dt))
+        drift_kicks = (drift_scale * self.rng.standard_normal(n)).tolist()
+        tc_noise = p.noise_K * self.rng.standard_normal(n)
+
+        # The recurrence itself is sequential; plain floats keep it ~1 us per step.
+        y_out = np.empty(n)
+        d_out = np.empty(n)
+        y, v, d = self.state.controlled_K, self.state.rate_K_per_s, self.state.drift_K
+        for k, (r, b11, b12, b21, b22, dk, kick) in enumerate(zip(
+                target.tolist(), a11.tolist(), a12.tolist(), a21.tolist(), a22.tolist(),
+                decay.tolist(), drift_kicks, strict=True)):
+            e = y - r
+            y = r + b11 * e + b12 * v
+            v = b21 * e + b22 * v
+            d = dk * d + kick
+            y_out[k] = y
+            d_out[k] = d
+        self.state = FurnaceState(y, v, d, self.state.time_s + float(dt.sum()))
+        true_K = y_out - p.offset_K + d_out
+        return true_K, y_out + tc_noise
+
+    def step(self, setpoint_K: float, dt_s: float) -> tuple[float, float]:
+        """Advance one step of ``dt_s`` s at ``setpoint_K`` K.
+
+        Returns:
+            ``(true_K, thermocouple_K)`` at the end of the step, K.
+        """
+        true_K, tc_K = self.simulate(np.array([setpoint_K], dtype=float),
+                                     np.array([dt_s], dtype=float))
+        return float(true_K[0]), float(tc_K[0])

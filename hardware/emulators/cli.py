@@ -1,0 +1,118 @@
+"""``synthgap emulate furnace|balance|mill|press|robot|lab``: emulators on ptys.
+
+Plug into the project CLI with::
+
+    from synthgap.hardware.emulators.cli import add_emulate_parser
+    add_emulate_parser(subparsers)   # sets args.func = run_emulate
+
+or run standalone through :func:`emulate_main`. Prints one ``<device> <path>`` line per
+emulator, then runs until Ctrl-C / SIGTERM (or ``--duration`` seconds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from typing import TextIO
+
+import numpy as np
+from synthgap.envs.lab.thermal import FurnaceParams
+
+from ..config import LabConfig
+from .balance import BalanceEmulator
+from .base import PtyEmulator
+from .furnace import FurnaceEmulator
+from .stations import StationEmulator
+
+__all__ = ["add_emulate_parser", "build_emulators", "emulate_main", "run_emulate"]
+
+log = logging.getLogger(__name__)
+
+DEVICES = ("furnace", "balance", "mill", "press", "robot", "lab")
+
+
+def _configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("device", choices=DEVICES, help="what to emulate ('lab': all)")
+    parser.add_argument("--port", default="pty", choices=["pty"],
+                        help="transport (only 'pty': a pseudo-terminal pair)")
+    parser.add_argument("--slave", type=int, default=None,
+                        help="furnace Modbus slave address (default: config or 1)")
+    parser.add_argument("--time-scale", type=float, default=1.0,
+                        help="simulated seconds per wall-clock second (furnace)")
+    parser.add_argument("--config", default=None, help="lab YAML (slave address, decimals)")
+    parser.add_argument("--mass", type=float, default=0.0, help="balance true mass, g")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the emulated noise")
+    parser.add_argument("--duration", type=float, default=None,
+                        help="stop after this many seconds (default: run until Ctrl-C)")
+    parser.set_defaults(func=run_emulate)
+    return parser
+
+
+def add_emulate_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add the ``emulate`` sub-command to an existing ``add_subparsers()`` object."""
+    parser = subparsers.add_parser("emulate", help="run instrument emulators on ptys",
+                                   description=__doc__.split("\n\n")[0])
+    return _configure(parser)
+
+
+def build_emulators(args: argparse.Namespace) -> dict[str, PtyEmulator]:
+    """Create (not start) the emulators selected by ``args``."""
+    cfg = LabConfig.from_yaml(args.config) if args.config else None
+    furnace_cfg = cfg.furnace if cfg else None
+    slave = args.slave or (furnace_cfg.slave if furnace_cfg else 1)
+    decimals = furnace_cfg.decimals if furnace_cfg else 1
+    rng = np.random.default_rng(args.seed)
+    names = ["furnace", "balance", "mill", "press", "robot"] if args.device == "lab" \
+        else [args.device]
+    out: dict[str, PtyEmulator] = {}
+    for name in names:
+        if name == "furnace":
+            params = FurnaceParams()
+            if cfg is not None:
+                params = FurnaceParams(max_temperature_K=max(
+                    params.max_temperature_K, cfg.limits.max_temperature_K + 50.0))
+            out[name] = FurnaceEmulator(params, rng.spawn(1)[0], slave=slave,
+                                        decimals=decimals, time_scale=args.time_scale)
+        elif name == "balance":
+            out[name] = BalanceEmulator(true_mass_g=args.mass, rng=rng.spawn(1)[0])
+        else:
+            out[name] = StationEmulator(name)
+    return out
+
+
+def run_emulate(args: argparse.Namespace, stop: threading.Event | None = None,
+                out: TextIO | None = None) -> int:
+    """Start the emulators, print their device paths, wait for Ctrl-C/SIGTERM/``stop``."""
+    out = out or sys.stdout
+    stop = stop or threading.Event()
+    emulators = build_emulators(args)
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, lambda *_: stop.set())
+    try:
+        for name, emu in emulators.items():
+            print(f"{name} {emu.start()}", file=out, flush=True)
+        stop.wait(args.duration)
+    finally:
+        for emu in emulators.values():
+            emu.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
+
+
+def emulate_main(argv: Sequence[str] | None = None) -> int:
+    """Standalone entry point: ``emulate_main(["furnace", "--time-scale", "60"])``."""
+    parser = _configure(argparse.ArgumentParser(prog="synthgap emulate"))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO)
+    return args.func(args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(emulate_main())
