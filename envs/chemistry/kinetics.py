@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from .catalogue import ChemicalSystem, load_atmospheres
@@ -114,7 +115,10 @@ class ReactionNetwork:
                 dg = rxn.gibbs(grid, pressures) / EV_TO_J_PER_MOL / atoms  # eV/atom
                 rate[r, a * self.n_grid:(a + 1) * self.n_grid] = k * np.tanh(-dg / DRIVING_FORCE_SCALE)
         self.rate_table = rate
-        self.volatile_index = [s_index[n] for n in system.volatiles]
+        self._structure = _pad(self.reactants) + _pad(self.products) + (
+            _gas_matrix(self.gas_terms, len(self.gases)),
+        )
+        self.volatile_index = np.array([s_index[n] for n in system.volatiles], dtype=np.int64)
         self.volatile_table = np.array(
             [A * np.exp(-Ea / (R_GAS * grid)) for Ea, A in system.volatiles.values()]
         ).reshape(len(self.volatile_index), self.n_grid)
@@ -146,52 +150,21 @@ class ReactionNetwork:
         Returns:
             the final :class:`KineticState`.
         """
-        amounts = np.asarray(amounts, dtype=float)
-        B = amounts.shape[0]
-        n = np.ascontiguousarray(amounts.T.copy())  # (P, B): one contiguous row per phase
-        gas = np.zeros((len(self.gases), B))
+        n = np.array(amounts, dtype=float, order="C")  # copy: the caller's array stays
+        B = n.shape[0]
+        gas = np.zeros((B, len(self.gases)))
         lost = np.zeros_like(n)
         grain2 = np.full(B, INITIAL_GRAIN_SIZE**2)
         T_idx = self.grid_index(np.asarray(temperatures, dtype=float))
-        dt = np.asarray(dt, dtype=float)
-        offset = np.asarray(atmosphere, dtype=np.int64) * self.n_grid
-        factor = np.asarray(rate_factor, dtype=float)
-        table = self.rate_table
-        for s in range(T_idx.shape[1]):
-            ti = T_idx[:, s]
-            row = ti + offset
-            step = dt[:, s]
-            scaled = step * factor
-            for r in range(table.shape[0]):
-                kd = table[r, row] * scaled
-                if self.reactants[r]:
-                    fwd = n[self.reactants[r][0][0]] / self.reactants[r][0][1]
-                    for i, c in self.reactants[r][1:]:
-                        fwd = np.minimum(fwd, n[i] / c)
-                else:
-                    fwd = np.full(B, np.inf)
-                if self.products[r]:
-                    bwd = n[self.products[r][0][0]] / self.products[r][0][1]
-                    for i, c in self.products[r][1:]:
-                        bwd = np.minimum(bwd, n[i] / c)
-                else:
-                    bwd = np.zeros(B)
-                # exact over the step: F (1 - exp(-|k D| dt)), signed by the driving force
-                conv = -np.expm1(-np.abs(kd))
-                xi = np.where(kd > 0, fwd * conv, -bwd * conv)
-                for i, c in self.reactants[r]:
-                    n[i] -= c * xi
-                for i, c in self.products[r]:
-                    n[i] += c * xi
-                for g, c in self.gas_terms[r]:
-                    gas[g] += c * xi
-            for v, i in enumerate(self.volatile_index):
-                out = n[i] * -np.expm1(-self.volatile_table[v, ti] * step)
-                n[i] -= out
-                lost[i] += out
-            grain2 += self.grain_table[ti] * step
-        np.maximum(n, 0.0, out=n)  # round-off only: updates are exact and bounded
-        return KineticState(n.T.copy(), gas.T.copy(), lost.T.copy(), np.sqrt(grain2))
+        _integrate_kernel(
+            n, T_idx, np.ascontiguousarray(dt, dtype=float),
+            np.asarray(atmosphere, dtype=np.int64) * self.n_grid,
+            np.ascontiguousarray(rate_factor, dtype=float),
+            self.rate_table, *self._structure, self.volatile_index, self.volatile_table,
+            self.grain_table,
+            gas, lost, grain2,
+        )
+        return KineticState(n, gas, lost, np.sqrt(grain2))
 
     def element_totals(self, state_amounts: np.ndarray, gas: np.ndarray, lost: np.ndarray) -> np.ndarray:
         """(B, E) mol of each element in sample + released gas + volatilized solid."""
@@ -202,3 +175,80 @@ def _molar_mass(formula: str) -> float:
     from pymatgen.core import Composition
 
     return float(Composition(formula).weight)
+
+
+def _pad(terms: list[list[tuple[int, float]]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Ragged (phase index, coefficient) lists as padded arrays (index, coeff, count)."""
+    width = max([len(t) for t in terms] + [1])
+    idx = np.zeros((len(terms), width), dtype=np.int64)
+    coef = np.ones((len(terms), width))
+    count = np.array([len(t) for t in terms], dtype=np.int64)
+    for r, t in enumerate(terms):
+        for j, (i, c) in enumerate(t):
+            idx[r, j], coef[r, j] = i, c
+    return idx, coef, count
+
+
+def _gas_matrix(terms: list[list[tuple[int, float]]], n_gases: int) -> np.ndarray:
+    out = np.zeros((len(terms), n_gases))
+    for r, t in enumerate(terms):
+        for g, c in t:
+            out[r, g] = c
+    return out
+
+
+def _integrate_samples(
+    n, T_idx, dt, offset, factor, rate_table,
+    r_idx, r_nu, r_cnt, p_idx, p_nu, p_cnt, gas_coef,
+    vol_idx, vol_table, grain_table, gas, lost, grain2,
+):  # pragma: no cover - compiled; exercised through ReactionNetwork.integrate
+    B, S = T_idx.shape
+    R = rate_table.shape[0]
+    G = gas_coef.shape[1]
+    for b in numba.prange(B):
+        for s in range(S):
+            ti = T_idx[b, s]
+            row = ti + offset[b]
+            step = dt[b, s]
+            scaled = step * factor[b]
+            for r in range(R):
+                kd = rate_table[r, row] * scaled
+                if kd > 0.0:
+                    if r_cnt[r] == 0:
+                        continue
+                    avail = np.inf
+                    for j in range(r_cnt[r]):
+                        avail = min(avail, n[b, r_idx[r, j]] / r_nu[r, j])
+                    xi = avail * -np.expm1(-kd)
+                elif kd < 0.0:
+                    if p_cnt[r] == 0:
+                        continue
+                    avail = np.inf
+                    for j in range(p_cnt[r]):
+                        avail = min(avail, n[b, p_idx[r, j]] / p_nu[r, j])
+                    xi = -avail * -np.expm1(kd)
+                else:
+                    continue
+                for j in range(r_cnt[r]):
+                    n[b, r_idx[r, j]] = max(n[b, r_idx[r, j]] - r_nu[r, j] * xi, 0.0)
+                for j in range(p_cnt[r]):
+                    n[b, p_idx[r, j]] = max(n[b, p_idx[r, j]] + p_nu[r, j] * xi, 0.0)
+                for g in range(G):
+                    gas[b, g] += gas_coef[r, g] * xi
+            for v in range(vol_idx.shape[0]):
+                i = vol_idx[v]
+                out = n[b, i] * -np.expm1(-vol_table[v, ti] * step)
+                n[b, i] -= out
+                lost[b, i] += out
+            grain2[b] += grain_table[ti] * step
+
+
+# One kernel per batch size: threads pay off for big batches and cost ~10 us for one sample.
+_serial_kernel = numba.njit(cache=True)(_integrate_samples)
+_parallel_kernel = numba.njit(cache=True, parallel=True)(_integrate_samples)
+PARALLEL_BATCH = 256  # samples from which the threaded kernel is used
+
+
+def _integrate_kernel(n, *args):
+    kernel = _parallel_kernel if n.shape[0] >= PARALLEL_BATCH else _serial_kernel
+    kernel(n, *args)
