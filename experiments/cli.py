@@ -1,2 +1,82 @@
-def main(argv=None):
-    print("synthgap")
+"""The ``synthgap`` command: one argparse tree, subcommands registered by their modules.
+
+Every handler returns an exit status. User errors (bad input, missing data, malformed
+files) end with status 2 and one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+def _register(subparsers, bench) -> None:
+    """Each module adds its own subcommands; a module that is missing is skipped."""
+    from . import chemistry_cli, demo
+
+    chemistry_cli.add_parsers(subparsers, bench)
+    demo.add_parsers(subparsers)
+    optional: list[tuple[str, str, bool]] = [
+        ("synthgap.experiments.lab_cli", "add_lab_parsers", True),
+        ("synthgap.experiments.env_cli", "add_parsers", True),
+        ("synthgap.experiments.train_cli", "add_parsers", False),
+        ("synthgap.experiments.benchmark_cli", "add_benchmark_parser", False),
+        ("synthgap.hardware.emulators.cli", "add_emulate_parser", False),
+        ("synthgap.experiments.deploy_cli", "add_parsers", False),
+    ]
+    import importlib
+
+    for module, func, takes_bench in optional:
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name and exc.name.startswith("synthgap"):
+                continue
+            raise
+        add: Callable = getattr(mod, func)
+        add(subparsers, bench) if takes_bench else add(subparsers)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="synthgap",
+        description="A self-driving-lab simulator and controller for solid-state synthesis.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    bench_parser = sub.add_parser("bench", help="measure throughput (prints figures and ratios)")
+    bench = bench_parser.add_subparsers(dest="bench_command", metavar="WHAT")
+    bench.required = True
+    _register(sub, bench)
+    return parser
+
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean the user asked for something wrong (exit 2, one line)."""
+    from synthgap.envs.chemistry import CatalogueError, MissingDataError, RecipeError, ThermoError
+
+    return (CatalogueError, MissingDataError, RecipeError, ThermoError, ValueError,
+            FileNotFoundError, KeyError)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except user_errors() as exc:
+        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"synthgap: error: {msg}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("synthgap: interrupted; finished results are kept", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -161,3 +161,36 @@ def fire(
     perf = performance(system, batch.target, target_fraction, state.grain_size)
     return FiredSamples(net.solids, state.amounts, fractions, target_fraction, state.grain_size,
                         perf, state, start)
+
+
+@dataclass(frozen=True)
+class FiringHistory:
+    """One recipe fired with snapshots after every step (for plots and teaching).
+
+    Attributes:
+        time: (S,) s, end of each step.
+        temperature: (S,) K during each step.
+        phases: solid phase names.
+        phase_fractions: (S, P) weight fractions after each step.
+        final: the fired sample.
+    """
+
+    time: np.ndarray
+    temperature: np.ndarray
+    phases: tuple[str, ...]
+    phase_fractions: np.ndarray
+    final: FiredSamples
+
+
+def fire_history(system: ChemicalSystem, recipe: Recipe) -> FiringHistory:
+    """Fire one recipe and keep the phase fractions after every step of the programme."""
+    batch = RecipeBatch.from_recipes(system, [recipe])
+    trace = programme_trace(batch)
+    S = trace.temperature.shape[1]
+    # re-integrate every prefix in one batch: row k stops after step k (dt = 0 afterwards)
+    mask = np.tril(np.ones((S, S)))
+    prefixes = TemperatureTrace(np.repeat(trace.temperature, S, axis=0), trace.dt * mask)
+    many = batch.take(np.zeros(S, dtype=np.int64))
+    snap = fire(system, many, trace=prefixes)
+    return FiringHistory(trace.time[0], trace.temperature[0], snap.phases, snap.phase_fractions,
+                         fire(system, batch, trace=trace))

@@ -1,0 +1,246 @@
+"""Chemistry subcommands: systems, reaction, hull, fire, pathway, bench chemistry."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+T_MAX = 6000.0  # K: beyond any furnace, and beyond the tables
+
+
+def _temperature(text: str) -> float:
+    try:
+        T = float(text)
+    except ValueError:
+        raise ValueError(f"temperature must be a number in K, got {text!r}") from None
+    if not (0 < T <= T_MAX):
+        raise ValueError(f"temperature must be in (0, {T_MAX:g}] K, got {T:g}")
+    return T
+
+
+def _pressures(items: list[str] | None) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for item in items or []:
+        for part in item.split(","):
+            if "=" not in part:
+                raise ValueError(f"partial pressure must look like CO2=0.001 (atm), got {part!r}")
+            gas, value = part.split("=", 1)
+            try:
+                p = float(value)
+            except ValueError:
+                raise ValueError(f"partial pressure of {gas} must be a number (atm), got {value!r}") from None
+            if not p > 0:
+                raise ValueError(f"partial pressure of {gas} must be > 0 atm, got {p:g}")
+            out[gas.strip()] = p
+    return out
+
+
+def _emit(args, payload: dict, human: str) -> int:
+    print(json.dumps(payload, default=float) if args.json else human)
+    return 0
+
+
+def add_parsers(sub, bench) -> None:
+    p = sub.add_parser("systems", help="list the catalogue's chemical systems and targets")
+    p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    p.set_defaults(func=cmd_systems)
+
+    p = sub.add_parser("reaction", help="free energy of a reaction at T and its crossover temperature")
+    p.add_argument("equation", help='e.g. "CaCO3 -> CaO + CO2"')
+    p.add_argument("--T", type=str, default="298.15", help="temperature, K (default 298.15)")
+    p.add_argument("--p", action="append", metavar="GAS=ATM", help="partial pressure of a gas, atm")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_reaction)
+
+    p = sub.add_parser("hull", help="plot the 0 K hull beside the hull at T")
+    p.add_argument("system", help="bundled system name or path of a system file")
+    p.add_argument("--T", type=str, default="1273", help="synthesis temperature, K")
+    p.add_argument("--out", default="hull.png", help="PNG to write")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_hull)
+
+    p = sub.add_parser("fire", help="fire one recipe; plot phase fractions and temperature")
+    p.add_argument("system")
+    p.add_argument("--recipe", required=True, help="recipe file (YAML or JSON)")
+    p.add_argument("--out", default="fire.png")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_fire)
+
+    p = sub.add_parser("pathway", help="free-energy landscape along the reaction paths")
+    p.add_argument("system")
+    p.add_argument("--target", help="target phase (default: the system's first target)")
+    p.add_argument("--T", type=str, default="1273", help="temperature, K")
+    p.add_argument("--out", default="path.png")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_pathway)
+
+    p = bench.add_parser("chemistry", help="batched against one-at-a-time firing")
+    p.add_argument("--n", type=int, default=10_000, help="recipes in the batch")
+    p.add_argument("--single", type=int, default=300, help="recipes fired one at a time")
+    p.add_argument("--system", default="BaTiO3")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_bench_chemistry)
+
+
+def cmd_systems(args) -> int:
+    from synthgap.envs.chemistry import bundled_system_names, load_system
+
+    rows = []
+    for name in bundled_system_names():
+        s = load_system(name)
+        rows.append({
+            "system": name,
+            "elements": list(s.elements),
+            "precursors": list(s.precursors),
+            "targets": [
+                {"phase": t.phase, "property": t.performance.property, "unit": t.performance.unit,
+                 "theoretical": t.performance.theoretical, "unobtainium": t.unobtainium,
+                 "precursor_sets": [list(x) for x in t.precursor_sets]}
+                for t in s.targets.values()
+            ],
+        })
+    lines = [f"{'system':10} {'target':12} {'property':40} {'theoretical':>11}  note"]
+    for r in rows:
+        for t in r["targets"]:
+            note = "unobtainium (0 K-stable, unbuildable)" if t["unobtainium"] else ""
+            prop = f"{t['property']} ({t['unit']})"
+            lines.append(f"{r['system']:10} {t['phase']:12} {prop:40} {t['theoretical']:>11g}  {note}")
+    return _emit(args, {"systems": rows}, "\n".join(lines))
+
+
+def cmd_reaction(args) -> int:
+    from synthgap.envs.chemistry import balance, find_phase
+    from synthgap.envs.chemistry.thermo import parse_equation
+
+    T = _temperature(args.T)
+    pressures = _pressures(args.p)
+    left, right = parse_equation(args.equation)
+    reactants = [find_phase(f) for _, f in left]
+    products = [find_phase(f) for _, f in right]
+    rxn = balance(reactants, products)
+    for gas in pressures:
+        if gas not in rxn.phases or not rxn.phases[gas].is_gas:
+            raise ValueError(f"--p {gas}: {gas} is not a gas of this reaction")
+    dG = float(rxn.gibbs(T, pressures)) / 1e3
+    cross = rxn.crossover_temperatures(pressures)
+    payload = {
+        "equation": rxn.equation,
+        "T_K": T,
+        "pressures_atm": pressures,
+        "dG_kJ_per_mol": dG,
+        "crossover_K": cross[0] if cross else None,
+        "all_crossovers_K": cross,
+        "sources": {n: p.sources() for n, p in rxn.phases.items()},
+    }
+    human = [f"{rxn.equation}", f"  dG({T:g} K) = {dG:+.1f} kJ/mol"]
+    human.append(f"  changes sign at {cross[0]:.0f} K" if cross else "  no sign change in 300-3000 K")
+    return _emit(args, payload, "\n".join(human))
+
+
+def cmd_hull(args) -> int:
+    from synthgap.envs.chemistry import hull_at, load_system
+
+    from .chemistry_plots import plot_hulls
+
+    T = _temperature(args.T)
+    system = load_system(args.system)
+    h0, hT = hull_at(system, 0.0), hull_at(system, T)
+    out = plot_hulls(system, T, Path(args.out))
+    payload = {"system": system.name, "T_K": T, "png": str(out),
+               "e_above_hull_0K_eV_per_atom": h0.e_above_hull,
+               f"e_above_hull_{T:g}K_eV_per_atom": hT.e_above_hull,
+               "stable_0K": h0.stable, "stable_T": hT.stable}
+    lines = [f"{'phase':12} {'0 K':>10} {f'{T:g} K':>10}   (meV/atom above hull)"]
+    for p in h0.e_above_hull:
+        lines.append(f"{p:12} {h0.e_above_hull[p] * 1e3:10.1f} {hT.e_above_hull.get(p, float('nan')) * 1e3:10.1f}")
+    lines.append(f"wrote {out}")
+    return _emit(args, payload, "\n".join(lines))
+
+
+def cmd_fire(args) -> int:
+    from synthgap.envs.chemistry import Recipe, load_system, validate_recipe
+    from synthgap.envs.chemistry.firing import fire_history
+
+    from .chemistry_plots import plot_firing
+
+    system = load_system(args.system)
+    recipe = validate_recipe(system, Recipe.from_file(args.recipe))
+    hist = fire_history(system, recipe)
+    out = plot_firing(system, recipe, hist, Path(args.out))
+    f = hist.final
+    fractions = {p: float(x) for p, x in zip(f.phases, f.phase_fractions[0], strict=True) if x > 1e-4}
+    payload = {"system": system.name, "recipe": recipe.to_dict(), "phase_fractions": fractions,
+               "target_fraction": float(f.target_fraction[0]), "grain_size_um": float(f.grain_size[0]),
+               "performance": float(f.performance[0]),
+               "property": system.targets[recipe.target].performance.property,
+               "gas_released_mol": dict(zip(system.gases, f.kinetic.gas_released[0].tolist(), strict=True)),
+               "png": str(out)}
+    perf = system.targets[recipe.target].performance
+    lines = [f"{recipe.target} from {' + '.join(recipe.precursors)}: "
+             f"{recipe.dwell_temperature:g} K for {recipe.dwell_time:g} h in {recipe.atmosphere}"]
+    for p, x in sorted(fractions.items(), key=lambda kv: -kv[1]):
+        lines.append(f"  {p:12} {x * 100:6.1f} wt%")
+    lines.append(f"  grain size {f.grain_size[0]:.2f} um; {perf.property} {f.performance[0]:.4g} {perf.unit}"
+                 f" (theoretical {perf.theoretical:g})")
+    lines.append(f"wrote {out}")
+    return _emit(args, payload, "\n".join(lines))
+
+
+def cmd_pathway(args) -> int:
+    from synthgap.envs.chemistry import load_system
+    from synthgap.envs.chemistry.pathway import pathways
+
+    from .chemistry_plots import plot_pathways
+
+    T = _temperature(args.T)
+    system = load_system(args.system)
+    target = args.target or next(iter(system.targets))
+    paths = pathways(system, target, T)
+    out = plot_pathways(system, target, T, paths, Path(args.out))
+    payload = {"system": system.name, "target": target, "T_K": T, "png": str(out), "paths": [
+        {"precursors": list(p.precursors), "trap": p.trap, "energies_kJ_per_mol_target": p.energies,
+         "steps": [{"equation": s.equation, "product": s.product, "dG_kJ": s.dG, "barrier_kJ_per_mol": s.barrier}
+                   for s in p.steps]} for p in paths]}
+    lines = [f"paths to {target} at {T:g} K (kJ per mol {target}):"]
+    for p in paths:
+        chain = " -> ".join([" + ".join(p.precursors)] + [s.product for s in p.steps])
+        lines.append(f"  {chain}: dG = {p.energies[-1]:+.0f}" + (f"  [trap: {p.trap}]" if p.trap else ""))
+    lines.append(f"wrote {out}")
+    return _emit(args, payload, "\n".join(lines))
+
+
+def cmd_bench_chemistry(args) -> int:
+    from synthgap.envs.chemistry import fire, load_system, random_recipes
+
+    if args.n < 1 or args.single < 1 or args.repeats < 1:
+        raise ValueError("--n, --single and --repeats must be >= 1")
+    system = load_system(args.system)
+    rng = np.random.default_rng(0)
+    batch = random_recipes(system, args.n, rng)
+    fire(system, batch)  # warm-up: compile/load kernels, build tables
+    fire(system, batch.take(slice(0, 1)))
+    batch_times = []
+    for _ in range(args.repeats):
+        t = time.perf_counter()
+        fire(system, batch)
+        batch_times.append(time.perf_counter() - t)
+    single_times = []
+    for i in range(min(args.single, args.n)):
+        one = batch.take(slice(i, i + 1))
+        t = time.perf_counter()
+        fire(system, one)
+        single_times.append(time.perf_counter() - t)
+    batch_rate = args.n / statistics.median(batch_times)
+    single_rate = 1.0 / statistics.median(single_times)
+    payload = {"system": system.name, "batch_size": args.n, "single_sample": len(single_times),
+               "batch_recipes_per_s": batch_rate, "single_recipes_per_s": single_rate,
+               "ratio": batch_rate / single_rate}
+    human = (f"{system.name}: batched {batch_rate:,.0f} recipes/s (median of {args.repeats} x {args.n}); "
+             f"one at a time {single_rate:,.0f} recipes/s (median of {len(single_times)}); "
+             f"ratio {batch_rate / single_rate:.1f}x")
+    return _emit(args, payload, human)

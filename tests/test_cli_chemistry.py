@@ -1,0 +1,102 @@
+"""The chemistry commands: JSON contracts, plots written, and one-line errors with exit 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from synthgap.experiments.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_systems_json_lists_targets_and_unobtainium(capsys):
+    code, out, _ = run(capsys, "systems", "--json")
+    data = json.loads(out)
+    assert code == 0
+    names = {s["system"] for s in data["systems"]}
+    assert {"BaTiO3", "CaSiO3", "LiMn2O4", "MgAl2O4"} <= names
+    unob = [t["phase"] for s in data["systems"] for t in s["targets"] if t["unobtainium"]]
+    assert set(unob) == {"Ba3Ti2O7", "Li4Mn5O12"}
+
+
+def test_reaction_json_gives_crossover(capsys):
+    code, out, _ = run(capsys, "reaction", "CaCO3 -> CaO + CO2", "--T", "1100", "--p", "CO2=1", "--json")
+    data = json.loads(out)
+    assert code == 0
+    assert 1050 < data["crossover_K"] < 1250
+    assert data["dG_kJ_per_mol"] > 0  # below the crossover at 1 atm CO2
+    assert "CRC" in data["sources"]["CaCO3"]["entropy"]
+
+
+def test_reaction_works_beyond_the_catalogue(capsys):
+    code, out, _ = run(capsys, "reaction", "SrCO3 -> SrO + CO2", "--T", "1500", "--json")
+    assert code == 0 and json.loads(out)["crossover_K"] > 1000
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["reaction", "CaCO3 -> CaO + CO2", "--T", "-5"], "temperature must be in"),
+        (["reaction", "CaCO3 -> CaO + CO2", "--T", "1e9"], "temperature must be in"),
+        (["reaction", "CaCO3 -> SiO2"], "cannot balance"),
+        (["reaction", "Xx2O3 -> Xx + O2"], "Xx"),
+        (["reaction", "LiMn2O4 + Li2O -> Li2MnO3"], "no standard enthalpy"),
+        (["reaction", "CaCO3 -> CaO + CO2", "--p", "CO2=-1"], "must be > 0 atm"),
+        (["hull", "NoSuchSystem"], "no such file or bundled system"),
+        (["fire", "BaTiO3", "--recipe", "/nonexistent/recipe.yaml"], "does not exist"),
+        (["pathway", "BaTiO3", "--target", "TiO2"], "not a target"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(capsys, argv, message):
+    code, out, err = run(capsys, *argv)
+    assert code == 2
+    assert message in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_hull_fire_pathway_write_pngs(capsys, tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("target: BaTiO3\nprecursors: [BaCO3, TiO2]\ndwell_temperature: 1473\n"
+                      "dwell_time: 4\nramp_rate: 10\n")
+    code, out, _ = run(capsys, "hull", "BaTiO3", "--T", "1273", "--out", str(tmp_path / "h.png"), "--json")
+    assert code == 0 and json.loads(out)["e_above_hull_1273K_eV_per_atom"]["Ba3Ti2O7"] > 0.005
+    code, out, _ = run(capsys, "fire", "BaTiO3", "--recipe", str(recipe), "--out", str(tmp_path / "f.png"),
+                       "--json")
+    fired = json.loads(out)
+    assert code == 0 and fired["target_fraction"] > 0.9
+    assert abs(sum(fired["phase_fractions"].values()) - 1) < 1e-3
+    code, out, _ = run(capsys, "pathway", "BaTiO3", "--out", str(tmp_path / "p.png"), "--json")
+    paths = json.loads(out)["paths"]
+    assert code == 0 and any(p["trap"] == "Ba2TiO4" for p in paths)
+    for name in ("h.png", "f.png", "p.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bad_recipe_field_exits_2(capsys, tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("target: BaTiO3\nprecursors: [BaCO3, TiO2]\ndwell_temperature: 3000\n")
+    code, _, err = run(capsys, "fire", "BaTiO3", "--recipe", str(recipe), "--out", str(tmp_path / "f.png"))
+    assert code == 2 and "dwell_temperature must be within" in err
+
+
+def test_bench_chemistry_json_keys(capsys):
+    code, out, _ = run(capsys, "bench", "chemistry", "--n", "2000", "--single", "20", "--repeats", "2",
+                       "--json")
+    data = json.loads(out)
+    assert code == 0
+    assert {"batch_recipes_per_s", "single_recipes_per_s", "ratio"} <= set(data)
+    assert data["ratio"] == pytest.approx(data["batch_recipes_per_s"] / data["single_recipes_per_s"])
+
+
+def test_console_script_help_lists_subcommands():
+    out = subprocess.run([sys.executable, "-m", "synthgap.experiments.cli", "--help"],
+                         capture_output=True, text=True, check=True).stdout
+    for cmd in ("systems", "reaction", "hull", "fire", "pathway", "bench"):
+        assert cmd in out
