@@ -1,1 +1,15 @@
+"""Instrument drivers, emulators and the safety shield of the self-driving lab.
 
+Modules (import them directly; this package imports nothing on its own):
+
+- ``eurotherm``: :class:`EurothermController`, Modbus RTU furnace controller (API in K).
+- ``balance``: :class:`MTSICSBalance`, Mettler Toledo MT-SICS balance (g).
+- ``stations``: :class:`Mill`, :class:`Press`, :class:`RobotArm` (ASCII line protocol).
+- ``xrd``: :class:`XRDFolderDriver`, request/result files in shared folders.
+- ``shield``: :class:`SafetyShield` (limits, interlock, watchdog, e-stop, dry-run).
+- ``config``: :class:`LabConfig`, :class:`SafetyLimits` from the lab YAML.
+- ``journal``: append-only JSON-lines :class:`Journal`.
+- ``registers``: the one Eurotherm register map; ``errors``: typed exceptions.
+- ``emulators``: pty emulators of every serial instrument, ``synthgap emulate`` CLI.
+- ``testing``: :class:`ScriptedPort` / ``expected_protocol`` for byte-exact tests.
+"""
