@@ -26,6 +26,13 @@ def network_for(system: ChemicalSystem) -> ReactionNetwork:
     return ReactionNetwork(system)
 
 
+@lru_cache(maxsize=32)
+def _target_columns(system: ChemicalSystem) -> np.ndarray:
+    """Column of each target (``system.targets`` order) among the network's solids."""
+    solids = network_for(system).solids
+    return np.array([solids.index(t) for t in system.targets])
+
+
 @dataclass(frozen=True)
 class TemperatureTrace:
     """Sample temperature histories of a batch.
@@ -89,16 +96,14 @@ def precursor_amounts(system: ChemicalSystem, target: str, precursors: tuple[str
 def starting_amounts(system: ChemicalSystem, batch: RecipeBatch) -> np.ndarray:
     """(B, P) mol of each solid weighed in for each recipe (1 mol target basis), with excess."""
     targets = list(system.targets)
-    out = np.zeros((len(batch), len(network_for(system).solids)))
-    combos = np.unique(np.stack([batch.target, batch.precursor_set], axis=1), axis=0)
-    for t, s in combos:
+    solids = network_for(system).solids
+    out = np.zeros((len(batch), len(solids)))
+    for t, s in set(zip(batch.target.tolist(), batch.precursor_set.tolist(), strict=True)):
         name = targets[t]
         pre = system.targets[name].precursor_sets[s]
-        base = precursor_amounts(system, name, pre)
         sel = (batch.target == t) & (batch.precursor_set == s)
-        first = network_for(system).solids.index(pre[0])
-        rows = np.repeat(base[None, :], sel.sum(), axis=0)
-        rows[:, first] *= 1.0 + batch.excess[sel]
+        rows = np.repeat(precursor_amounts(system, name, pre)[None, :], int(sel.sum()), axis=0)
+        rows[:, solids.index(pre[0])] *= 1.0 + batch.excess[sel]
         out[sel] = rows
     return out
 
@@ -151,12 +156,14 @@ def fire(
     net = network_for(system)
     trace = trace if trace is not None else programme_trace(batch)
     start = starting_amounts(system, batch) if initial is None else np.asarray(initial, dtype=float)
+    if start.shape != (len(batch), len(net.solids)):
+        raise ValueError(f"initial amounts must have shape {(len(batch), len(net.solids))}, got {start.shape}")
     state = net.integrate(start, trace.temperature, trace.dt, batch.atmosphere,
                           milling_rate_factor(batch.milling_time))
     mass = state.amounts * net.molar_mass[None, :]
     total = mass.sum(axis=1, keepdims=True)
     fractions = np.divide(mass, total, out=np.zeros_like(mass), where=total > 0)
-    target_cols = np.array([net.solids.index(t) for t in system.targets])[batch.target]
+    target_cols = _target_columns(system)[batch.target]
     target_fraction = fractions[np.arange(len(batch)), target_cols]
     perf = performance(system, batch.target, target_fraction, state.grain_size)
     return FiredSamples(net.solids, state.amounts, fractions, target_fraction, state.grain_size,

@@ -137,6 +137,7 @@ class ReactionNetwork:
         dt: np.ndarray,
         atmosphere: np.ndarray,
         rate_factor: np.ndarray,
+        grain_size: np.ndarray | None = None,
     ) -> KineticState:
         """Fire a batch of samples through their temperature histories.
 
@@ -146,6 +147,8 @@ class ReactionNetwork:
             dt: (B, S) step durations, s.
             atmosphere: (B,) int, atmosphere index.
             rate_factor: (B,) dimensionless multiplier of every rate (milling).
+            grain_size: (B,) um, grain size to start from (to continue an earlier
+                integration); default: fresh crystallites.
 
         Returns:
             the final :class:`KineticState`.
@@ -154,7 +157,8 @@ class ReactionNetwork:
         B = n.shape[0]
         gas = np.zeros((B, len(self.gases)))
         lost = np.zeros_like(n)
-        grain2 = np.full(B, INITIAL_GRAIN_SIZE**2)
+        grain2 = (np.full(B, INITIAL_GRAIN_SIZE**2) if grain_size is None
+                  else np.asarray(grain_size, dtype=float) ** 2)
         T_idx = self.grid_index(np.asarray(temperatures, dtype=float))
         _integrate_kernel(
             n, T_idx, np.ascontiguousarray(dt, dtype=float),

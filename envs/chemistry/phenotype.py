@@ -7,6 +7,8 @@ optimum. The formula alone gives only the theoretical value (the 0 K view).
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from .catalogue import ChemicalSystem
@@ -29,14 +31,18 @@ def performance(
         target_fraction: (B,) weight fraction of the target phase, 0 to 1.
         grain_size: (B,) um.
     """
-    models = [t.performance for t in system.targets.values()]
-    theo = np.array([m.theoretical for m in models])[target_index]
-    expo = np.array([m.purity_exponent for m in models])[target_index]
-    opt = np.array([m.optimal_grain for m in models])[target_index]
-    tol = np.array([m.grain_tolerance for m in models])[target_index]
+    table = _model_table(system)[:, target_index]
+    theo, expo, opt, tol = table
     purity = np.clip(target_fraction, 0.0, 1.0) ** expo
     grain = np.exp(-np.log(np.maximum(grain_size, 1e-6) / opt) ** 2 / (2 * tol**2))
     return theo * purity * grain
+
+
+@lru_cache(maxsize=32)
+def _model_table(system: ChemicalSystem) -> np.ndarray:
+    """(4, n_targets): theoretical, purity exponent, optimal grain, grain tolerance."""
+    models = [t.performance for t in system.targets.values()]
+    return np.array([[m.theoretical, m.purity_exponent, m.optimal_grain, m.grain_tolerance] for m in models]).T
 
 
 def theoretical_performance(system: ChemicalSystem, target: str) -> float:

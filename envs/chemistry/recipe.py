@@ -8,7 +8,7 @@ validation of recipe files and the safety limits all read them from here.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ RECIPE_BOUNDS: dict[str, tuple[float, float, str, str]] = {
     "excess": (0.0, 0.30, "fraction", "extra amount of the first precursor (e.g. 0.1 = 10 % excess)"),
     "milling_time": (0.0, 12.0, "h", "ball-milling time before firing"),
     "ramp_rate": (1.0, 50.0, "K/min", "heating rate from room temperature to the dwell"),
-    "dwell_temperature": (573.0, 1873.0, "K", "furnace setpoint during the dwell"),
+    "dwell_temperature": (573.0, 1773.0, "K", "furnace setpoint during the dwell (1500 degC box furnace)"),
     "dwell_time": (0.1, 48.0, "h", "time at the dwell temperature"),
     "cooling_rate": (0.5, 50.0, "K/min", "cooling rate back to room temperature"),
 }
@@ -60,7 +60,8 @@ class Recipe:
     atmosphere: str = "air"
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        """The recipe as a plain dict (precursors as a list), for files and logs."""
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
         d["precursors"] = list(self.precursors)
         return d
 

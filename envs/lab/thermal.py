@@ -32,6 +32,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 __all__ = ["FurnaceParams", "FurnaceState", "FurnaceThermalModel"]
@@ -188,22 +189,11 @@ class FurnaceThermalModel:
 
         decay = np.exp(-p.drift_theta_per_s * dt)
         drift_scale = p.drift_std_K * np.sqrt(-np.expm1(-2.0 * p.drift_theta_per_s * dt))
-        drift_kicks = (drift_scale * self.rng.standard_normal(n)).tolist()
+        drift_kicks = drift_scale * self.rng.standard_normal(n)
         tc_noise = p.noise_K * self.rng.standard_normal(n)
-
-        # The recurrence itself is sequential; plain floats keep it ~1 us per step.
-        y_out = np.empty(n)
-        d_out = np.empty(n)
-        y, v, d = self.state.controlled_K, self.state.rate_K_per_s, self.state.drift_K
-        for k, (r, b11, b12, b21, b22, dk, kick) in enumerate(zip(
-                target.tolist(), a11.tolist(), a12.tolist(), a21.tolist(), a22.tolist(),
-                decay.tolist(), drift_kicks, strict=True)):
-            e = y - r
-            y = r + b11 * e + b12 * v
-            v = b21 * e + b22 * v
-            d = dk * d + kick
-            y_out[k] = y
-            d_out[k] = d
+        y_out, d_out, y, v, d = _recurrence(
+            target, a11, a12, a21, a22, decay, drift_kicks,
+            self.state.controlled_K, self.state.rate_K_per_s, self.state.drift_K)
         self.state = FurnaceState(y, v, d, self.state.time_s + float(dt.sum()))
         true_K = y_out - p.offset_K + d_out
         return true_K, y_out + tc_noise
@@ -217,3 +207,18 @@ class FurnaceThermalModel:
         true_K, tc_K = self.simulate(np.array([setpoint_K], dtype=float),
                                      np.array([dt_s], dtype=float))
         return float(true_K[0]), float(tc_K[0])
+
+
+@numba.njit(cache=True)
+def _recurrence(target, a11, a12, a21, a22, decay, kicks, y, v, d):  # pragma: no cover - compiled
+    """The sequential part of :meth:`FurnaceThermalModel.simulate` (exact step updates)."""
+    n = target.shape[0]
+    y_out = np.empty(n)
+    d_out = np.empty(n)
+    for k in range(n):
+        e = y - target[k]
+        y, v = target[k] + a11[k] * e + a12[k] * v, a21[k] * e + a22[k] * v
+        d = decay[k] * d + kicks[k]
+        y_out[k] = y
+        d_out[k] = d
+    return y_out, d_out, y, v, d

@@ -1,0 +1,226 @@
+"""``synthgap/Campaign-v0``: a synthesis campaign, one experiment per step."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from .chemistry import ChemicalSystem, hull_at, load_system
+from .recipe_space import RecipeSpace
+from .reward import Reward, RewardWeights
+
+LabFactory = Callable[[ChemicalSystem, int], object]
+OBS_LIMIT = 10.0  # observations are clipped to [-10, 10] (they are features, not commands)
+
+
+@dataclass(frozen=True)
+class SimLabFactory:
+    """Makes a fresh :class:`SimLab` (a new SimPy environment) per episode; picklable."""
+
+    n_furnaces: int = 2
+
+    def __call__(self, system: ChemicalSystem, seed: int):
+        from .lab.simlab import SimLab
+
+        return SimLab(system, n_furnaces=self.n_furnaces, seed=seed)
+
+
+def check_action(action, space: spaces.Box) -> np.ndarray:
+    """Validate an action without changing it.
+
+    Raises:
+        ValueError: the action has the wrong shape, is not finite, or lies outside the
+            box (the env never clips what a user passed).
+    """
+    a = np.asarray(action, dtype=np.float64)
+    if a.shape != space.shape:
+        raise ValueError(f"action must have shape {space.shape}, got {a.shape}")
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"action must be finite, got {a.tolist()}")
+    if np.any(a < space.low - 1e-6) or np.any(a > space.high + 1e-6):
+        bad = int(np.argmax((a < space.low - 1e-6) | (a > space.high + 1e-6)))
+        raise ValueError(f"action[{bad}] = {a[bad]:g} is outside [{space.low[bad]:g}, {space.high[bad]:g}]; "
+                         "the env does not clip actions")
+    return a
+
+
+class CampaignEnv(gym.Env):
+    """A self-driving-lab campaign: choose a target and a recipe, run it, learn, repeat.
+
+    Each step is one experiment run through a :class:`~synthgap.envs.lab.protocol.Lab`
+    (the SimPy twin by default, any Lab by argument): dispense, mill, press, fire, XRD,
+    property measurement. The episode is a campaign with a budget of experiments.
+
+    ## Action Space
+    ``Box(-1, 1, (8,), float32)``: a recipe, mapped affinely to the unit box of
+    :class:`~synthgap.envs.recipe_space.RecipeSpace`:
+
+    | index | field             | range / meaning                                   |
+    |-------|-------------------|---------------------------------------------------|
+    | 0     | excess            | 0 to 0.3 (fraction of the first precursor), linear |
+    | 1     | milling_time      | 0 to 12 h, linear                                  |
+    | 2     | ramp_rate         | 1 to 50 K/min, log                                 |
+    | 3     | dwell_temperature | 573 to 1773 K, linear                              |
+    | 4     | dwell_time        | 0.1 to 48 h, log                                   |
+    | 5     | cooling_rate      | 0.5 to 50 K/min, log                               |
+    | 6     | route             | (target, precursor set), equal bins                |
+    | 7     | atmosphere        | air, O2, N2, CO2, equal bins                       |
+
+    Actions outside the box or not finite raise ``ValueError`` (never clipped).
+
+    ## Observation Space
+    ``Box(-10, 10, (2 C + 8 + P + 10,), float32)``, what a chemist would know:
+
+    | part                    | size | meaning                                          |
+    |-------------------------|------|--------------------------------------------------|
+    | candidate descriptors   | 2 C  | per candidate target: theoretical performance / max, on the 0 K hull (1/0) |
+    | last action             | 8    | the last recipe as an action (zeros at reset)    |
+    | last XRD                | P    | measured weight fractions of the system's solids |
+    | last outcome            | 4    | performance / max, reward, best performance / max, failed (1/0) |
+    | telemetry               | 4    | dwell thermocouple minus setpoint / 50 K, dwell std / 10 K, |
+    |                         |      | relative humidity, queue wait / 24 h                         |
+    | budget                  | 2    | experiments left / budget, lab time used / (24 h x budget) |
+
+    The hidden truth (true temperatures, offsets, true phase fractions) is never shown.
+
+    ## Rewards
+    Buildable performance (``reward="buildable"``, see :mod:`synthgap.envs.reward`):
+    measured performance x process-window success probability under the lab's drift
+    band, minus lab-time and risk costs with explicit weights. ``reward="performance_only"``
+    pays the traditional objective: the theoretical performance of the chosen target if
+    it is on the 0 K hull.
+
+    ## Starting State
+    A fresh lab (new SimPy environment, furnaces with fresh offsets) seeded from the
+    env's generator; nothing measured yet.
+
+    ## Episode End
+    Terminates when the budget of experiments is spent. No truncation of its own.
+
+    ## Arguments
+    system: catalogue name or system file (default "BaTiO3"); targets: candidate targets
+    (default all, unobtainium included); budget: experiments per campaign (default 20);
+    reward: "buildable" or "performance_only"; weights: :class:`RewardWeights`;
+    lab: a Lab instance to use as is (e.g. a HardwareLab), or None for the twin;
+    lab_factory: callable (system, seed) -> Lab made fresh at each reset;
+    n_furnaces: furnaces of the default twin.
+
+    ## Version History
+    v0: initial version.
+
+    Example::
+
+        >>> import gymnasium as gym, synthgap.envs
+        >>> env = gym.make("synthgap/Campaign-v0", budget=3)
+        >>> obs, info = env.reset(seed=0)
+        >>> obs.shape == env.observation_space.shape
+        True
+    """
+
+    metadata = {"render_modes": ["ansi"], "render_fps": 4}
+
+    def __init__(
+        self,
+        system: str | ChemicalSystem = "BaTiO3",
+        targets: Sequence[str] | None = None,
+        budget: int = 20,
+        reward: str = "buildable",
+        weights: RewardWeights | None = None,
+        lab=None,
+        lab_factory: LabFactory | None = None,
+        n_furnaces: int = 2,
+        render_mode: str | None = None,
+    ):
+        self.system = load_system(system) if isinstance(system, str) else system
+        if not isinstance(budget, int) or budget < 1:
+            raise ValueError(f"budget must be a positive int, got {budget!r}")
+        if render_mode not in (None, "ansi"):
+            raise ValueError(f"render_mode must be None or 'ansi', got {render_mode!r}")
+        self.space = RecipeSpace(self.system, targets)
+        self.candidates = self.space.targets
+        self.reward_fn = Reward(self.system, self.candidates, reward, weights)
+        self.budget, self.render_mode = budget, render_mode
+        self._fixed_lab = lab
+        self._factory = lab_factory or SimLabFactory(n_furnaces)
+        self.solids = self.system.solids
+        hull0 = hull_at(self.system, 0.0)
+        self._descriptors = np.array(
+            [[self.system.targets[t].performance.theoretical / self.reward_fn.scale,
+              float(hull0.e_above_hull[t] < 1e-9)] for t in self.candidates]).ravel()
+        n_obs = self._descriptors.size + self.space.d + len(self.solids) + 10
+        self.action_space = spaces.Box(-1.0, 1.0, (self.space.d,), np.float32)
+        self.observation_space = spaces.Box(-OBS_LIMIT, OBS_LIMIT, (n_obs,), np.float32)
+        self.lab = None
+        self._reset_state()
+
+    def _reset_state(self) -> None:
+        self._last_action = np.zeros(self.space.d)
+        self._last_xrd = np.zeros(len(self.solids))
+        self._last = np.zeros(4)
+        self._telemetry = np.zeros(4)
+        self._best = 0.0
+        self._used = 0
+        self._lab_hours = 0.0
+        self.history: list[dict] = []
+
+    def _obs(self) -> np.ndarray:
+        budget = np.array([(self.budget - self._used) / self.budget,
+                           self._lab_hours / (24.0 * self.budget)])
+        obs = np.concatenate([self._descriptors, self._last_action, self._last_xrd, self._last,
+                              self._telemetry, budget])
+        return np.clip(obs, -OBS_LIMIT, OBS_LIMIT).astype(np.float32)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        self._reset_state()
+        if self._fixed_lab is not None:
+            self.lab = self._fixed_lab
+        else:
+            self.lab = self._factory(self.system, int(self.np_random.integers(2**31 - 1)))
+        return self._obs(), {"candidates": list(self.candidates)}
+
+    def step(self, action):
+        if self.lab is None:
+            raise RuntimeError("call reset() before step()")
+        if self._used >= self.budget:
+            raise RuntimeError("the campaign's budget is spent; call reset()")
+        a = check_action(action, self.action_space)
+        recipe = self.space.decode((a + 1.0) / 2.0)
+        record = self.lab.run_recipe(recipe)
+        failed = record.status != "done" or not np.isfinite(record.performance)
+        measured = 0.0 if failed else float(record.performance)
+        hours = max(0.0, (record.finished_s - record.started_s) / 3600.0)
+        parts = self.reward_fn(recipe, measured, hours)
+        self._used += 1
+        self._lab_hours += hours
+        perf = measured / self.reward_fn.scale
+        self._best = max(self._best, perf)
+        self._last_action = a
+        self._last_xrd = np.array([record.xrd_phase_fractions.get(p, 0.0) for p in self.solids])
+        self._last = np.array([perf, parts.reward, self._best, float(failed)])
+        tc = record.tc_summary or {}
+        dev = tc.get("tc_dwell_mean_K", recipe.dwell_temperature) - recipe.dwell_temperature
+        self._telemetry = np.nan_to_num(np.array([
+            dev / 50.0, tc.get("tc_dwell_std_K", 0.0) / 10.0, record.humidity,
+            sum(record.waits_s.values()) / 3600.0 / 24.0]))
+        info = {"recipe": recipe.to_dict(), "status": record.status, "measured_performance": measured,
+                "xrd": dict(record.xrd_phase_fractions), "reward_parts": dict(parts.__dict__),
+                "lab_hours": hours, "best_performance": self._best * self.reward_fn.scale}
+        self.history.append(info)
+        terminated = self._used >= self.budget
+        return self._obs(), float(parts.reward), terminated, False, info
+
+    def render(self):
+        if self.render_mode != "ansi":
+            return None
+        if not self.history:
+            return "campaign: no experiments yet"
+        h = self.history[-1]
+        r = h["recipe"]
+        return (f"[{self._used}/{self.budget}] {r['target']} from {'+'.join(r['precursors'])} "
+                f"at {r['dwell_temperature']:.0f} K for {r['dwell_time']:.1f} h -> "
+                f"{h['measured_performance']:.4g} (reward {h['reward_parts']['reward']:+.3f})")

@@ -1,0 +1,217 @@
+"""``shared_lab_v0``: several campaign agents share one lab's furnaces and XRD (PettingZoo).
+
+Use::
+
+    from synthgap.envs import shared_lab_v0
+    env = shared_lab_v0.parallel_env(n_agents=3)
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+
+import numpy as np
+from gymnasium import spaces
+from pettingzoo import ParallelEnv
+
+from .campaign import OBS_LIMIT, check_action
+from .chemistry import ChemicalSystem, Recipe, hull_at, load_system
+from .recipe_space import RecipeSpace
+from .reward import Reward, RewardWeights
+
+PROGRAMME_FIELDS = ("ramp_rate", "dwell_temperature", "dwell_time", "cooling_rate", "atmosphere")
+
+
+def parallel_env(**kwargs) -> SharedLabEnv:
+    """PettingZoo's convention: the Parallel API env of this module."""
+    return SharedLabEnv(**kwargs)
+
+
+class SharedLabEnv(ParallelEnv):
+    """Several chemists run campaigns in one lab and share its furnaces and XRD.
+
+    Each agent has its own target and budget. Every step, each live agent proposes one
+    recipe; all samples of the round go through the lab together on the lab clock, so they
+    queue for the balance, mill, furnaces and XRD. An agent may *join* another agent's
+    furnace load: its sample is fired with the host's programme in the same furnace run,
+    which frees a furnace and shortens everyone's queue. Coordination pays through a
+    shared lab-throughput term.
+
+    ## Action Space (per agent)
+    ``Box(-1, 1, (9,), float32)``: coordinates 0-7 are a recipe as in ``Campaign-v0``
+    (routes restricted to the agent's target); coordinate 8 picks the furnace load in
+    ``n_agents`` equal bins: bin 0 fires alone, bin k joins the k-th other agent's load
+    (the host's programme replaces the joiner's for that round). Joining an agent that
+    has finished, or one that joins someone else, is infeasible and masked in
+    ``infos[agent]["action_mask"]`` (bool, ``n_agents`` entries, bin order); a masked
+    choice fires alone and is reported as ``infos[agent]["masked_choice"]``. Out-of-box
+    or non-finite actions raise ``ValueError``.
+
+    ## Observation Space (per agent)
+    ``Box(-10, 10, (26 + P + 6 (n - 1),), float32)``: the agent's Campaign-v0-style
+    features (its target's theoretical performance and 0 K stability, last action,
+    last XRD over the P solids, last outcome, telemetry, budget left) and, per other
+    agent, its last programme (5 coordinates in action units) and whether it is live.
+
+    ## Rewards
+    Per agent: buildable performance of its own sample (see :mod:`synthgap.envs.reward`)
+    minus ``wait_weight`` x its queue waits (h); plus, for every live agent,
+    ``throughput_weight`` x samples finished per lab-day in the round.
+
+    ## Episode End
+    An agent terminates when its budget is spent; a finished agent never comes back.
+
+    ## Arguments
+    system (default "BaTiO3"); n_agents (default 3); targets: one per agent (default:
+    the system's first buildable target for all); budget per agent (default 10);
+    n_furnaces (default 2); weights: :class:`RewardWeights`; wait_weight (per hour,
+    default 0.005); throughput_weight (default 0.05).
+    """
+
+    metadata = {"name": "shared_lab_v0", "render_modes": []}
+
+    def __init__(self, system: str | ChemicalSystem = "BaTiO3", n_agents: int = 3,
+                 targets: Sequence[str] | None = None, budget: int = 10, n_furnaces: int = 2,
+                 weights: RewardWeights | None = None, wait_weight: float = 0.005,
+                 throughput_weight: float = 0.05):
+        self.system = load_system(system) if isinstance(system, str) else system
+        if not isinstance(n_agents, int) or n_agents < 1:
+            raise ValueError(f"n_agents must be a positive int, got {n_agents!r}")
+        if not isinstance(budget, int) or budget < 1:
+            raise ValueError(f"budget must be a positive int, got {budget!r}")
+        default = next(t for t, v in self.system.targets.items() if not v.unobtainium)
+        targets = list(targets) if targets is not None else [default] * n_agents
+        if len(targets) != n_agents:
+            raise ValueError(f"give one target per agent: {n_agents} agents, {len(targets)} targets")
+        self.possible_agents = [f"chemist_{i}" for i in range(n_agents)]
+        self.targets = dict(zip(self.possible_agents, targets, strict=True))
+        self.recipe_spaces = {a: RecipeSpace(self.system, [t]) for a, t in self.targets.items()}
+        self.rewards_fn = {a: Reward(self.system, [t], "buildable", weights) for a, t in self.targets.items()}
+        self.budget, self.n_furnaces = budget, n_furnaces
+        self.wait_weight, self.throughput_weight = float(wait_weight), float(throughput_weight)
+        hull0 = hull_at(self.system, 0.0)
+        self._desc = {a: np.array([1.0, float(hull0.e_above_hull[t] < 1e-9)]) for a, t in self.targets.items()}
+        self.solids = self.system.solids
+        d = next(iter(self.recipe_spaces.values())).d
+        self._d = d
+        self._obs_dim = 2 + d + len(self.solids) + 8 + 6 * (n_agents - 1)
+        self.lab = None
+        self.agents: list[str] = []
+
+    @functools.cache  # noqa: B019 - one space object per agent, as PettingZoo asks
+    def observation_space(self, agent: str) -> spaces.Box:
+        return spaces.Box(-OBS_LIMIT, OBS_LIMIT, (self._obs_dim,), np.float32)
+
+    @functools.cache  # noqa: B019
+    def action_space(self, agent: str) -> spaces.Box:
+        return spaces.Box(-1.0, 1.0, (self._d + 1,), np.float32)
+
+    # -- episode ---------------------------------------------------------------------------
+
+    def reset(self, seed: int | None = None, options: dict | None = None):
+        from .lab.simlab import SimLab
+
+        self._rng = np.random.default_rng(seed)
+        self.lab = SimLab(self.system, n_furnaces=self.n_furnaces, seed=int(self._rng.integers(2**31 - 1)))
+        self.agents = list(self.possible_agents)
+        n = len(self.possible_agents)
+        self._used = dict.fromkeys(self.agents, 0)
+        self._last_action = {a: np.zeros(self._d + 1) for a in self.agents}
+        self._last_xrd = {a: np.zeros(len(self.solids)) for a in self.agents}
+        self._last = {a: np.zeros(4) for a in self.agents}
+        self._telemetry = {a: np.zeros(2) for a in self.agents}
+        self._best = dict.fromkeys(self.agents, 0.0)
+        self._round_hours = 0.0
+        self._n = n
+        return {a: self._obs(a) for a in self.agents}, {a: self._info(a) for a in self.agents}
+
+    def _others(self, agent: str) -> list[str]:
+        return [b for b in self.possible_agents if b != agent]
+
+    def action_mask(self, agent: str) -> np.ndarray:
+        """Feasible load choices: fire alone, or join a live other agent."""
+        return np.array([True] + [b in self.agents for b in self._others(agent)])
+
+    def _info(self, agent: str) -> dict:
+        return {"action_mask": self.action_mask(agent), "target": self.targets[agent]}
+
+    def _obs(self, agent: str) -> np.ndarray:
+        left = np.array([(self.budget - self._used[agent]) / self.budget, self._round_hours / 24.0])
+        parts = [self._desc[agent], self._last_action[agent][: self._d], self._last_xrd[agent],
+                 self._last[agent], self._telemetry[agent], left]
+        for b in self._others(agent):
+            prog = self._last_action[b][[2, 3, 4, 5, 7]]
+            parts.append(np.concatenate([prog, [float(b in self.agents)]]))
+        obs = np.concatenate(parts)
+        return np.clip(obs, -OBS_LIMIT, OBS_LIMIT).astype(np.float32)
+
+    def _host(self, agent: str, choice: dict[str, int]) -> str:
+        """The agent whose programme this agent's sample is fired with (itself if alone)."""
+        k = choice[agent]
+        if k == 0:
+            return agent
+        host = self._others(agent)[k - 1]
+        # a host that joins someone else, or a finished one, cannot host: fire alone
+        if host not in choice or choice[host] != 0:
+            return agent
+        return host
+
+    def step(self, actions: dict):
+        live = list(self.agents)
+        missing = [a for a in live if a not in actions]
+        if missing:
+            raise ValueError(f"actions missing for live agents {missing}")
+        recipes: dict[str, Recipe] = {}
+        choice: dict[str, int] = {}
+        acts: dict[str, np.ndarray] = {}
+        for a in live:
+            act = check_action(actions[a], self.action_space(a))
+            acts[a] = act
+            recipes[a] = self.recipe_spaces[a].decode((act[: self._d] + 1.0) / 2.0)
+            choice[a] = min(int((act[self._d] + 1.0) / 2.0 * self._n), self._n - 1)
+        hosts = {a: self._host(a, choice) for a in live}
+        masked = {a: (choice[a] != 0 and hosts[a] == a) for a in live}
+        loads: dict[str, list[str]] = {}
+        for a in live:
+            loads.setdefault(hosts[a], []).append(a)
+        start = self.lab.now
+        ids: dict[str, str] = {}
+        for host, members in loads.items():
+            prog = {f: getattr(recipes[host], f) for f in PROGRAMME_FIELDS}
+            group = [Recipe(**{**recipes[m].to_dict(), "precursors": recipes[m].precursors, **prog})
+                     for m in members]
+            for m, sid in zip(members, self.lab.submit_load(group, tags=members), strict=True):
+                ids[m] = sid
+        finished = {r.sample_id: r for r in self.lab.run()}
+        hours = max(self.lab.now - start, 1e-9) / 3600.0
+        self._round_hours = hours
+        throughput = self.throughput_weight * len(live) / hours * 24.0 / max(len(live), 1)
+        rewards, terms, truncs, infos = {}, {}, {}, {}
+        for a in live:
+            rec = finished[ids[a]]
+            failed = rec.status != "done" or not np.isfinite(rec.performance)
+            measured = 0.0 if failed else float(rec.performance)
+            own_hours = max(0.0, (rec.finished_s - rec.started_s) / 3600.0)
+            parts = self.rewards_fn[a](rec.recipe, measured, own_hours)
+            waits = sum(rec.waits_s.values()) / 3600.0
+            rewards[a] = float(parts.reward - self.wait_weight * waits + throughput)
+            self._used[a] += 1
+            perf = measured / self.rewards_fn[a].scale
+            self._best[a] = max(self._best[a], perf)
+            self._last_action[a] = acts[a]
+            self._last_xrd[a] = np.array([rec.xrd_phase_fractions.get(p, 0.0) for p in self.solids])
+            self._last[a] = np.array([perf, parts.reward, self._best[a], float(failed)])
+            tc = rec.tc_summary or {}
+            dev = tc.get("tc_dwell_mean_K", rec.recipe.dwell_temperature) - rec.recipe.dwell_temperature
+            self._telemetry[a] = np.nan_to_num(np.array([dev / 50.0, waits / 24.0]))
+            terms[a] = self._used[a] >= self.budget
+            truncs[a] = False
+            infos[a] = {"host": hosts[a], "masked_choice": masked[a], "recipe": rec.recipe.to_dict(),
+                        "measured_performance": measured, "queue_wait_h": waits, "round_lab_hours": hours,
+                        "reward_parts": parts.__dict__}
+        self.agents = [a for a in live if not terms[a]]
+        obs = {a: self._obs(a) for a in live}
+        for a in live:
+            infos[a]["action_mask"] = self.action_mask(a)
+        return obs, rewards, terms, truncs, infos

@@ -1,0 +1,70 @@
+"""``synthgap bench envs``: environment steps per second beside CartPole-v1, in one run."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+
+
+def add_parsers(sub, bench) -> None:
+    p = bench.add_parser("envs", help="steps per second of every env, single and 8 vectorised, vs CartPole-v1")
+    p.add_argument("--seconds", type=float, default=2.0, help="wall time per measurement, s")
+    p.add_argument("--repeats", type=int, default=3, help="measurements per figure (median reported)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_bench_envs)
+
+
+def _rate(step, reset, seconds: float) -> float:
+    reset()
+    n, t0 = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - t0) < seconds:
+        for _ in range(16):
+            if step():
+                reset()
+        n += 16
+    return n / elapsed
+
+
+def measure(env_id: str, seconds: float, repeats: int) -> dict[str, float]:
+    """Median steps per wall-second of one env and of 8 copies in a SyncVectorEnv."""
+    import gymnasium as gym
+
+    env = gym.make(env_id)
+    env.action_space.seed(0)
+
+    def single_step() -> bool:
+        _, _, term, trunc, _ = env.step(env.action_space.sample())
+        return term or trunc
+
+    single = statistics.median(_rate(single_step, lambda: env.reset(seed=0), seconds) for _ in range(repeats))
+    env.close()
+    vec = gym.make_vec(env_id, num_envs=8, vectorization_mode="sync")
+    vec.action_space.seed(0)
+
+    def vec_step() -> bool:
+        vec.step(vec.action_space.sample())  # autoreset inside the vector env
+        return False
+
+    rates = [8 * _rate(vec_step, lambda: vec.reset(seed=0), seconds) / 1 for _ in range(repeats)]
+    vec.close()
+    return {"steps_per_s": single, "vec8_steps_per_s": statistics.median(rates)}
+
+
+def cmd_bench_envs(args) -> int:
+    import synthgap.envs
+
+    if args.seconds <= 0 or args.repeats < 1:
+        raise ValueError("--seconds must be > 0 and --repeats >= 1")
+    ids = ("CartPole-v1",) + synthgap.envs.ENV_IDS
+    results = {i: measure(i, args.seconds, args.repeats) for i in ids}
+    base = results["CartPole-v1"]["steps_per_s"]
+    for r in results.values():
+        r["ratio_to_cartpole"] = r["steps_per_s"] / base
+    if args.json:
+        print(json.dumps({"envs": results}))
+    else:
+        print(f"{'env':32} {'steps/s':>10} {'8 envs steps/s':>15} {'vs CartPole':>12}")
+        for i, r in results.items():
+            print(f"{i:32} {r['steps_per_s']:10,.0f} {r['vec8_steps_per_s']:15,.0f} {r['ratio_to_cartpole']:12.4f}")
+    return 0
