@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+
 from synthgap.envs.chemistry import (
     RECIPE_BOUNDS,
     ChemicalSystem,

@@ -98,6 +98,7 @@ class SharedLabEnv(ParallelEnv):
         self._obs_dim = 2 + d + len(self.solids) + 8 + 6 * (n_agents - 1)
         self.lab = None
         self.agents: list[str] = []
+        self.render_mode = None
 
     @functools.cache  # noqa: B019 - one space object per agent, as PettingZoo asks
     def observation_space(self, agent: str) -> spaces.Box:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+
 from synthgap.envs.chemistry.tables import EV_TO_J_PER_MOL, R_GAS, gas_formation_gibbs_table
 
 OPEN_ELEMENTS = ("O", "C", "H")

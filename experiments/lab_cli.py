@@ -43,6 +43,7 @@ def add_lab_parsers(subparsers, bench_sub) -> None:
 
 def _campaign(system: str, samples: int, furnaces: int, seed: int):
     import numpy as np
+
     from synthgap.envs.chemistry import load_system
     from synthgap.envs.lab import LabInputError, SimLab, random_lab_recipes
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from synthgap.envs.chemistry import catalogue, hull
 from synthgap.envs.chemistry.catalogue import CatalogueError, load_system
 from synthgap.envs.chemistry.firing import fire, network_for

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from synthgap.envs.chemistry import Recipe
 from synthgap.envs.chemistry.recipe import CONTINUOUS_FIELDS, ROOM_TEMPERATURE
 

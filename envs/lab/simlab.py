@@ -54,6 +54,7 @@ from typing import Any
 
 import numpy as np
 import simpy
+
 from synthgap.envs.chemistry import (
     ChemicalSystem,
     Recipe,

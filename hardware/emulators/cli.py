@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from typing import TextIO
 
 import numpy as np
+
 from synthgap.envs.lab.thermal import FurnaceParams
 
 from ..config import LabConfig

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 
 import numpy as np
+
 from synthgap.envs.lab.thermal import FurnaceParams, FurnaceThermalModel
 
 from ..registers import Register, register

@@ -8,9 +8,10 @@ import warnings
 import gymnasium as gym
 import numpy as np
 import pytest
-import synthgap.envs
 from gymnasium.utils.env_checker import check_env as gym_check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+import synthgap.envs
 
 FAST_KWARGS = {"synthgap/Campaign-v0": {"budget": 4}, "synthgap/FurnaceControl-v0": {"max_intervals": 6}}
 

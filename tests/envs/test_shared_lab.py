@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from pettingzoo.test import parallel_api_test, parallel_seed_test
+
 from synthgap.envs import shared_lab_v0
 
 

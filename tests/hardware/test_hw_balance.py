@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from synthgap.hardware.balance import MTSICSBalance, WeightReading
 from synthgap.hardware.errors import (
     BalanceBusy,

@@ -7,6 +7,7 @@ import inspect
 import logging
 
 import pytest
+
 from synthgap.hardware import errors
 
 DRIVERS = [

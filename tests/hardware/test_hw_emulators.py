@@ -10,6 +10,7 @@ import time
 import numpy as np
 import pytest
 import serial
+
 from synthgap.envs.lab.thermal import FurnaceParams
 from synthgap.hardware.balance import MTSICSBalance
 from synthgap.hardware.config import SafetyLimits

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from synthgap.hardware.config import LabConfig, SafetyLimits
 from synthgap.hardware.errors import ConfigError
 from synthgap.hardware.journal import Journal, read_journal

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from synthgap.hardware.emulators.furnace import crc16
 from synthgap.hardware.errors import (
     ChecksumError,

@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 import pytest
+
 from synthgap.hardware.config import SafetyLimits
 from synthgap.hardware.errors import SafetyViolation
 from synthgap.hardware.journal import Journal, read_journal

@@ -6,6 +6,7 @@ import json
 import threading
 
 import pytest
+
 from synthgap.hardware.errors import InstrumentError, InstrumentTimeout, ProtocolError, StationError
 from synthgap.hardware.stations import Mill, Press, RobotArm
 from synthgap.hardware.testing import expected_protocol

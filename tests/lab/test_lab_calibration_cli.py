@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+
 from synthgap.envs.lab import LabParams, SimLab, random_lab_recipes
 from synthgap.envs.lab.calibration import calibrate_records
 from synthgap.experiments.lab_cli import add_lab_parsers

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from synthgap.envs.chemistry import Recipe, RecipeError
 from synthgap.envs.lab import Lab, LabInputError, LabParams, Programme, Segment, SimLab
 from synthgap.envs.lab.records import read_table
