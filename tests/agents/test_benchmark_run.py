@@ -1,0 +1,132 @@
+"""A small benchmark end to end: table vs raw cells, caching, Dask, CLI, MLflow."""
+
+import argparse
+import csv
+import json
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from synthgap.agents.benchmark import BenchmarkConfig, BenchmarkError, run_benchmark
+from synthgap.agents.metrics import best_so_far
+from synthgap.envs.chemistry.catalogue import SYSTEMS_PACKAGE
+from synthgap.experiments.benchmark_cli import add_benchmark_parser
+
+TIMING = {"wall_ms_per_suggestion"}
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory):
+    """BaTiO3 by name and a held-out copy of MgAl2O4 by path; 3 planners x 3 seeds."""
+    from importlib import resources
+
+    root = tmp_path_factory.mktemp("bench")
+    held_out = root / "heldout_spinel.yaml"
+    shutil.copy(resources.files(SYSTEMS_PACKAGE).joinpath("data/systems/MgAl2O4.yaml"), held_out)
+    config = BenchmarkConfig(
+        systems=("BaTiO3", str(held_out)), planners=("random", "thermo_only", "synthesis_aware"),
+        seeds=3, budget=6, out=str(root / "out"), workers=2, oracle_samples=4000,
+        mlflow=False, progress=False)
+    return config, run_benchmark(config)
+
+
+def same(a, b) -> bool:
+    """Equality that treats NaN ("never reached") as equal to NaN."""
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
+def read_csv(path):
+    with open(path) as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_table_matches_raw_cells(bench):
+    config, result = bench
+    out = Path(config.out)
+    cells = [json.loads(p.read_text()) for p in sorted((out / "cells").glob("*.json"))]
+    assert len(cells) == 2 * 3 * 3 == result.n_computed
+    summary = read_csv(out / "summary.csv")
+    assert len(summary) == 6
+    for row in summary:
+        recs = [c for c in cells if c["cell"]["system_key"] == row["system_key"]
+                and c["cell"]["planner"] == row["planner"]]
+        finals = [best_so_far([e["performance"] for e in c["experiments"]],
+                              [e["buildable"] for e in c["experiments"]])[-1] for c in recs]
+        assert float(row["final_best_median"]) == pytest.approx(np.median(finals))
+        assert float(row["final_best_q25"]) == pytest.approx(np.percentile(finals, 25))
+        oracle = json.loads(next((out / "oracle").glob(f"{row['system_key']}__*.json")).read_text())
+        assert float(row["oracle"]) == pytest.approx(oracle["value"])
+        assert float(row["final_regret_median"]) == pytest.approx(oracle["value"] - np.median(finals))
+    assert len(read_csv(out / "results.csv")) == 18
+    md = (out / "summary.md").read_text()
+    assert "| BaTiO3 | thermo_only |" in md and "Ba3Ti2O7" in md
+    for fig in ("fig2_1_synthesis_gap", "fig2_2_drift", "regret_BaTiO3"):
+        assert Path(result.files[fig]).stat().st_size > 10_000
+    # the held-out system file got its own key (stem + content hash)
+    assert any(r["system_key"].startswith("heldout_spinel-") for r in summary)
+
+
+def test_second_run_recomputes_nothing(bench):
+    config, first = bench
+    cells = sorted((Path(config.out) / "cells").glob("*.json"))
+    before = {p: p.stat().st_mtime_ns for p in cells}
+    again = run_benchmark(config)
+    assert again.n_computed == 0
+    assert {p: p.stat().st_mtime_ns for p in cells} == before
+    assert same(again.summary, first.summary)
+
+
+def test_dask_local_cluster_gives_the_same_results(bench, tmp_path):
+    config, first = bench
+    dask_config = replace(config, out=str(tmp_path / "dask"), executor="dask", workers=2)
+    result = run_benchmark(dask_config)
+    assert result.n_computed == 18
+    strip = [{k: v for k, v in r.items() if k not in TIMING} for r in result.rows]
+    assert same(strip, [{k: v for k, v in r.items() if k not in TIMING} for r in first.rows])
+
+
+def parse(argv):
+    p = argparse.ArgumentParser()
+    add_benchmark_parser(p.add_subparsers())
+    return p.parse_args(["benchmark", *argv])
+
+
+# MLflow's SQLAlchemy store emits SQLAlchemy 2.1 deprecation noise: not ours
+@pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SADeprecationWarning")
+def test_cli_json_from_cache_and_mlflow(bench, tmp_path, monkeypatch, capsys):
+    config, _ = bench
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/m.db")
+    args = parse(["--systems", ",".join(config.systems), "--planners",
+                  ",".join(config.planners), "--seeds", "3", "--budget", "6",
+                  "--oracle-samples", "4000", "--out", config.out, "--json", "--no-progress"])
+    assert args.func(args) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["computed_cells"] == 0 and len(data["summary"]) == 6
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/m.db")
+    exp = client.get_experiment_by_name("synthgap-benchmark")
+    runs = client.search_runs([exp.experiment_id], max_results=100)
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(parents) == 1 and len(children) == 18
+    assert data["files"]["mlflow_run_id"] == parents[0].info.run_id
+    hist = client.get_metric_history(children[0].info.run_id, "regret")
+    assert [m.step for m in hist] == list(range(1, 7))
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--systems", "Unobtainia"], "cannot load 'Unobtainia'"),
+    (["--systems", "BaTiO3", "--planners", "random,oracle"], "unknown \\['oracle'\\]"),
+    (["--systems", "BaTiO3", "--seeds", "0"], "seeds must be a positive integer"),
+    (["--systems", "BaTiO3", "--scheduler", "tcp://127.0.0.1:1"], "needs --executor dask"),
+    (["--systems", ""], "at least one system"),
+])
+def test_bad_input_is_a_value_error(argv, message, tmp_path):
+    args = parse([*argv, "--out", str(tmp_path), "--no-mlflow"])
+    with pytest.raises(BenchmarkError, match=message) as info:
+        args.func(args)
+    assert isinstance(info.value, ValueError)
