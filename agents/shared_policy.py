@@ -13,7 +13,10 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv
+
+LAB_METRICS = {"round_lab_hours": "lab/round_hours", "queue_wait_h": "lab/queue_wait_h"}
 
 
 class ParallelVecEnv(VecEnv):
@@ -70,7 +73,7 @@ class ParallelVecEnv(VecEnv):
         self.episode_returns += rew
         self.episode_lengths += 1
         stacked = self._stack(obs)
-        out_infos = [dict(infos[a]) for a in self.agent_ids]
+        out_infos = [{**infos[a], "agent": a} for a in self.agent_ids]
         if done.all():
             for i, info in enumerate(out_infos):
                 info["terminal_observation"] = stacked[i]
@@ -100,3 +103,33 @@ class ParallelVecEnv(VecEnv):
         if indices is None:
             return list(range(self.num_envs))
         return [indices] if isinstance(indices, int) else list(indices)
+
+
+class AgentMetricsCallback(BaseCallback):
+    """Logs per-agent episode returns and lab-level figures of multi-agent envs.
+
+    ``agents/<agent>/ep_return`` for each finished episode of a slot that names its agent,
+    and the means of ``lab/round_hours`` and ``lab/queue_wait_h`` over the rollout. Envs
+    whose infos carry none of these keys log nothing.
+    """
+
+    def _on_step(self) -> bool:
+        for info in self.locals.get("infos", []):
+            agent = info.get("agent")
+            if agent is not None and "episode" in info:
+                self.logger.record_mean(f"agents/{agent}/ep_return", info["episode"]["r"])
+            for key, name in LAB_METRICS.items():
+                if key in info:
+                    self.logger.record_mean(name, float(info[key]))
+        return True
+
+
+def shared_lab_vec_env(env_id: str, n_envs: int, seed: int, env_kwargs: dict):
+    """VecEnv builder for the trainer: ``--env shared_lab_v0`` with one slot per agent."""
+    from stable_baselines3.common.vec_env import VecMonitor
+
+    from synthgap.envs import shared_lab_v0
+
+    if n_envs != 1:
+        raise ValueError(f"{env_id} gives one slot per agent: set n_agents in --env-kwargs, not --n-envs {n_envs}")
+    return VecMonitor(ParallelVecEnv(lambda: shared_lab_v0.parallel_env(**env_kwargs), seed=seed))

@@ -1,9 +1,8 @@
 """MLflow logging of a benchmark: one parent run, one child run per cell.
 
 MLflow is imported here only, inside the function (``import mlflow`` costs about 1 s).
-Tracking URI: ``MLFLOW_TRACKING_URI`` if set, else ``sqlite:///synthgap-runs/mlflow.db``
-with artifacts under ``synthgap-runs/artifacts``. Metrics go in batches (``log_batch``:
-about 20x faster than one call per value).
+The store is resolved by :mod:`synthgap.agents.mlflow_store` (one place for all runs).
+Metrics go in batches (``log_batch``: about 20x faster than one call per value).
 """
 
 from __future__ import annotations
@@ -14,22 +13,8 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-DEFAULT_TRACKING_URI = "sqlite:///synthgap-runs/mlflow.db"
-DEFAULT_ARTIFACT_ROOT = "synthgap-runs/artifacts"
 EXPERIMENT_NAME = "synthgap-benchmark"
 _BATCH = 900  # MLflow's log_batch takes at most 1000 metrics per call
-
-
-def _experiment_id(client, uri_is_default: bool) -> str:
-    exp = client.get_experiment_by_name(EXPERIMENT_NAME)
-    if exp is not None:
-        return exp.experiment_id
-    kwargs = {}
-    if uri_is_default:
-        root = Path(DEFAULT_ARTIFACT_ROOT).resolve()
-        root.mkdir(parents=True, exist_ok=True)
-        kwargs["artifact_location"] = root.as_uri()
-    return client.create_experiment(EXPERIMENT_NAME, **kwargs)
 
 
 def log_benchmark(config, result, out: Path) -> str:
@@ -39,17 +24,12 @@ def log_benchmark(config, result, out: Path) -> str:
     """
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     from mlflow.entities import Metric, Param, RunTag
-    from mlflow.tracking import MlflowClient
 
     from .metrics import campaign_metrics
+    from .mlflow_store import experiment_id, get_client
 
-    uri = os.environ.get("MLFLOW_TRACKING_URI")
-    default = not uri
-    if default:
-        Path("synthgap-runs").mkdir(exist_ok=True)
-        uri = DEFAULT_TRACKING_URI
-    client = MlflowClient(tracking_uri=uri)
-    exp_id = _experiment_id(client, default)
+    client = get_client()
+    exp_id = experiment_id(client, EXPERIMENT_NAME)
     now = int(time.time() * 1000)
 
     def finite(v) -> bool:

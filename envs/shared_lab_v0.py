@@ -20,6 +20,7 @@ from .chemistry import ChemicalSystem, Recipe, hull_at, load_system
 from .recipe_space import RecipeSpace
 from .reward import Reward, RewardWeights
 
+DEFAULT_AGENTS = 3
 PROGRAMME_FIELDS = ("ramp_rate", "dwell_temperature", "dwell_time", "cooling_rate", "atmosphere")
 
 
@@ -71,7 +72,7 @@ class SharedLabEnv(ParallelEnv):
 
     metadata = {"name": "shared_lab_v0", "render_modes": []}
 
-    def __init__(self, system: str | ChemicalSystem = "BaTiO3", n_agents: int = 3,
+    def __init__(self, system: str | ChemicalSystem = "BaTiO3", n_agents: int = DEFAULT_AGENTS,
                  targets: Sequence[str] | None = None, budget: int = 10, n_furnaces: int = 2,
                  weights: RewardWeights | None = None, wait_weight: float = 0.005,
                  throughput_weight: float = 0.05):

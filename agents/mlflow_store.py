@@ -1,0 +1,54 @@
+"""Where runs are kept: the one place that resolves the MLflow store.
+
+``--tracking-uri`` flag, else ``MLFLOW_TRACKING_URI``, else the embedded
+``sqlite:///synthgap-runs/mlflow.db`` with artifacts in ``synthgap-runs/artifacts``
+(relative to the current directory). For any ``sqlite:///PATH/x.db`` store the
+experiments keep their artifacts in ``PATH/artifacts``, never in ``./mlruns``.
+MLflow is imported inside the functions only (``import mlflow`` costs about 1 s).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DEFAULT_TRACKING_URI = "sqlite:///synthgap-runs/mlflow.db"
+DEFAULT_ARTIFACT_ROOT = "synthgap-runs/artifacts"
+
+
+def resolve_tracking_uri(uri: str | None = None) -> tuple[str, str | None]:
+    """``(tracking URI, artifact root or None)``: flag, else env var, else the embedded default."""
+    uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    root = None
+    if uri.startswith("sqlite:///"):
+        db = Path(uri[len("sqlite:///"):])
+        db.parent.mkdir(parents=True, exist_ok=True)
+        root = str(db.parent / "artifacts")
+    return uri, root
+
+
+def get_client(uri: str | None = None):
+    """An ``MlflowClient`` on the resolved store (also set as the fluent API's store)."""
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    from mlflow.tracking import MlflowClient
+
+    import mlflow
+
+    uri, _ = resolve_tracking_uri(uri)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def experiment_id(client, name: str, uri: str | None = None) -> str:
+    """Id of experiment ``name``, created with the store's artifact root if new."""
+    exp = client.get_experiment_by_name(name)
+    if exp is not None:
+        return exp.experiment_id
+    _, root = resolve_tracking_uri(uri)
+    kwargs = {}
+    if root is not None:
+        Path(root).mkdir(parents=True, exist_ok=True)
+        kwargs["artifact_location"] = Path(root).resolve().as_uri()
+    return client.create_experiment(name, **kwargs)

@@ -1,0 +1,186 @@
+"""The one object that describes a training run: :class:`TrainConfig`.
+
+Values come from the dataclass defaults, then a YAML file (``--config``), then command-line
+flags; :func:`validate` checks the result at the edge and names the bad field. The same
+object is what gets logged as the run's parameters (:meth:`TrainConfig.as_params`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+ALGOS = ("ppo", "sac", "a2c")
+ON_POLICY = ("ppo", "a2c")
+
+
+class ConfigError(ValueError):
+    """A training configuration is invalid; the message names the field and the value."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run depends on (cleanrl style: one docstring per field)."""
+
+    env_id: str = "synthgap/FurnaceControl-v0"
+    """Gymnasium id of a registered environment (``synthgap/...`` ids are registered on import)."""
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Keyword arguments of ``gymnasium.make`` (JSON-serialisable), e.g. ``{"budget": 10}``."""
+    algo: str = "ppo"
+    """Algorithm: ``ppo``, ``a2c`` (any action space) or ``sac`` (Box actions only)."""
+    total_timesteps: int = 20_000
+    """Environment steps to train for, summed over the parallel envs."""
+    seed: int = 0
+    """Seed of the model, the training envs (seed, seed+1, ...) and the evaluation envs (seed + 10000)."""
+    n_envs: int = 1
+    """Copies of the env stepped together in one ``DummyVecEnv``."""
+    learning_rate: float = 3e-4
+    """Adam step size (constant)."""
+    gamma: float = 0.99
+    """Discount factor per step."""
+    net_arch: list[int] = field(default_factory=lambda: [64, 64])
+    """Hidden layer widths of the policy and value/Q networks."""
+    n_steps: int = 256
+    """PPO/A2C: steps per env per rollout (rollout size = n_steps x n_envs)."""
+    batch_size: int = 64
+    """PPO: minibatch size; SAC: replay sample size per gradient step."""
+    n_epochs: int = 10
+    """PPO: optimisation epochs per rollout."""
+    ent_coef: float = 0.0
+    """PPO/A2C: entropy bonus weight (SAC tunes its own entropy coefficient)."""
+    buffer_size: int = 100_000
+    """SAC: replay buffer capacity in transitions."""
+    learning_starts: int = 100
+    """SAC: transitions collected with random actions before the first gradient step."""
+    eval_freq: int = 1_000
+    """Evaluate the deterministic policy every this many timesteps (0: never during training)."""
+    eval_episodes: int = 5
+    """Episodes per evaluation (always on the same seeds, so evaluations compare)."""
+    checkpoint_freq: int = 1_000
+    """Save a resumable checkpoint every this many timesteps (0: never)."""
+
+    def as_params(self) -> dict[str, str]:
+        """The run's MLflow parameters: every field, JSON for containers."""
+        return {k: json.dumps(v, sort_keys=True) if isinstance(v, dict | list) else str(v)
+                for k, v in asdict(self).items()}
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (for YAML)."""
+        return asdict(self)
+
+    def updated(self, **changes: Any) -> TrainConfig:
+        """A validated copy with ``changes`` applied (None values are ignored)."""
+        return validate(replace(self, **{k: v for k, v in changes.items() if v is not None}))
+
+
+_FIELDS = {f.name: f for f in fields(TrainConfig)}
+
+
+def _check_type(name: str, value: Any) -> Any:
+    kind = _FIELDS[name].type
+    if kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{name}: must be an integer, got {value!r}")
+    elif kind == "float":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{name}: must be a number, got {value!r}")
+        value = float(value)
+    elif kind == "str":
+        if not isinstance(value, str):
+            raise ConfigError(f"{name}: must be a string, got {value!r}")
+    elif kind == "list[int]":
+        if not isinstance(value, list | tuple) or not all(
+                isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value):
+            raise ConfigError(f"{name}: must be a list of positive integers, got {value!r}")
+        value = list(value)
+    elif kind == "dict[str, Any]":
+        if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+            raise ConfigError(f"{name}: must be a mapping with string keys, got {value!r}")
+        try:
+            json.dumps(dict(value))
+        except TypeError as exc:
+            raise ConfigError(f"{name}: must be JSON-serialisable ({exc})") from None
+        value = dict(value)
+    return value
+
+
+def validate(config: TrainConfig) -> TrainConfig:
+    """Check every field's type and range; return the config with numbers normalised.
+
+    Raises:
+        ConfigError: naming the first bad field and its value.
+    """
+    values = {name: _check_type(name, getattr(config, name)) for name in _FIELDS}
+    c = TrainConfig(**values)
+    if c.algo not in ALGOS:
+        raise ConfigError(f"algo: must be one of {', '.join(ALGOS)}, got {c.algo!r}")
+    positive = ("total_timesteps", "n_envs", "n_steps", "batch_size", "n_epochs", "buffer_size", "eval_episodes")
+    for name in positive:
+        if getattr(c, name) < 1:
+            raise ConfigError(f"{name}: must be >= 1, got {getattr(c, name)!r}")
+    for name in ("eval_freq", "checkpoint_freq", "learning_starts", "seed"):
+        if getattr(c, name) < 0:
+            raise ConfigError(f"{name}: must be >= 0, got {getattr(c, name)!r}")
+    if not 0.0 < c.learning_rate < 1.0:
+        raise ConfigError(f"learning_rate: must be in (0, 1), got {c.learning_rate!r}")
+    if not 0.0 <= c.gamma <= 1.0:
+        raise ConfigError(f"gamma: must be in [0, 1], got {c.gamma!r}")
+    if c.ent_coef < 0.0:
+        raise ConfigError(f"ent_coef: must be >= 0, got {c.ent_coef!r}")
+    if not c.net_arch:
+        raise ConfigError("net_arch: must list at least one layer width")
+    if not c.env_id:
+        raise ConfigError("env_id: must not be empty")
+    return c
+
+
+def config_from_mapping(data: Any, where: str = "config") -> TrainConfig:
+    """Build a validated config from parsed YAML/JSON, refusing unknown fields."""
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where}: must be a mapping of TrainConfig fields, got {type(data).__name__}")
+    unknown = sorted(set(data) - set(_FIELDS))
+    if unknown:
+        raise ConfigError(f"{where}: unknown field {unknown[0]!r} (known: {', '.join(_FIELDS)})")
+    kwargs = {}
+    for name, f in _FIELDS.items():
+        if name in data:
+            kwargs[name] = data[name]
+        elif f.default is MISSING:
+            kwargs[name] = f.default_factory()  # type: ignore[misc]
+    try:
+        return validate(TrainConfig(**kwargs))
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def load_config(path: str | Path) -> TrainConfig:
+    """Read a YAML file of :class:`TrainConfig` fields.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ConfigError: malformed YAML, an unknown field or a bad value (named).
+    """
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    return config_from_mapping(data, str(path))
+
+
+def dump_config(config: TrainConfig, path: str | Path) -> Path:
+    """Write ``config`` as YAML (readable back with :func:`load_config`)."""
+    import yaml
+
+    path = Path(path)
+    path.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+    return path

@@ -1,0 +1,117 @@
+"""Building environments for training and evaluation from an env id.
+
+:func:`make_vec_env` is the single place where an env id becomes a ``VecEnv``. Env
+families that are not plain Gymnasium envs (the PettingZoo shared lab, later) plug in
+with :func:`register_vec_env_builder`: a builder ``(env_id, n_envs, seed, env_kwargs) ->
+VecEnv`` chosen by env-id prefix, so the trainer does not change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+VecEnvBuilder = Callable[[str, int, int, dict[str, Any]], Any]
+_BUILDERS: dict[str, VecEnvBuilder] = {}
+
+
+class EnvSpecError(ValueError):
+    """An env id is unknown, its kwargs are refused, or it does not suit the algorithm."""
+
+
+def register_vec_env_builder(prefix: str, builder: VecEnvBuilder) -> None:
+    """Route env ids starting with ``prefix`` to ``builder`` (the longest prefix wins)."""
+    _BUILDERS[prefix] = builder
+
+
+def _ensure_registered() -> None:
+    import synthgap.envs  # noqa: F401  (registers the synthgap/ ids)
+
+
+def _shared_lab_builder(env_id: str, n_envs: int, seed: int, env_kwargs: dict[str, Any]):
+    from synthgap.agents.shared_policy import shared_lab_vec_env
+
+    try:
+        return shared_lab_vec_env(env_id, n_envs, seed, env_kwargs)
+    except (TypeError, ValueError) as exc:
+        raise EnvSpecError(f"{env_id}: {exc}") from None
+
+
+
+
+MULTI_AGENT_PREFIX = "shared_lab_v0"
+
+
+def is_multi_agent(env_id: str) -> bool:
+    """True for the PettingZoo shared lab (one policy shared by every agent)."""
+    return env_id.startswith(MULTI_AGENT_PREFIX)
+
+
+class SharedPolicyView:
+    """The spaces one shared policy sees in a multi-agent env (one agent's view), no more."""
+
+    spec = None
+
+    def __init__(self, env_kwargs: dict[str, Any]):
+        from synthgap.envs import shared_lab_v0
+
+        try:
+            env = shared_lab_v0.parallel_env(**env_kwargs)
+        except (TypeError, ValueError) as exc:
+            raise EnvSpecError(f"{MULTI_AGENT_PREFIX}: bad env kwargs {env_kwargs!r} ({exc})") from None
+        agent = env.possible_agents[0]
+        self.observation_space, self.action_space = env.observation_space(agent), env.action_space(agent)
+
+    def close(self) -> None:
+        pass
+
+
+def make_env(env_id: str, env_kwargs: dict[str, Any] | None = None):
+    """One ``gymnasium`` env, with a clear error for an unknown id or refused kwargs.
+
+    For the multi-agent shared lab, a :class:`SharedPolicyView` (its spaces) instead.
+    """
+    import gymnasium as gym
+
+    if is_multi_agent(env_id):
+        return SharedPolicyView(dict(env_kwargs or {}))
+    _ensure_registered()
+    if env_id not in gym.registry:
+        known = ", ".join(sorted(k for k in gym.registry if k.startswith("synthgap/")))
+        raise EnvSpecError(f"unknown env id {env_id!r} (synthgap ids: {known})")
+    try:
+        return gym.make(env_id, **(env_kwargs or {}))
+    except TypeError as exc:
+        raise EnvSpecError(f"{env_id}: bad env kwargs {env_kwargs!r} ({exc})") from None
+
+
+def _gym_vec_env(env_id: str, n_envs: int, seed: int, env_kwargs: dict[str, Any]):
+    from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    make_env(env_id, env_kwargs).close()  # fail early, in this process, with a clear message
+    return sb3_make_vec_env(lambda: make_env(env_id, env_kwargs), n_envs=n_envs, seed=seed,
+                            vec_env_cls=DummyVecEnv)
+
+
+def make_vec_env(env_id: str, n_envs: int = 1, seed: int = 0, env_kwargs: dict[str, Any] | None = None):
+    """A seeded ``VecEnv`` (``DummyVecEnv`` of ``Monitor``-wrapped envs) for ``env_id``."""
+    env_kwargs = dict(env_kwargs or {})
+    matches = [p for p in _BUILDERS if env_id.startswith(p)]
+    builder = _BUILDERS[max(matches, key=len)] if matches else _gym_vec_env
+    return builder(env_id, n_envs, seed, env_kwargs)
+
+
+register_vec_env_builder(MULTI_AGENT_PREFIX, _shared_lab_builder)
+
+
+def check_algo_fits(algo: str, action_space) -> None:
+    """SAC needs a continuous (Box) action space.
+
+    Raises:
+        EnvSpecError: the algorithm cannot act in this space.
+    """
+    from gymnasium import spaces
+
+    if algo == "sac" and not isinstance(action_space, spaces.Box):
+        raise EnvSpecError(f"algo sac needs a Box action space, the env has {action_space}; use ppo or a2c")

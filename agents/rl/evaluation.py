@@ -1,0 +1,187 @@
+"""Run evaluation episodes of a policy and draw what they did.
+
+Per env, :func:`summarize` gives the figures that matter: mean episode reward for any
+env; for ``synthgap/Campaign-v0`` also the final best buildable performance of each
+campaign (measured performance / max x process-window success, best over the campaign);
+for ``synthgap/FurnaceControl-v0`` the target fraction at unloading.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .envs import is_multi_agent, make_env
+
+CAMPAIGN = "synthgap/Campaign-v0"
+FURNACE = "synthgap/FurnaceControl-v0"
+
+
+@dataclass
+class Episode:
+    """One evaluation episode: rewards, infos and (for the furnace) its temperature trace."""
+
+    seed: int
+    rewards: list[float] = field(default_factory=list)
+    infos: list[dict[str, Any]] = field(default_factory=list)
+    trace: list[tuple[float, float, float, float]] = field(default_factory=list)
+    """FurnaceControl: (time s, setpoint K, thermocouple K, true K)."""
+
+    @property
+    def total_reward(self) -> float:
+        return float(np.sum(self.rewards))
+
+    @property
+    def best_buildable(self) -> float:
+        """Campaign: best (normalised performance x p_success) over the campaign's experiments."""
+        vals = [i["reward_parts"]["performance"] * i["reward_parts"]["p_success"]
+                for i in self.infos if "reward_parts" in i]
+        return float(max(vals)) if vals else float("nan")
+
+
+def run_episodes(act: Callable[[np.ndarray], np.ndarray], env_id: str, env_kwargs: dict | None = None,
+                 episodes: int = 10, seed: int = 0) -> list[Episode]:
+    """Run ``episodes`` episodes with seeds ``seed, seed+1, ...``; ``act(obs) -> action``.
+
+    In the multi-agent shared lab every agent acts with ``act`` (the shared policy); an
+    episode's rewards are the agents' mean reward per round and its infos the first
+    agent's.
+    """
+    if is_multi_agent(env_id):
+        return _run_shared_episodes(act, env_kwargs or {}, episodes, seed)
+    env = make_env(env_id, env_kwargs)
+    out = []
+    try:
+        for k in range(episodes):
+            ep = Episode(seed=seed + k)
+            obs, _ = env.reset(seed=seed + k)
+            done = False
+            while not done:
+                action = np.asarray(act(obs), dtype=env.action_space.dtype).reshape(env.action_space.shape)
+                obs, reward, terminated, truncated, info = env.step(action)
+                ep.rewards.append(float(reward))
+                ep.infos.append(info)
+                done = terminated or truncated
+            ep.trace = list(getattr(env.unwrapped, "trace", []) or [])
+            out.append(ep)
+    finally:
+        env.close()
+    return out
+
+
+def _run_shared_episodes(act, env_kwargs: dict, episodes: int, seed: int) -> list[Episode]:
+    from synthgap.envs import shared_lab_v0
+
+    env = shared_lab_v0.parallel_env(**env_kwargs)
+    out = []
+    for k in range(episodes):
+        ep = Episode(seed=seed + k)
+        obs, _ = env.reset(seed=seed + k)
+        first = env.possible_agents[0]
+        while env.agents:
+            actions = {a: np.asarray(act(obs[a]), dtype=np.float32).reshape(env.action_space(a).shape)
+                       for a in env.agents}
+            obs, rewards, _, _, infos = env.step(actions)
+            ep.rewards.append(float(np.mean(list(rewards.values()))))
+            ep.infos.append(infos[first])
+        out.append(ep)
+    return out
+
+
+def random_actor(env_id: str, env_kwargs: dict | None = None, seed: int = 0) -> Callable[[np.ndarray], np.ndarray]:
+    """A uniformly random policy over the env's action space (seeded)."""
+    env = make_env(env_id, env_kwargs)
+    space = env.action_space
+    env.close()
+    space.seed(seed)
+    return lambda obs: space.sample()
+
+
+def summarize(env_id: str, episodes: list[Episode]) -> dict[str, float]:
+    """Mean/median figures of a set of episodes (keys are MLflow-safe metric names)."""
+    totals = np.array([e.total_reward for e in episodes])
+    out = {"mean_reward": float(totals.mean()), "std_reward": float(totals.std()),
+           "median_reward": float(np.median(totals)),
+           "mean_length": float(np.mean([len(e.rewards) for e in episodes])), "episodes": float(len(episodes))}
+    if env_id == CAMPAIGN:
+        best = np.array([e.best_buildable for e in episodes])
+        out["median_best_buildable"] = float(np.median(best))
+        out["mean_best_buildable"] = float(np.mean(best))
+    if env_id == FURNACE:
+        tf = [e.infos[-1].get("target_fraction", np.nan) for e in episodes if e.infos]
+        out["mean_target_fraction"] = float(np.nanmean(tf)) if tf else float("nan")
+    return out
+
+
+def plot_learning_curve(curves: dict[str, list[tuple[int, float]]], path: str | Path, title: str = "") -> Path:
+    """Plot metric histories ``{name: [(step, value), ...]}`` against timesteps."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name, points in curves.items():
+        if points:
+            s, v = zip(*sorted(points), strict=True)
+            ax.plot(s, v, marker="." if len(s) < 50 else None, label=name)
+    ax.set_xlabel("timesteps")
+    ax.set_ylabel("episode reward")
+    ax.set_title(title or "learning curve")
+    ax.grid(alpha=0.3)
+    if any(curves.values()):
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_episodes(env_id: str, episodes: list[Episode], path: str | Path) -> Path:
+    """What evaluation episodes did: campaign progress and recipe, furnace trace and phases."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
+    if env_id == CAMPAIGN:
+        for e in episodes:
+            vals = [i["reward_parts"]["performance"] * i["reward_parts"]["p_success"] for i in e.infos]
+            a.plot(np.arange(1, len(vals) + 1), np.maximum.accumulate(vals), alpha=0.6)
+        a.set(xlabel="experiment", ylabel="best buildable performance so far", title="campaigns")
+        recipes = [i["recipe"] for e in episodes for i in e.infos]
+        perf = [i["reward_parts"]["performance"] * i["reward_parts"]["p_success"] for e in episodes for i in e.infos]
+        sc = b.scatter([r["dwell_temperature"] for r in recipes], [r["dwell_time"] for r in recipes], c=perf,
+                       cmap="viridis", s=18)
+        fig.colorbar(sc, ax=b, label="buildable performance")
+        best = episodes[int(np.argmax([e.best_buildable for e in episodes]))]
+        k = int(np.argmax([i["reward_parts"]["performance"] * i["reward_parts"]["p_success"] for i in best.infos]))
+        r = best.infos[k]["recipe"]
+        b.set(xlabel="dwell temperature (K)", ylabel="dwell time (h)", yscale="log",
+              title=f"chosen recipes; best: {r['target']} {r['dwell_temperature']:.0f} K {r['dwell_time']:.1f} h")
+    elif env_id == FURNACE:
+        e = episodes[0]
+        if e.trace:
+            t, sp, tc, true = (np.array(x) for x in zip(*e.trace, strict=True))
+            a.plot(t / 3600, sp, label="setpoint")
+            a.plot(t / 3600, tc, label="thermocouple")
+            a.plot(t / 3600, true, label="sample (true)", alpha=0.6)
+            a.legend()
+        a.set(xlabel="time (h)", ylabel="temperature (K)", title=f"episode seed {e.seed}")
+        phases = e.infos[-1].get("phase_fractions", {}) if e.infos else {}
+        b.bar(list(phases), list(phases.values()))
+        b.set(ylabel="weight fraction", title="phases at unloading")
+        b.tick_params(axis="x", rotation=45)
+    else:
+        a.bar(np.arange(len(episodes)), [e.total_reward for e in episodes])
+        a.set(xlabel="episode", ylabel="total reward")
+        b.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)

@@ -1,0 +1,334 @@
+"""``synthgap train | promote | evaluate | ui``: train SB3 agents, tracked in MLflow.
+
+Examples::
+
+    synthgap train --env synthgap/FurnaceControl-v0 --algo sac --timesteps 20000
+    synthgap train --resume RUN_ID                       # after Ctrl-C or a kill
+    synthgap promote synthgap-FurnaceControl-v0-sac 3 --alias champion
+    synthgap evaluate models:/synthgap-FurnaceControl-v0-sac@champion --episodes 20 --json
+    synthgap ui --port 5000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+DEFAULT_OUT = "synthgap-runs/train"
+
+
+class TrainCLIError(ValueError):
+    """Bad command-line input for the training commands."""
+
+
+def add_parsers(subparsers) -> None:
+    """Add ``train``, ``promote``, ``evaluate`` and ``ui`` to an argparse sub-parser collection."""
+    store = argparse.ArgumentParser(add_help=False)
+    store.add_argument("--tracking-uri", default=None,
+                       help="MLflow store (default: $MLFLOW_TRACKING_URI or sqlite:///synthgap-runs/mlflow.db)")
+
+    p = subparsers.add_parser("train", parents=[store], help="train an RL agent (SB3), tracked in MLflow",
+                              description="Train PPO/SAC/A2C on a registered env; log metrics, plots and the "
+                                          "policy (registered as a model) to MLflow. Flags override --config.")
+    p.add_argument("--env", dest="env_id", default=None, help="registered env id (default synthgap/FurnaceControl-v0)")
+    p.add_argument("--algo", choices=("ppo", "sac", "a2c"), default=None, help="algorithm (sac: Box actions only)")
+    p.add_argument("--timesteps", dest="total_timesteps", type=int, default=None, help="total environment steps")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--n-envs", type=int, default=None, help="envs stepped together (DummyVecEnv)")
+    p.add_argument("--config", default=None, help="YAML file of TrainConfig fields")
+    p.add_argument("--env-kwargs", default=None, help='JSON object of env arguments, e.g. \'{"budget": 10}\'')
+    p.add_argument("--eval-freq", type=int, default=None, help="timesteps between evaluations (0: none)")
+    p.add_argument("--checkpoint-freq", type=int, default=None, help="timesteps between checkpoints (0: none)")
+    p.add_argument("--register-as", default=None, help="registered model name (default from env id and algo)")
+    p.add_argument("--resume", default=None, metavar="RUN_ID", help="continue an interrupted run from its checkpoint")
+    p.add_argument("--out", default=DEFAULT_OUT, help=f"local folder for checkpoints and plots (default {DEFAULT_OUT})")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--verbose", action="store_true", help="print SB3's table of metrics at each dump")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    p.set_defaults(func=train_handler)
+
+    p = subparsers.add_parser("promote", parents=[store], help="point an alias at a registered model version")
+    p.add_argument("name", help="registered model name")
+    p.add_argument("version", help="model version number")
+    p.add_argument("--alias", default="champion", help="alias to set (default champion)")
+    p.set_defaults(func=promote_handler)
+
+    p = subparsers.add_parser("evaluate", parents=[store], help="evaluate a registered policy on its env",
+                              description="Load a registered policy (hash-verified), run episodes on the env "
+                                          "it was trained on, and log the evaluation as its own MLflow run.")
+    p.add_argument("model_uri", help="models:/NAME@ALIAS or models:/NAME/VERSION")
+    p.add_argument("--episodes", type=int, default=20)
+    p.add_argument("--seed", type=int, default=0, help="episodes use seeds seed, seed+1, ...")
+    p.add_argument("--baseline", choices=("none", "random"), default="none",
+                   help="also evaluate a random policy on the same seeds")
+    p.add_argument("--out", default=None, help="folder for the evaluation plot (default: a temporary one)")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    p.set_defaults(func=evaluate_handler)
+
+    p = subparsers.add_parser("ui", parents=[store], help="serve the MLflow UI on 127.0.0.1")
+    p.add_argument("--port", type=int, default=5000)
+    p.add_argument("--dry-run", action="store_true", help="print the command instead of running it")
+    p.set_defaults(func=ui_handler)
+
+
+_CONFIG_FLAGS = {"env_id": "--env", "algo": "--algo", "total_timesteps": "--timesteps", "seed": "--seed",
+                 "n_envs": "--n-envs", "config": "--config", "env_kwargs": "--env-kwargs", "eval_freq": "--eval-freq",
+                 "checkpoint_freq": "--checkpoint-freq", "register_as": "--register-as"}
+
+
+def config_from_args(args):
+    """The validated :class:`TrainConfig`: defaults, then ``--config``, then flags."""
+    from synthgap.agents.rl.config import ConfigError, TrainConfig, load_config
+
+    config = load_config(args.config) if args.config else TrainConfig()
+    env_kwargs = None
+    if args.env_kwargs is not None:
+        try:
+            env_kwargs = json.loads(args.env_kwargs)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"--env-kwargs: not valid JSON ({exc.msg}): {args.env_kwargs!r}") from None
+        if not isinstance(env_kwargs, dict):
+            raise ConfigError(f"--env-kwargs: must be a JSON object, got {args.env_kwargs!r}")
+    return config.updated(env_id=args.env_id, algo=args.algo, total_timesteps=args.total_timesteps, seed=args.seed,
+                          n_envs=args.n_envs, env_kwargs=env_kwargs, eval_freq=args.eval_freq,
+                          checkpoint_freq=args.checkpoint_freq)
+
+
+def _check_env(config) -> None:
+    from synthgap.agents.rl.envs import check_algo_fits, make_env
+    from synthgap.agents.rl.trainer import check_fits
+
+    env = make_env(config.env_id, config.env_kwargs)
+    try:
+        check_algo_fits(config.algo, env.action_space)
+    finally:
+        env.close()
+    check_fits(config)
+
+
+def _adopted_run(client) -> str | None:
+    """The run ``mlflow run`` started for us (``MLFLOW_RUN_ID``), if any and not yet used by synthgap."""
+    import os
+
+    run_id = os.environ.get("MLFLOW_RUN_ID")
+    if not run_id:
+        return None
+    run = client.get_run(run_id)
+    return None if "synthgap.kind" in run.data.tags else run_id
+
+
+def train_handler(args) -> int:
+    """Train (or resume) a run; log everything to MLflow; register the final policy."""
+    from mlflow.exceptions import MlflowException
+    from stable_baselines3.common.logger import HumanOutputFormat
+
+    from synthgap.agents.rl.checkpoint import read_checkpoint
+    from synthgap.agents.rl.config import dump_config, load_config
+    from synthgap.agents.rl.trainer import train
+
+    from . import tracking
+
+    if args.resume:
+        given = [flag for dest, flag in _CONFIG_FLAGS.items() if getattr(args, dest) is not None]
+        if given:
+            raise TrainCLIError(f"--resume continues the run with its stored configuration; drop {given[0]}")
+    else:
+        config = config_from_args(args)  # all input checked before the store is touched
+        _check_env(config)
+    client = tracking.get_client(args.tracking_uri)
+    if args.resume:
+        try:
+            run = client.get_run(args.resume)
+        except MlflowException:
+            store = tracking.resolve_tracking_uri(args.tracking_uri)[0]
+            raise TrainCLIError(f"--resume: no run {args.resume!r} in {store}") from None
+        run_id = run.info.run_id
+        if tracking.OUT_TAG not in run.data.tags or tracking.CHECKPOINT_TAG not in run.data.tags:
+            raise TrainCLIError(f"--resume: run {run_id} was not started by synthgap train")
+        if run.info.status == "FINISHED":
+            raise TrainCLIError(f"--resume: run {run_id} already finished; start a new run")
+        run_dir = Path(run.data.tags[tracking.OUT_TAG])
+        config = load_config(run_dir / "config.yaml")
+        read_checkpoint(run.data.tags[tracking.CHECKPOINT_TAG])  # fail now, clearly, if there is nothing to resume
+        floors = tracking.metric_floors(client, run_id)
+        client.update_run(run_id, status="RUNNING")
+        name = run.data.tags.get("synthgap.register_as") or tracking.default_model_name(config.env_id, config.algo)
+    else:
+        name = args.register_as or tracking.default_model_name(config.env_id, config.algo)
+        run_id = _adopted_run(client)
+        if run_id is None:
+            exp = tracking.experiment_id(client, tracking.TRAIN_EXPERIMENT, args.tracking_uri)
+            run = client.create_run(exp, run_name=f"{config.env_id.split('/')[-1]}-{config.algo}-s{config.seed}")
+            run_id = run.info.run_id
+        client.set_tag(run_id, tracking.KIND_TAG, "train")
+        client.set_tag(run_id, "synthgap.register_as", name)
+        run_dir = Path(args.out).resolve() / run_id
+        run_dir.mkdir(parents=True, exist_ok=True)
+        client.set_tag(run_id, tracking.OUT_TAG, str(run_dir))
+        client.set_tag(run_id, tracking.CHECKPOINT_TAG, str(run_dir / "checkpoints"))
+        given = client.get_run(run_id).data.params  # an adopted run holds the MLproject's parameters
+        tracking.log_params(client, run_id, {k: v for k, v in config.as_params().items() if k not in given})
+        client.log_artifact(run_id, str(dump_config(config, run_dir / "config.yaml")))
+        tracking.log_json(client, run_id, tracking.env_spec(config.env_id, config.env_kwargs), "env_spec.json")
+        floors = {}
+    writer = tracking.MLflowOutputFormat(client, run_id, floors=floors)
+    outputs = [writer] + ([HumanOutputFormat(sys.stdout)] if args.verbose else [])
+    print(f"synthgap: run {run_id} ({config.algo} on {config.env_id}, {config.total_timesteps} steps)", file=sys.stderr)
+    try:
+        result = train(config, run_dir, output_formats=outputs, checkpoint_dir=run_dir / "checkpoints",
+                       resume=bool(args.resume), progress_bar=not args.no_progress)
+    except KeyboardInterrupt:
+        client.set_terminated(run_id, "KILLED")
+        print(f"synthgap: interrupted; resume with: synthgap train --resume {run_id}", file=sys.stderr)
+        raise
+    except BaseException:
+        client.set_terminated(run_id, "FAILED")
+        raise
+    summary = finish_run(client, run_id, run_dir, config, result, name)
+    if args.json:
+        json.dump(summary, sys.stdout, indent=1, default=str)
+        sys.stdout.write("\n")
+    else:
+        print(f"run {run_id}: {result.num_timesteps} steps in {result.seconds:.1f} s; final evaluation mean reward "
+              f"{summary['final_eval']['mean_reward']:.4g}; registered {name} version {summary['model_version']}")
+    return 0
+
+
+def finish_run(client, run_id: str, run_dir: Path, config, result, name: str) -> dict:
+    """Log the learning curve, evaluation plots and summary, then the policy as a registered model."""
+    from mlflow.entities import Metric
+
+    from synthgap.agents.rl.evaluation import plot_episodes, plot_learning_curve, run_episodes, summarize
+    from synthgap.agents.rl.trainer import EVAL_SEED_OFFSET
+
+    from . import tracking
+
+    curve = plot_learning_curve(tracking.metric_curves(client, run_id), run_dir / "learning_curve.png",
+                                f"{config.algo} on {config.env_id}")
+    client.log_artifact(run_id, str(curve), "plots")
+    model = result.model
+    episodes = run_episodes(lambda o: model.predict(o, deterministic=True)[0], config.env_id, config.env_kwargs,
+                            config.eval_episodes, config.seed + EVAL_SEED_OFFSET)
+    final = summarize(config.env_id, episodes)
+    client.log_artifact(run_id, str(plot_episodes(config.env_id, episodes, run_dir / "evaluation.png")), "plots")
+    import time
+
+    stamp = int(time.time() * 1000)
+    client.log_batch(run_id, metrics=[Metric(f"final_eval/{k}", v, stamp, result.num_timesteps)
+                                      for k, v in final.items()])
+    summary = {"run_id": run_id, "env_id": config.env_id, "algo": config.algo, "num_timesteps": result.num_timesteps,
+               "train_seconds": result.seconds, "resumed_from": result.resumed_from, "final_eval": final,
+               "model_name": name}
+    tracking.log_json(client, run_id, summary, "summary.json")
+    _, version = tracking.log_policy_model(client, run_id, result.model_path, config, name)
+    summary["model_version"] = version
+    summary["model_uri"] = f"models:/{name}/{version}"
+    return summary
+
+
+def promote_handler(args) -> int:
+    """Set ``--alias`` on model ``name`` version ``version``."""
+    from mlflow.exceptions import MlflowException
+
+    from synthgap.agents.rl.registry import HASH_TAG
+
+    from . import tracking
+
+    client = tracking.get_client(args.tracking_uri)
+    try:
+        mv = client.get_model_version(args.name, str(args.version))
+    except MlflowException:
+        raise TrainCLIError(f"no model {args.name!r} version {args.version!r} in the registry") from None
+    if not (mv.tags or {}).get(HASH_TAG):
+        raise TrainCLIError(f"model {args.name} version {args.version} has no {HASH_TAG} tag; refusing to promote it")
+    client.set_registered_model_alias(args.name, args.alias, str(args.version))
+    print(f"models:/{args.name}@{args.alias} -> version {args.version}")
+    return 0
+
+
+def evaluate_handler(args) -> int:
+    """Evaluate a registered policy on its env and log the evaluation as a run."""
+    import tempfile
+    import time
+
+    from mlflow.entities import Metric
+
+    from synthgap.agents.rl.evaluation import plot_episodes, random_actor, run_episodes, summarize
+    from synthgap.agents.rl.registry import load_policy
+
+    from . import tracking
+
+    if args.episodes < 1:
+        raise TrainCLIError(f"--episodes must be >= 1, got {args.episodes}")
+    policy = load_policy(args.model_uri, args.tracking_uri)
+    t0 = time.perf_counter()
+    episodes = run_episodes(policy.predict, policy.env_id, policy.env_kwargs, args.episodes, args.seed)
+    result = {"model_uri": args.model_uri, "name": policy.name, "version": policy.version, "env_id": policy.env_id,
+              "env_kwargs": policy.env_kwargs, "episodes": args.episodes, "seed": args.seed,
+              "policy": summarize(policy.env_id, episodes), "seconds": time.perf_counter() - t0}
+    if args.baseline == "random":
+        rand = run_episodes(random_actor(policy.env_id, policy.env_kwargs, args.seed), policy.env_id,
+                            policy.env_kwargs, args.episodes, args.seed)
+        result["random"] = summarize(policy.env_id, rand)
+    client = tracking.get_client(args.tracking_uri)
+    run_id = _adopted_run(client)
+    if run_id is None:
+        exp = tracking.experiment_id(client, tracking.EVAL_EXPERIMENT, args.tracking_uri)
+        run_id = client.create_run(exp, run_name=f"eval-{policy.name}-v{policy.version}").info.run_id
+    for key, value in {tracking.KIND_TAG: "evaluate", "synthgap.model_uri": args.model_uri,
+                       "synthgap.model_name": policy.name, "synthgap.model_version": policy.version}.items():
+        client.set_tag(run_id, key, value)
+    result["run_id"] = run_id
+    params = {"model_uri": args.model_uri, "model_version": policy.version, "env_id": policy.env_id,
+              "env_kwargs": json.dumps(policy.env_kwargs), "episodes": args.episodes, "seed": args.seed,
+              "baseline": args.baseline}
+    given = client.get_run(run_id).data.params  # an adopted run holds the MLproject's parameters
+    tracking.log_params(client, run_id, {k: v for k, v in params.items() if k not in given})
+    stamp = int(time.time() * 1000)
+    metrics = [Metric(f"{who}/{k}", v, stamp, 0) for who in ("policy", "random") if who in result
+               for k, v in result[who].items()]
+    metrics += [Metric("episode_reward", e.total_reward, stamp, i) for i, e in enumerate(episodes)]
+    client.log_batch(run_id, metrics=metrics)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(args.out) if args.out else Path(tmp)
+        out.mkdir(parents=True, exist_ok=True)
+        client.log_artifact(run_id, str(plot_episodes(policy.env_id, episodes, out / "evaluation.png")), "plots")
+    tracking.log_json(client, run_id, result, "evaluation.json")
+    client.set_terminated(run_id, "FINISHED")
+    if args.json:
+        json.dump(result, sys.stdout, indent=1, default=str)
+        sys.stdout.write("\n")
+    else:
+        s = result["policy"]
+        line = f"{policy.name} v{policy.version} on {policy.env_id}: mean reward {s['mean_reward']:.4g} " \
+               f"(std {s['std_reward']:.3g}) over {args.episodes} episodes"
+        if "random" in result:
+            line += f"; random {result['random']['mean_reward']:.4g}"
+        print(line + f"; run {run_id}")
+    return 0
+
+
+def ui_handler(args) -> int:
+    """Serve the MLflow UI for the store on 127.0.0.1 (``--dry-run`` prints the command).
+
+    The server replaces this process (``exec``), so Ctrl-C or a signal reaches it directly
+    and no orphaned server is left behind.
+    """
+    import os
+    import shlex
+
+    from . import tracking
+
+    if not 0 < args.port < 65536:
+        raise TrainCLIError(f"--port must be in 1..65535, got {args.port}")
+    cmd = tracking.ui_command(args.port, args.tracking_uri)
+    print(f"MLflow UI: http://127.0.0.1:{args.port}", flush=True)
+    if args.dry_run:
+        print(shlex.join(cmd))
+        return 0
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(cmd[0], cmd)
+    return 0  # pragma: no cover (exec does not return)
