@@ -147,9 +147,9 @@ class SafetyShield:
     # -- reads -------------------------------------------------------------------------------
     def poll(self) -> float:
         """Read the furnace temperature (K), journal it and feed the watchdog."""
-        value = float(self.furnace.temperature)
-        self._record("reading", name="temperature", value=value)
-        with self._lock:
+        with self._lock:  # one transaction on the port at a time (the watchdog thread sends too)
+            value = float(self.furnace.temperature)
+            self._record("reading", name="temperature", value=value)
             self._last_poll = self.clock()
             self._tripped = False
         return value
@@ -254,10 +254,25 @@ class SafetyShield:
 
     @contextmanager
     def signal_guard(self) -> Iterator[SafetyShield]:
-        """Within this block SIGINT/SIGTERM trigger :meth:`emergency_stop` first."""
+        """Within this block SIGINT/SIGTERM stop the campaign and then the furnace.
+
+        The handler never touches the port: it may run in the middle of a Modbus
+        transaction of this same thread (the lock is re-entrant), and a second frame
+        written into a half-sent one is dropped by the controller. It records the signal
+        and raises (KeyboardInterrupt for SIGINT, SystemExit for SIGTERM); once the stack
+        has unwound to this block, no transaction is in flight and the emergency stop is
+        sent. A second signal during the emergency stop is recorded, not obeyed.
+        """
+        pending: list[str] = []
+        stopping = threading.Event()
 
         def handler(signum: int, frame: object) -> None:
-            self.emergency_stop(f"signal {signal.Signals(signum).name}")
+            name = signal.Signals(signum).name
+            pending.append(f"signal {name}")
+            self._record("signal", name=name)
+            if stopping.is_set():
+                return  # the emergency stop is already being sent: let it finish
+            log.critical("%s: unwinding the campaign, then emergency stop", name)
             if signum == signal.SIGINT:
                 raise KeyboardInterrupt
             raise SystemExit(128 + signum)
@@ -266,8 +281,13 @@ class SafetyShield:
         try:
             yield self
         finally:
-            for sig, old in previous.items():
-                signal.signal(sig, old)
+            try:
+                if pending:
+                    stopping.set()
+                    self.emergency_stop(pending[0])
+            finally:
+                for sig, old in previous.items():
+                    signal.signal(sig, old)
 
     # -- watchdog ------------------------------------------------------------------------------
     def check_watchdog(self) -> str | None:

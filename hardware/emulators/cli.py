@@ -1,5 +1,10 @@
 """``synthgap emulate furnace|balance|mill|press|robot|lab``: emulators on ptys.
 
+``emulate lab --config lab.yaml`` (or with ``--lab-file``/``--workdir``) starts the whole
+lab of :mod:`synthgap.hardware.emulators.lab` (instruments, dosing robot, XRD responder)
+and writes a lab file for :class:`~synthgap.hardware.lab.HardwareLab`; it prints the
+device lines, ``xrd-inbox``/``xrd-outbox`` and ``lab-file <path>``.
+
 Plug into the project CLI with::
 
     from synthgap.hardware.emulators.cli import add_emulate_parser
@@ -49,6 +54,11 @@ def _configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="seed of the emulated noise")
     parser.add_argument("--duration", type=float, default=None,
                         help="stop after this many seconds (default: run until Ctrl-C)")
+    parser.add_argument("--lab-file", default=None,
+                        help="lab: where to write the lab file for HardwareLab (default WORKDIR/lab.yaml)")
+    parser.add_argument("--workdir", default=None,
+                        help="lab: folder for device links, XRD folders, journal (default: a new temp folder)")
+    parser.add_argument("--system", default=None, help="lab: chemical system of the XRD responder")
     parser.set_defaults(func=run_emulate)
     return parser
 
@@ -90,6 +100,10 @@ def run_emulate(args: argparse.Namespace, stop: threading.Event | None = None,
     """Start the emulators, print their device paths, wait for Ctrl-C/SIGTERM/``stop``."""
     out = out or sys.stdout
     stop = stop or threading.Event()
+    if args.device == "lab" and (args.config or args.lab_file or args.workdir):
+        from .lab import run_lab
+
+        return run_lab(args, stop, out)
     emulators = build_emulators(args)
     previous = {}
     if threading.current_thread() is threading.main_thread():

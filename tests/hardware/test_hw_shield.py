@@ -220,3 +220,39 @@ def test_signal_guard_emergency_stops_on_sigterm():
         time.sleep(1.0)  # the handler interrupts this
     assert furnace.writes == [("setpoint", LIMITS.safe_temperature_K)]
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+class SlowFurnace(RecordingFurnace):
+    """A controller whose setpoint write takes time; records how many writes are in flight."""
+
+    def __init__(self):
+        super().__init__()
+        self.in_flight = 0
+        self.depth_at_write: list[tuple[float, int]] = []
+
+    def __setattr__(self, name, value):
+        if name == "setpoint":
+            self.in_flight += 1
+            try:
+                self.depth_at_write.append((value, self.in_flight))
+                time.sleep(0.3)  # a Modbus transaction on the wire
+                super().__setattr__(name, value)
+            finally:
+                self.in_flight -= 1
+        else:
+            super().__setattr__(name, value)
+
+
+def test_signal_mid_transaction_stops_after_the_transaction_not_inside_it():
+    import threading
+
+    furnace = SlowFurnace()
+    shield = SafetyShield(furnace, LIMITS)
+    timer = threading.Timer(0.1, os.kill, (os.getpid(), signal.SIGTERM))
+    with pytest.raises(SystemExit), shield.signal_guard():
+        timer.start()
+        shield.set_setpoint(1000.0)  # the signal lands while this write is on the wire
+    timer.join()
+    # the safe setpoint went out alone, never nested inside the interrupted write
+    assert furnace.depth_at_write == [(1000.0, 1), (LIMITS.safe_temperature_K, 1)]
+    assert shield.emergency_stops == ["signal SIGTERM"]
