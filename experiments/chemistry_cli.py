@@ -108,7 +108,7 @@ def cmd_systems(args) -> int:
     for r in rows:
         for t in r["targets"]:
             note = "unobtainium (0 K-stable, unbuildable)" if t["unobtainium"] else ""
-            prop = f"{t['property']} ({t['unit']})"
+            prop = f"{t['property']} ({t['unit']})" if t["unit"] else t["property"]
             lines.append(f"{r['system']:10} {t['phase']:12} {prop:40} {t['theoretical']:>11g}  {note}")
     return _emit(args, {"systems": rows}, "\n".join(lines))
 
