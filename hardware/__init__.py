@@ -10,6 +10,8 @@ Modules (import them directly; this package imports nothing on its own):
 - ``config``: :class:`LabConfig`, :class:`SafetyLimits` from the lab YAML.
 - ``journal``: append-only JSON-lines :class:`Journal`.
 - ``registers``: the one Eurotherm register map; ``errors``: typed exceptions.
-- ``emulators``: pty emulators of every serial instrument, ``synthgap emulate`` CLI.
+- ``lab``: :class:`HardwareLab`, the ``Lab`` protocol on these drivers, behind the shield.
+- ``deploy``: ``synthgap deploy``, a registered policy running a campaign on the lab.
+- ``emulators``: pty emulators of every serial instrument and of a whole lab, ``synthgap emulate``.
 - ``testing``: :class:`ScriptedPort` / ``expected_protocol`` for byte-exact tests.
 """

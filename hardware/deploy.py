@@ -127,7 +127,7 @@ class ExperimentTracker:
     """One MLflow run per finished experiment, keyed by the journal's experiment id."""
 
     def __init__(self, tracking_uri: str | None = None, experiment: str = DEPLOY_EXPERIMENT) -> None:
-        from synthgap.experiments.tracking import experiment_id, get_client
+        from synthgap.agents.mlflow_store import experiment_id, get_client
 
         self.client = get_client(tracking_uri)
         self.experiment_id = experiment_id(self.client, experiment, tracking_uri)

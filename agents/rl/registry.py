@@ -127,7 +127,7 @@ def load_policy(uri: str, tracking_uri: str | None = None) -> Policy:
         ModelURIError, UnverifiedModelError, TamperedModelError (all ``ValueError``).
     """
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    from synthgap.experiments.tracking import get_client
+    from synthgap.agents.mlflow_store import get_client
 
     from .trainer import algo_class
 
