@@ -200,3 +200,16 @@ def test_user_system_file_loads_and_malformed_file_names_field(tmp_path):
 
     with pytest.raises(CatalogueError, match="no such file"):
         load_system(str(tmp_path / "absent.yaml"))
+
+
+def test_programme_kernel_equals_the_explicit_programme_trace():
+    """The fused fast path and the trace path integrate the same steps."""
+    from synthgap.envs.chemistry import programme_trace
+
+    system = load_system("LiMn2O4")
+    batch = random_recipes(system, 300, np.random.default_rng(7))
+    fast = fire(system, batch)
+    traced = fire(system, batch, trace=programme_trace(batch))
+    np.testing.assert_allclose(fast.amounts, traced.amounts, rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(fast.grain_size, traced.grain_size, rtol=1e-10)
+    np.testing.assert_allclose(fast.kinetic.volatilized, traced.kinetic.volatilized, rtol=1e-10, atol=1e-14)

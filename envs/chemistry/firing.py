@@ -13,11 +13,9 @@ from functools import lru_cache
 import numpy as np
 
 from .catalogue import ChemicalSystem, load_system
-from .kinetics import KineticState, ReactionNetwork, milling_rate_factor
+from .kinetics import COOL_STEPS, DWELL_STEPS, RAMP_STEPS, KineticState, ReactionNetwork, milling_rate_factor
 from .phenotype import performance
 from .recipe import ROOM_TEMPERATURE, Recipe, RecipeBatch
-
-RAMP_STEPS, DWELL_STEPS, COOL_STEPS = 24, 24, 16  # integration steps per programme segment
 
 
 @lru_cache(maxsize=32)
@@ -154,12 +152,15 @@ def fire(
         recipes = [recipes]
     batch = recipes if isinstance(recipes, RecipeBatch) else RecipeBatch.from_recipes(system, recipes)
     net = network_for(system)
-    trace = trace if trace is not None else programme_trace(batch)
     start = starting_amounts(system, batch) if initial is None else np.asarray(initial, dtype=float)
     if start.shape != (len(batch), len(net.solids)):
         raise ValueError(f"initial amounts must have shape {(len(batch), len(net.solids))}, got {start.shape}")
-    state = net.integrate(start, trace.temperature, trace.dt, batch.atmosphere,
-                          milling_rate_factor(batch.milling_time))
+    factor = milling_rate_factor(batch.milling_time)
+    if trace is None:  # the programmed profiles: steps generated inside the kernel
+        state = net.integrate_programmes(start, batch.dwell_temperature, batch.ramp_rate, batch.dwell_time,
+                                         batch.cooling_rate, batch.atmosphere, factor)
+    else:
+        state = net.integrate(start, trace.temperature, trace.dt, batch.atmosphere, factor)
     mass = state.amounts * net.molar_mass[None, :]
     total = mass.sum(axis=1, keepdims=True)
     fractions = np.divide(mass, total, out=np.zeros_like(mass), where=total > 0)

@@ -29,6 +29,7 @@ import numba
 import numpy as np
 
 from .catalogue import ChemicalSystem, load_atmospheres
+from .recipe import ROOM_TEMPERATURE
 from .tables import EV_TO_J_PER_MOL, R_GAS
 
 T_GRID_MIN, T_GRID_MAX, T_GRID_STEP = 250.0, 2500.0, 1.0  # K
@@ -38,6 +39,7 @@ REFERENCE_PARTICLE_SIZE = 2.0  # um: particle size at which m = 1
 UNMILLED_PARTICLE_SIZE = 10.0  # um
 MILLED_PARTICLE_SIZE = 0.5  # um, the finest a ball mill reaches
 MILLING_TIME_CONSTANT = 2.0  # h
+RAMP_STEPS, DWELL_STEPS, COOL_STEPS = 24, 24, 16  # integration steps per programme segment
 INITIAL_GRAIN_SIZE = 0.05  # um, crystallites as they first form
 
 
@@ -159,16 +161,52 @@ class ReactionNetwork:
         lost = np.zeros_like(n)
         grain2 = (np.full(B, INITIAL_GRAIN_SIZE**2) if grain_size is None
                   else np.asarray(grain_size, dtype=float) ** 2)
-        T_idx = self.grid_index(np.asarray(temperatures, dtype=float))
-        _integrate_kernel(
-            n, T_idx, np.ascontiguousarray(dt, dtype=float),
-            np.asarray(atmosphere, dtype=np.int64) * self.n_grid,
-            np.ascontiguousarray(rate_factor, dtype=float),
-            self.rate_table, *self._structure, self.volatile_index, self.volatile_table,
-            self.grain_table,
-            gas, lost, grain2,
+        _traces_kernel(
+            n, np.ascontiguousarray(temperatures, dtype=float), np.ascontiguousarray(dt, dtype=float),
+            np.asarray(atmosphere, dtype=np.int64) * self.n_grid, np.ascontiguousarray(rate_factor, dtype=float),
+            self._tables(), gas, lost, grain2,
         )
         return KineticState(n, gas, lost, np.sqrt(grain2))
+
+    def integrate_programmes(
+        self,
+        amounts: np.ndarray,
+        dwell_temperature: np.ndarray,
+        ramp_rate: np.ndarray,
+        dwell_time: np.ndarray,
+        cooling_rate: np.ndarray,
+        atmosphere: np.ndarray,
+        rate_factor: np.ndarray,
+    ) -> KineticState:
+        """Fire a batch through ideal programmes (ramp from room temperature, dwell, cool).
+
+        The fast path of planners and the oracle: the steps are generated inside the
+        kernel, identical to :func:`programme_steps`, so no (B, S) arrays are built.
+
+        Args:
+            amounts: (B, P) initial mol of each solid.
+            dwell_temperature: (B,) K; ramp_rate: (B,) K/min; dwell_time: (B,) h;
+                cooling_rate: (B,) K/min.
+            atmosphere: (B,) int atmosphere index; rate_factor: (B,) milling multiplier.
+        """
+        n = np.array(amounts, dtype=float, order="C")
+        B = n.shape[0]
+        gas = np.zeros((B, len(self.gases)))
+        lost = np.zeros_like(n)
+        grain2 = np.full(B, INITIAL_GRAIN_SIZE**2)
+
+        def col(x):
+            return np.ascontiguousarray(x, dtype=float)
+
+        _programmes_kernel(
+            n, col(dwell_temperature), col(ramp_rate), col(dwell_time), col(cooling_rate),
+            np.asarray(atmosphere, dtype=np.int64) * self.n_grid, col(rate_factor),
+            self._tables(), gas, lost, grain2,
+        )
+        return KineticState(n, gas, lost, np.sqrt(grain2))
+
+    def _tables(self) -> tuple:
+        return (self.rate_table, *self._structure, self.volatile_index, self.volatile_table, self.grain_table)
 
     def element_totals(self, state_amounts: np.ndarray, gas: np.ndarray, lost: np.ndarray) -> np.ndarray:
         """(B, E) mol of each element in sample + released gas + volatilized solid."""
@@ -201,58 +239,98 @@ def _gas_matrix(terms: list[list[tuple[int, float]]], n_gases: int) -> np.ndarra
     return out
 
 
-def _integrate_samples(
-    n, T_idx, dt, offset, factor, rate_table,
-    r_idx, r_nu, r_cnt, p_idx, p_nu, p_cnt, gas_coef,
-    vol_idx, vol_table, grain_table, gas, lost, grain2,
-):  # pragma: no cover - compiled; exercised through ReactionNetwork.integrate
-    B, S = T_idx.shape
-    R = rate_table.shape[0]
-    G = gas_coef.shape[1]
-    for b in numba.prange(B):
-        for s in range(S):
-            ti = T_idx[b, s]
-            row = ti + offset[b]
-            step = dt[b, s]
-            scaled = step * factor[b]
-            for r in range(R):
-                kd = rate_table[r, row] * scaled
-                if kd > 0.0:
-                    if r_cnt[r] == 0:
-                        continue
-                    avail = np.inf
-                    for j in range(r_cnt[r]):
-                        avail = min(avail, n[b, r_idx[r, j]] / r_nu[r, j])
-                    xi = avail * -np.expm1(-kd)
-                elif kd < 0.0:
-                    if p_cnt[r] == 0:
-                        continue
-                    avail = np.inf
-                    for j in range(p_cnt[r]):
-                        avail = min(avail, n[b, p_idx[r, j]] / p_nu[r, j])
-                    xi = -avail * -np.expm1(kd)
-                else:
-                    continue
-                for j in range(r_cnt[r]):
-                    n[b, r_idx[r, j]] = max(n[b, r_idx[r, j]] - r_nu[r, j] * xi, 0.0)
-                for j in range(p_cnt[r]):
-                    n[b, p_idx[r, j]] = max(n[b, p_idx[r, j]] + p_nu[r, j] * xi, 0.0)
-                for g in range(G):
-                    gas[b, g] += gas_coef[r, g] * xi
-            for v in range(vol_idx.shape[0]):
-                i = vol_idx[v]
-                out = n[b, i] * -np.expm1(-vol_table[v, ti] * step)
-                n[b, i] -= out
-                lost[b, i] += out
-            grain2[b] += grain_table[ti] * step
+@numba.njit(cache=True, inline="always")
+def _advance(n, b, T, step, offset, factor, tables, gas, lost, grain2):  # pragma: no cover - compiled
+    """One step of ``step`` s at ``T`` K for sample ``b``: every reaction, evaporation, grain growth.
+
+    ``tables`` is :meth:`ReactionNetwork._tables` (one tuple, so the call can be inlined).
+    """
+    rate_table, r_idx, r_nu, r_cnt, p_idx, p_nu, p_cnt, gas_coef, vol_idx, vol_table, grain_table = tables
+    ti = int(np.rint((T - T_GRID_MIN) / T_GRID_STEP))
+    ti = min(max(ti, 0), grain_table.shape[0] - 1)
+    row = ti + offset
+    scaled = step * factor
+    for r in range(rate_table.shape[0]):
+        kd = rate_table[r, row] * scaled
+        if kd > 0.0:
+            if r_cnt[r] == 0:
+                continue
+            avail = np.inf
+            for j in range(r_cnt[r]):
+                avail = min(avail, n[b, r_idx[r, j]] / r_nu[r, j])
+            xi = avail * -np.expm1(-kd)
+        elif kd < 0.0:
+            if p_cnt[r] == 0:
+                continue
+            avail = np.inf
+            for j in range(p_cnt[r]):
+                avail = min(avail, n[b, p_idx[r, j]] / p_nu[r, j])
+            xi = -avail * -np.expm1(kd)
+        else:
+            continue
+        for j in range(r_cnt[r]):
+            n[b, r_idx[r, j]] = max(n[b, r_idx[r, j]] - r_nu[r, j] * xi, 0.0)
+        for j in range(p_cnt[r]):
+            n[b, p_idx[r, j]] = max(n[b, p_idx[r, j]] + p_nu[r, j] * xi, 0.0)
+        for g in range(gas_coef.shape[1]):
+            gas[b, g] += gas_coef[r, g] * xi
+    for v in range(vol_idx.shape[0]):
+        i = vol_idx[v]
+        out = n[b, i] * -np.expm1(-vol_table[v, ti] * step)
+        n[b, i] -= out
+        lost[b, i] += out
+    grain2[b] += grain_table[ti] * step
 
 
-# One kernel per batch size: threads pay off for big batches and cost ~10 us for one sample.
-_serial_kernel = numba.njit(cache=True)(_integrate_samples)
-_parallel_kernel = numba.njit(cache=True, parallel=True)(_integrate_samples)
-PARALLEL_BATCH = 256  # samples from which the threaded kernel is used
+@numba.njit(cache=True, inline="always")
+def _traces_range(lo, hi, n, T, dt, offset, factor, tables, gas, lost, grain2):  # pragma: no cover - compiled
+    """Samples lo..hi-1 through their own temperature histories ``T`` (B, S) K, ``dt`` (B, S) s."""
+    for b in range(lo, hi):
+        for s in range(T.shape[1]):
+            _advance(n, b, T[b, s], dt[b, s], offset[b], factor[b], tables, gas, lost, grain2)
 
 
-def _integrate_kernel(n, *args):
-    kernel = _parallel_kernel if n.shape[0] >= PARALLEL_BATCH else _serial_kernel
-    kernel(n, *args)
+@numba.njit(cache=True, inline="always")
+def _programmes_range(lo, hi, n, dwell_T, ramp, dwell_h, cool, offset, factor, tables, gas, lost,
+                      grain2):  # pragma: no cover - compiled
+    """Samples lo..hi-1 through their programmes (ramp, dwell, cool), steps made on the fly.
+
+    The same steps as :func:`~synthgap.envs.chemistry.firing.programme_trace`: midpoints of
+    RAMP_STEPS, DWELL_STEPS and COOL_STEPS equal parts of each segment.
+    """
+    for b in range(lo, hi):
+        span, off, fac = dwell_T[b] - ROOM_TEMPERATURE, offset[b], factor[b]
+        dt = span * 60.0 / ramp[b] / RAMP_STEPS
+        for k in range(RAMP_STEPS):
+            T = ROOM_TEMPERATURE + span * (k + 0.5) / RAMP_STEPS
+            _advance(n, b, T, dt, off, fac, tables, gas, lost, grain2)
+        dt = dwell_h[b] * 3600.0 / DWELL_STEPS
+        for _ in range(DWELL_STEPS):
+            _advance(n, b, dwell_T[b], dt, off, fac, tables, gas, lost, grain2)
+        dt = span * 60.0 / cool[b] / COOL_STEPS
+        for k in range(COOL_STEPS):
+            T = dwell_T[b] - span * (k + 0.5) / COOL_STEPS
+            _advance(n, b, T, dt, off, fac, tables, gas, lost, grain2)
+
+
+# The kernels share chunks of samples out among threads, each running the inlined serial
+# loop; measured here: 10k programmes in 34 ms on 2 threads, one sample in 10 us (faster
+# than a serial build of the same loop, which the parallel pipeline optimises better).
+CHUNK = 512  # samples per task
+
+
+@numba.njit(cache=True, parallel=True)
+def _traces_kernel(n, T, dt, offset, factor, tables, gas, lost, grain2):  # pragma: no cover - compiled
+    for c in numba.prange((n.shape[0] + CHUNK - 1) // CHUNK):  # threads share out chunks of samples
+        _traces_range(c * CHUNK, min(n.shape[0], (c + 1) * CHUNK), n, T, dt, offset, factor, tables,
+                      gas, lost, grain2)
+
+
+@numba.njit(cache=True, parallel=True)
+def _programmes_kernel(n, dwell_T, ramp, dwell_h, cool, offset, factor, tables, gas, lost,
+                         grain2):  # pragma: no cover - compiled
+    for c in numba.prange((n.shape[0] + CHUNK - 1) // CHUNK):
+        _programmes_range(c * CHUNK, min(n.shape[0], (c + 1) * CHUNK), n, dwell_T, ramp, dwell_h, cool,
+                          offset, factor, tables, gas, lost, grain2)
+
+
