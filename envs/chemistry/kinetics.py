@@ -127,11 +127,6 @@ class ReactionNetwork:
         Eg, Ag = system.grain_growth
         self.grain_table = Ag * np.exp(-Eg / (R_GAS * grid))
 
-    def grid_index(self, T: np.ndarray) -> np.ndarray:
-        """Index of each temperature (K) on the tabulation grid."""
-        i = np.rint((T - T_GRID_MIN) / T_GRID_STEP).astype(np.int64)
-        return np.clip(i, 0, self.n_grid - 1)
-
     def integrate(
         self,
         amounts: np.ndarray,
