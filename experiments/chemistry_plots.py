@@ -27,6 +27,16 @@ def _pyplot():
     return plt
 
 
+def _save(fig, out: Path) -> Path:
+    """Write a figure as PNG (folders made as needed) and free it."""
+    plt = _pyplot()
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
 def _open_potentials(T: float) -> dict[str, float]:
     """Chemical potentials of O and C, J/mol, in air at T (0: the 0 K enthalpy view)."""
     from synthgap.envs.chemistry.hull import DEFAULT_PRESSURES
@@ -102,11 +112,7 @@ def plot_hulls(system, T: float, out: Path) -> Path:
     axes[0].scatter([], [], marker="o", s=80, color="#2a7", edgecolor="k", label="target")
     axes[0].legend(loc="lower left", fontsize=9)
     fig.suptitle(f"{system.name}: what a 0 K predictor sees, and what the furnace sees")
-    fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _save(fig, out)
 
 
 def plot_firing(system, recipe, history, out: Path) -> Path:
@@ -136,11 +142,7 @@ def plot_firing(system, recipe, history, out: Path) -> Path:
                  f"{recipe.dwell_time:g} h, {recipe.atmosphere}  ->  {model.property} "
                  f"{perf:.3g} {model.unit} (theoretical {model.theoretical:g})", fontsize=10)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _save(fig, out)
 
 
 def _molar_mass(formula: str) -> float:
@@ -193,8 +195,4 @@ def plot_pathways(system, target: str, T: float, paths, out: Path) -> Path:
     ax.set_title(f"{system.name}: paths to {target} at {T:g} K in air, from the catalogue's numbers")
     ax.legend(fontsize=8, loc="upper right")
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _save(fig, out)

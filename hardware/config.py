@@ -106,14 +106,7 @@ class LabConfig:
     @classmethod
     def from_yaml(cls, path: str | Path) -> LabConfig:
         """Load and validate ``path``; raises ``ConfigError`` on any problem."""
-        path = Path(path)
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read: {exc}") from exc
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-        return cls.from_dict(data, path)
+        return cls.from_dict(read_yaml(path), Path(path))
 
     @classmethod
     def from_dict(cls, data: Any, source: str | Path = "<dict>") -> LabConfig:
@@ -177,3 +170,14 @@ def _build(cls: type, data: Any, section: str, fail: Any) -> Any:
         return cls(**kwargs)
     except ValueError as exc:
         raise fail(section, str(exc)) from exc
+
+
+def read_yaml(path: str | Path):
+    """The parsed YAML of a lab file; ``ConfigError`` naming the file if it cannot be read."""
+    path = Path(path)
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc

@@ -50,14 +50,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from synthgap.envs.chemistry import Recipe, load_system, validate_recipe
 from synthgap.envs.lab.protocol import LabInputError
 from synthgap.envs.lab.records import Characterisation, FurnaceLog, Programme, SampleRecord, Segment
 
 from .balance import MTSICSBalance
-from .config import LabConfig
+from .config import LabConfig, read_yaml
 from .errors import ConfigError, InstrumentError, SafetyViolation
 from .eurotherm import EurothermController
 from .journal import Journal, read_journal
@@ -133,12 +132,7 @@ class LabSettings:
 def load_lab_file(path: str | Path) -> tuple[LabConfig, LabSettings]:
     """Read a lab YAML: the instrument config and the ``lab`` settings. Raises ``ConfigError``."""
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc}") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    data = read_yaml(path)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: <top level>: expected a mapping")
     data = dict(data)
