@@ -116,7 +116,8 @@ class ReactionNetwork:
                 pressures = {g: atm_p[atm].get(g, TRACE_PRESSURE) for g in self.gases}
                 dg = rxn.gibbs(grid, pressures) / EV_TO_J_PER_MOL / atoms  # eV/atom
                 rate[r, a * self.n_grid:(a + 1) * self.n_grid] = k * np.tanh(-dg / DRIVING_FORCE_SCALE)
-        self.rate_table = rate
+        # (atmosphere x temperature, reaction): one step reads one row, a single cache line
+        self.rate_table = np.ascontiguousarray(rate.T)
         self._structure = _pad(self.reactants) + _pad(self.products) + (
             _gas_matrix(self.gas_terms, len(self.gases)),
         )
@@ -245,8 +246,8 @@ def _advance(n, b, T, step, offset, factor, tables, gas, lost, grain2):  # pragm
     ti = min(max(ti, 0), grain_table.shape[0] - 1)
     row = ti + offset
     scaled = step * factor
-    for r in range(rate_table.shape[0]):
-        kd = rate_table[r, row] * scaled
+    for r in range(rate_table.shape[1]):
+        kd = rate_table[row, r] * scaled
         if kd > 0.0:
             if r_cnt[r] == 0:
                 continue
