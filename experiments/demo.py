@@ -12,9 +12,9 @@
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -77,8 +77,9 @@ def overview(out: Path, rng: np.random.Generator, recipes: int) -> tuple[list[di
 
 
 def train_policy(args, out: Path) -> dict:
-    """Train PPO on Campaign-v0 through ``synthgap train``; returns its JSON summary."""
-    from .cli import main
+    """Train PPO on Campaign-v0 through ``synthgap train``'s own code; returns its summary."""
+    from .cli import build_parser
+    from .train_cli import train_run
 
     env_kwargs = {"system": args.system, "budget": args.budget}
     config = out / "ppo.yaml"
@@ -88,18 +89,14 @@ def train_policy(args, out: Path) -> dict:
     every = str(max(args.timesteps // 5, 1))  # five evaluations and checkpoints per run
     argv = ["train", "--env", CAMPAIGN, "--algo", "ppo", "--timesteps", str(args.timesteps), "--seed", str(args.seed),
             "--config", str(config), "--env-kwargs", json.dumps(env_kwargs), "--eval-freq", every,
-            "--checkpoint-freq", every, "--out", str(out / "train"), "--json",
+            "--checkpoint-freq", every, "--out", str(out / "train"),
             "--register-as", f"synthgap-demo-{args.system}-ppo"]
     if args.tracking_uri:
         argv += ["--tracking-uri", args.tracking_uri]
     if args.no_progress:
         argv.append("--no-progress")
-    captured = io.StringIO()
-    with contextlib.redirect_stdout(captured):
-        code = main(argv)
-    if code != 0:
-        raise RuntimeError(f"training failed with status {code}")
-    return json.loads(captured.getvalue())
+    with contextlib.redirect_stdout(sys.stderr):  # the progress bar writes to stdout; ours is the summary
+        return train_run(build_parser().parse_args(argv))
 
 
 def compare(args, model_uri: str) -> dict:

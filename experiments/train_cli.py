@@ -12,6 +12,7 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -120,7 +121,25 @@ def _adopted_run(client) -> str | None:
 
 
 def train_handler(args) -> int:
-    """Train (or resume) a run; log everything to MLflow; register the final policy."""
+    """``synthgap train``: train, then print the run's summary."""
+    if args.json:  # stdout is one JSON object: the progress bar (rich, on stdout) goes to stderr
+        with contextlib.redirect_stdout(sys.stderr):
+            summary = train_run(args)
+    else:
+        summary = train_run(args)
+    if args.json:
+        json.dump(summary, sys.stdout, indent=1, default=str)
+        sys.stdout.write("\n")
+    else:
+        final = summary["final_eval"]["mean_reward"]
+        print(f"run {summary['run_id']}: {summary['num_timesteps']} steps in {summary['train_seconds']:.1f} s; "
+              f"final evaluation mean reward {final:.4g}; registered {summary['model_name']} version "
+              f"{summary['model_version']}")
+    return 0
+
+
+def train_run(args) -> dict:
+    """Train (or resume) a run; log everything to MLflow; register the final policy; return its summary."""
     from mlflow.exceptions import MlflowException
     from stable_baselines3.common.logger import HumanOutputFormat
 
@@ -186,14 +205,7 @@ def train_handler(args) -> int:
     except BaseException:
         client.set_terminated(run_id, "FAILED")
         raise
-    summary = finish_run(client, run_id, run_dir, config, result, name)
-    if args.json:
-        json.dump(summary, sys.stdout, indent=1, default=str)
-        sys.stdout.write("\n")
-    else:
-        print(f"run {run_id}: {result.num_timesteps} steps in {result.seconds:.1f} s; final evaluation mean reward "
-              f"{summary['final_eval']['mean_reward']:.4g}; registered {name} version {summary['model_version']}")
-    return 0
+    return finish_run(client, run_id, run_dir, config, result, name)
 
 
 def finish_run(client, run_id: str, run_dir: Path, config, result, name: str) -> dict:

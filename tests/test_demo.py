@@ -13,7 +13,7 @@ def test_demo_writes_report_and_tracks_everything(tmp_path, capsys, monkeypatch)
     monkeypatch.chdir(tmp_path)
     uri = f"sqlite:///{tmp_path}/store/mlflow.db"
     code = main(["demo", "--timesteps", "100", "--budget", "2", "--campaigns", "2", "--recipes", "200",
-                 "--out", str(tmp_path / "demo"), "--tracking-uri", uri, "--no-progress", "--json"])
+                 "--out", str(tmp_path / "demo"), "--tracking-uri", uri, "--json"])  # progress bar on, as the README runs it
     assert code == 0
     result = json.loads(capsys.readouterr().out)
     out = tmp_path / "demo"
