@@ -29,13 +29,14 @@ from synthgap.envs.chemistry import (
     programme_trace,
 )
 from synthgap.envs.chemistry.recipe import ROOM_TEMPERATURE
+from synthgap.envs.lab.thermal import FURNACE_OFFSET_SD_K
 
 from .planner import ExperimentResult
 
 HANDLING_HOURS = 1.5  # h: weighing and loading (0.5) plus XRD and property measurement (1.0)
 SUCCESS_PURITY = 0.5  # weight fraction of target for "success" (the A-Lab's >50 % yield)
 XRD_DETECTION_LIMIT = 0.01  # weight fraction below which a phase is not seen
-FURNACE_OFFSET_SD = 10.0  # K, experiment-to-experiment furnace offset
+FURNACE_OFFSET_SD = FURNACE_OFFSET_SD_K  # K, experiment-to-experiment furnace offset
 
 
 def lab_hours(recipes: RecipeBatch | Recipe, handling: float = HANDLING_HOURS) -> np.ndarray | float:

@@ -2,9 +2,10 @@
 
 *Buildable performance* of a recipe is its noise-free performance averaged over the
 furnace offsets a lab will actually see: the dwell (and the programme, in proportion)
-shifted by offsets of N(0, 10 K), evaluated at ``N_OFFSETS`` fixed quantiles of that
+shifted by offsets of N(0, FURNACE_OFFSET_SD_K = 10 K), evaluated at ``N_OFFSETS`` fixed quantiles of that
 normal (deterministic, low-variance). A recipe that only works at exactly its setpoint
-scores low.
+scores low. (The environments' reward, :mod:`synthgap.envs.reward`, judges one measured
+sample against the same drift band: measured performance x success probability.)
 
 The oracle searches densely with batched :func:`~synthgap.envs.chemistry.fire`: many
 random recipes (the planners' own space), the best by plain performance re-scored by

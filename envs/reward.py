@@ -16,6 +16,10 @@ Buildable performance of one experiment (dimensionless, about 0 to 1)::
   risk of a recipe that only works on a knife edge;
 * ``lab_hours``: lab time the experiment took.
 
+The planner benchmark scores recipes with the same drift band from the simulator's
+truth (:mod:`synthgap.agents.oracle`: noise-free performance averaged over the offsets);
+this reward is what a lab can compute from one measured sample.
+
 ``performance_only`` is what a traditional predictor optimises: the target's theoretical
 performance if it sits on the 0 K hull (normalised the same way), whatever the sample.
 """
@@ -29,6 +33,7 @@ from functools import lru_cache
 import numpy as np
 
 from .chemistry import ChemicalSystem, Recipe, RecipeBatch, fire, hull_at
+from .lab.thermal import FURNACE_OFFSET_SD_K
 
 REWARD_KINDS = ("buildable", "performance_only")
 
@@ -48,7 +53,7 @@ class RewardWeights:
     time_weight: float = 0.005
     risk_weight: float = 0.5
     purity_threshold: float = 0.9
-    drift_band: float = 15.0
+    drift_band: float = FURNACE_OFFSET_SD_K
     window_points: int = 7
 
     def __post_init__(self):

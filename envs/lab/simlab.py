@@ -79,7 +79,7 @@ from .records import (
     Segment,
     write_records,
 )
-from .thermal import FurnaceParams, FurnaceThermalModel
+from .thermal import FURNACE_OFFSET_SD_K, FurnaceParams, FurnaceThermalModel
 
 __all__ = ["LabParams", "SimLab", "STATIONS", "REFERENCE_STANDARDS", "firing_grid",
            "reference_programme", "random_lab_recipes"]
@@ -153,7 +153,7 @@ class LabParams:
     purity_min: float = 0.97
     samples_per_lot: int = 50
     furnace: FurnaceParams = field(default_factory=lambda: FurnaceParams(offset_K=0.0))
-    offset_sd_K: float = 10.0
+    offset_sd_K: float = FURNACE_OFFSET_SD_K
     furnace_offsets_K: tuple[float, ...] | None = None
     offset_walk_K_per_sqrt_day: float = 0.5
     mtbf_h: float = 60 * 24.0

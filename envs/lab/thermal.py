@@ -35,7 +35,12 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-__all__ = ["FurnaceParams", "FurnaceState", "FurnaceThermalModel"]
+__all__ = ["FURNACE_OFFSET_SD_K", "FurnaceParams", "FurnaceState", "FurnaceThermalModel"]
+
+#: Spread (1 sigma, K) of furnace calibration offsets in a lab: between furnaces and as
+#: thermocouples age. The twin draws offsets from it; the reward's process window and the
+#: benchmark's oracle judge a recipe's robustness against it.
+FURNACE_OFFSET_SD_K = 10.0
 
 
 @dataclass(frozen=True)

@@ -187,7 +187,7 @@ def test_sigkill_then_resume_logs_every_experiment_once(emu, policy_zip, tmp_pat
         _wait_for(emu.journal_path, _mid_firing(2), proc)
         proc.send_signal(signal.SIGKILL)
     finally:
-        proc.communicate(timeout=30)
+        proc.communicate(timeout=120)  # generous: a cold numba cache compiles in the subprocess
     assert proc.returncode == -signal.SIGKILL
     before = [e["experiment_id"] for e in finished(emu.journal_path)]
     assert 2 <= len(before) < 6
@@ -212,7 +212,7 @@ def test_sigterm_sends_the_furnace_to_safe(emu, policy_zip, tmp_path):
         _wait_for(emu.journal_path, _mid_firing(0), proc)
         proc.send_signal(signal.SIGTERM)
     finally:
-        proc.communicate(timeout=30)
+        proc.communicate(timeout=120)  # generous: a cold numba cache compiles in the subprocess
     assert proc.returncode == 128 + signal.SIGTERM
     safe = emu.limits["safe_temperature_K"]
     events = read_journal(emu.journal_path).events
