@@ -8,7 +8,16 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 import pytest  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def _sb3_logdir(tmp_path, monkeypatch):
-    """SB3 writes /tmp/SB3-* folders unless told otherwise: keep them in the test's tmp."""
-    monkeypatch.setenv("SB3_LOGDIR", str(tmp_path / "sb3"))
+@pytest.fixture(autouse=True, scope="session")
+def _sb3_logdir(tmp_path_factory):
+    """SB3 writes /tmp/SB3-* folders unless told otherwise: keep them in pytest's tmp.
+
+    Session-wide, so module-scoped fixtures that train are covered too.
+    """
+    old = os.environ.get("SB3_LOGDIR")
+    os.environ["SB3_LOGDIR"] = str(tmp_path_factory.mktemp("sb3"))
+    yield
+    if old is None:
+        os.environ.pop("SB3_LOGDIR", None)
+    else:
+        os.environ["SB3_LOGDIR"] = old
