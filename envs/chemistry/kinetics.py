@@ -309,24 +309,45 @@ def _programmes_range(lo, hi, n, dwell_T, ramp, dwell_h, cool, offset, factor, t
             _advance(n, b, T, dt, off, fac, tables, gas, lost, grain2)
 
 
-# The kernels share chunks of samples out among threads, each running the inlined serial
-# loop; measured here: 10k programmes in 34 ms on 2 threads, one sample in 10 us (faster
-# than a serial build of the same loop, which the parallel pipeline optimises better).
+# Big batches share chunks of samples out among threads (OpenMP), each running the inlined
+# serial loop: 10k programmes in 34 ms on 2 threads. Small batches (the twin, the envs, the
+# deploy path: one sample, in processes with threads, signals and forks) never enter a
+# parallel region: a serial build, 15 us for one sample.
 CHUNK = 512  # samples per task
+PARALLEL_BATCH = 2 * CHUNK  # samples from which the threaded kernels are used
 
 
 @numba.njit(cache=True, parallel=True)
-def _traces_kernel(n, T, dt, offset, factor, tables, gas, lost, grain2):  # pragma: no cover - compiled
+def _traces_threaded(n, T, dt, offset, factor, tables, gas, lost, grain2):  # pragma: no cover - compiled
     for c in numba.prange((n.shape[0] + CHUNK - 1) // CHUNK):  # threads share out chunks of samples
         _traces_range(c * CHUNK, min(n.shape[0], (c + 1) * CHUNK), n, T, dt, offset, factor, tables,
                       gas, lost, grain2)
 
 
 @numba.njit(cache=True, parallel=True)
-def _programmes_kernel(n, dwell_T, ramp, dwell_h, cool, offset, factor, tables, gas, lost,
+def _programmes_threaded(n, dwell_T, ramp, dwell_h, cool, offset, factor, tables, gas, lost,
                          grain2):  # pragma: no cover - compiled
     for c in numba.prange((n.shape[0] + CHUNK - 1) // CHUNK):
         _programmes_range(c * CHUNK, min(n.shape[0], (c + 1) * CHUNK), n, dwell_T, ramp, dwell_h, cool,
                           offset, factor, tables, gas, lost, grain2)
 
 
+
+
+@numba.njit(cache=True)
+def _traces_serial(n, T, dt, offset, factor, tables, gas, lost, grain2):  # pragma: no cover - compiled
+    _traces_range(0, n.shape[0], n, T, dt, offset, factor, tables, gas, lost, grain2)
+
+
+@numba.njit(cache=True)
+def _programmes_serial(n, dwell_T, ramp, dwell_h, cool, offset, factor, tables, gas, lost,
+                       grain2):  # pragma: no cover - compiled
+    _programmes_range(0, n.shape[0], n, dwell_T, ramp, dwell_h, cool, offset, factor, tables, gas, lost, grain2)
+
+
+def _traces_kernel(n, *args) -> None:
+    (_traces_threaded if n.shape[0] >= PARALLEL_BATCH else _traces_serial)(n, *args)
+
+
+def _programmes_kernel(n, *args) -> None:
+    (_programmes_threaded if n.shape[0] >= PARALLEL_BATCH else _programmes_serial)(n, *args)
