@@ -15,7 +15,7 @@ Conventions (one place, used everywhere):
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -93,17 +93,10 @@ class Phase:
     heat_capacity: Sourced | None = None
     gas_table: tuple[tuple[float, ...], tuple[float, ...], str] | None = None
     hypothetical: bool = False
-    _element_amounts: tuple[tuple[str, float], ...] = field(default=(), compare=False)
-
     @property
     def element_amounts(self) -> dict[str, float]:
         """Atoms of each element per formula unit."""
-        if self._element_amounts:
-            return dict(self._element_amounts)
-        from pymatgen.core import Composition
-
-        comp = Composition(self.formula)
-        return {str(el): float(n) for el, n in comp.items()}
+        return dict(_element_amounts(self.formula))
 
     @property
     def atoms(self) -> float:
@@ -185,6 +178,14 @@ class Phase:
         if self.gas_table is not None:
             out["gibbs"] = self.gas_table[2]
         return out
+
+
+@lru_cache(maxsize=1024)
+def _element_amounts(formula: str) -> tuple[tuple[str, float], ...]:
+    """(element, atoms per formula unit) pairs, parsed once per formula."""
+    from pymatgen.core import Composition
+
+    return tuple((str(el), float(n)) for el, n in Composition(formula).items())
 
 
 def phase_from_tables(formula: str, name: str | None = None, cas: str | None = None) -> Phase:
