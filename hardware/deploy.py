@@ -281,9 +281,9 @@ def deploy(options: DeployOptions, stdin: TextIO | None = None, stdout: TextIO |
         lab.journal.append("deploy_finished", experiments=len(result.experiments), logged=result.logged)
         return result
     except (KeyboardInterrupt, SystemExit) as exc:
-        # The guard's handler sent the safe setpoint from inside the signal handler, possibly
-        # in the middle of a Modbus transaction (then the slave drops the merged frames):
-        # send it again now that no transaction is in flight.
+        # The shield's guard has sent the safe setpoint once the stack unwound; the lab's stop
+        # adds what the shield alone cannot: re-opening a lost furnace port, and the journaled
+        # outcome (emergency_stop_done).
         if not options.dry_run:
             lab.emergency_stop(f"{type(exc).__name__}: safe state re-sent after the interrupted transaction")
         raise

@@ -256,23 +256,23 @@ class SafetyShield:
     def signal_guard(self) -> Iterator[SafetyShield]:
         """Within this block SIGINT/SIGTERM stop the campaign and then the furnace.
 
-        The handler never touches the port: it may run in the middle of a Modbus
-        transaction of this same thread (the lock is re-entrant), and a second frame
-        written into a half-sent one is dropped by the controller. It records the signal
-        and raises (KeyboardInterrupt for SIGINT, SystemExit for SIGTERM); once the stack
-        has unwound to this block, no transaction is in flight and the emergency stop is
-        sent. A second signal during the emergency stop is recorded, not obeyed.
+        The handler touches nothing that takes a lock (no port, no journal, no logging):
+        it runs in the main thread between two bytecodes of whatever was interrupted,
+        possibly inside a Modbus transaction or inside :meth:`Journal.append
+        <synthgap.hardware.journal.Journal.append>` holding its lock, and re-entering
+        either would merge frames or deadlock. It only notes the signal and raises
+        (KeyboardInterrupt for SIGINT, SystemExit for SIGTERM). Once the stack has unwound
+        to this block no transaction is in flight: the signal is journaled and the
+        emergency stop sent. Only the first signal raises; later ones (during the
+        unwinding or the stop) are journaled, never obeyed, so cleanup and the stop are
+        not cut short. SIGKILL remains the hard stop; the journal makes it resumable.
         """
         pending: list[str] = []
-        stopping = threading.Event()
 
         def handler(signum: int, frame: object) -> None:
-            name = signal.Signals(signum).name
-            pending.append(f"signal {name}")
-            self._record("signal", name=name)
-            if stopping.is_set():
-                return  # the emergency stop is already being sent: let it finish
-            log.critical("%s: unwinding the campaign, then emergency stop", name)
+            pending.append(signal.Signals(signum).name)  # list.append: atomic, lock-free
+            if len(pending) > 1:
+                return  # already unwinding or stopping: let it finish
             if signum == signal.SIGINT:
                 raise KeyboardInterrupt
             raise SystemExit(128 + signum)
@@ -283,8 +283,13 @@ class SafetyShield:
         finally:
             try:
                 if pending:
-                    stopping.set()
-                    self.emergency_stop(pending[0])
+                    log.critical("%s: campaign unwound, emergency stop", pending[0])
+                    for name in pending[:]:
+                        self._record("signal", name=name)
+                    recorded = len(pending)
+                    self.emergency_stop(f"signal {pending[0]}")
+                    for name in pending[recorded:]:  # arrived during the stop
+                        self._record("signal", name=name, during="emergency stop")
             finally:
                 for sig, old in previous.items():
                     signal.signal(sig, old)

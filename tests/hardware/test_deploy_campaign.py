@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import io
 import json
@@ -155,7 +156,32 @@ def _deploy_cmd(policy: Path, lab: Path, uri: str, *extra: str) -> list[str]:
             "--trust-local-file", "--tracking-uri", uri, *extra]
 
 
-def _wait_for(journal: Path, predicate, proc: subprocess.Popen, timeout: float = 60.0) -> list[dict]:
+@contextlib.contextmanager
+def _deploy_process(cmd: list[str], cwd: Path, exit_timeout_s: float = 60.0):
+    """Run ``cmd``; on leaving, wait for it to end. A process that has not ended in
+    ``exit_timeout_s`` is made to dump every thread's stack (faulthandler on SIGABRT) and
+    the test fails with that dump, instead of hanging or leaking the process and pipes."""
+    env = dict(os.environ, MLFLOW_DISABLE_TELEMETRY="true", PYTHONFAULTHANDLER="1")
+    with subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+        try:
+            yield proc
+        finally:
+            try:
+                proc.communicate(timeout=exit_timeout_s)
+            except subprocess.TimeoutExpired:
+                proc.send_signal(signal.SIGABRT)
+                try:
+                    _, err = proc.communicate(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    _, err = proc.communicate()
+                pytest.fail(f"deploy did not end within {exit_timeout_s} s; its stacks:\n"
+                            f"{err.decode(errors='replace')[-6000:]}")
+
+
+def _wait_for(journal: Path, predicate, proc: subprocess.Popen, timeout: float = 120.0) -> list[dict]:
+    """Poll the journal until ``predicate(events)``; generous: a cold numba cache compiles
+    in the subprocess before its first experiment."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.communicate()
@@ -180,14 +206,9 @@ def _mid_firing(n_done: int):
 
 def test_sigkill_then_resume_logs_every_experiment_once(emu, policy_zip, tmp_path):
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    env = dict(os.environ, MLFLOW_DISABLE_TELEMETRY="true")
-    proc = subprocess.Popen(_deploy_cmd(policy_zip, emu.lab_file, uri, "--budget", "6"), cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
+    with _deploy_process(_deploy_cmd(policy_zip, emu.lab_file, uri, "--budget", "6"), tmp_path) as proc:
         _wait_for(emu.journal_path, _mid_firing(2), proc)
         proc.send_signal(signal.SIGKILL)
-    finally:
-        proc.communicate(timeout=120)  # generous: a cold numba cache compiles in the subprocess
     assert proc.returncode == -signal.SIGKILL
     before = [e["experiment_id"] for e in finished(emu.journal_path)]
     assert 2 <= len(before) < 6
@@ -205,14 +226,10 @@ def test_sigkill_then_resume_logs_every_experiment_once(emu, policy_zip, tmp_pat
 
 
 def test_sigterm_sends_the_furnace_to_safe(emu, policy_zip, tmp_path):
-    proc = subprocess.Popen(_deploy_cmd(policy_zip, emu.lab_file, f"sqlite:///{tmp_path}/m.db", "--budget", "3"),
-                            cwd=tmp_path, env=dict(os.environ, MLFLOW_DISABLE_TELEMETRY="true"),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
+    cmd = _deploy_cmd(policy_zip, emu.lab_file, f"sqlite:///{tmp_path}/m.db", "--budget", "3")
+    with _deploy_process(cmd, tmp_path) as proc:
         _wait_for(emu.journal_path, _mid_firing(0), proc)
         proc.send_signal(signal.SIGTERM)
-    finally:
-        proc.communicate(timeout=120)  # generous: a cold numba cache compiles in the subprocess
     assert proc.returncode == 128 + signal.SIGTERM
     safe = emu.limits["safe_temperature_K"]
     events = read_journal(emu.journal_path).events

@@ -256,3 +256,58 @@ def test_signal_mid_transaction_stops_after_the_transaction_not_inside_it():
     # the safe setpoint went out alone, never nested inside the interrupted write
     assert furnace.depth_at_write == [(1000.0, 1), (LIMITS.safe_temperature_K, 1)]
     assert shield.emergency_stops == ["signal SIGTERM"]
+
+
+class DeadlockDetectingLock:
+    """Stands in for the journal's (non re-entrant) lock: a second acquire by the thread
+    that holds it is the deadlock the real lock would hang in, so it raises instead."""
+
+    def __init__(self):
+        import threading
+
+        self._lock = threading.Lock()
+
+    def __enter__(self):
+        if not self._lock.acquire(timeout=1.0):
+            raise RuntimeError("deadlock: the journal lock was taken again by the thread holding it")
+        return self
+
+    def __exit__(self, *exc):
+        self._lock.release()
+
+
+def test_signal_inside_a_journal_append_neither_deadlocks_nor_loses_the_signal(tmp_path):
+    """A signal landing while the main thread holds the journal's lock (mid-append, e.g. in
+    fsync) must not make the handler append: that was a deadlock on a slow disk."""
+    journal = Journal(tmp_path / "j.jsonl", fsync=False)
+    journal._lock = DeadlockDetectingLock()
+    furnace = RecordingFurnace()
+    shield = SafetyShield(furnace, LIMITS, journal=journal)
+    with journal, pytest.raises(SystemExit), shield.signal_guard(), journal._lock:
+        signal.raise_signal(signal.SIGTERM)  # the handler runs here, the lock held
+        time.sleep(1.0)
+    events = read_journal(journal.path).events
+    names = [e["event"] for e in events]
+    assert names.index("signal") < names.index("command")  # journaled first, then the stop
+    assert events[names.index("signal")]["name"] == "SIGTERM"
+    assert furnace.writes == [("setpoint", LIMITS.safe_temperature_K)]
+
+
+def test_second_signal_during_unwinding_is_journaled_not_obeyed(tmp_path):
+    """Cleanup in the block and the emergency stop are not cut short by a repeated signal."""
+    journal = Journal(tmp_path / "j.jsonl", fsync=False)
+    furnace = RecordingFurnace()
+    shield = SafetyShield(furnace, LIMITS, journal=journal)
+    cleaned = []
+    with journal, pytest.raises(KeyboardInterrupt), shield.signal_guard():
+        try:
+            signal.raise_signal(signal.SIGINT)
+            time.sleep(1.0)
+        finally:
+            signal.raise_signal(signal.SIGTERM)  # the impatient second Ctrl-C / kill
+            cleaned.append(True)
+    assert cleaned == [True]
+    assert furnace.writes == [("setpoint", LIMITS.safe_temperature_K)]
+    signals = [e["name"] for e in read_journal(journal.path).events if e["event"] == "signal"]
+    assert signals == ["SIGINT", "SIGTERM"]
+    assert shield.emergency_stops == ["signal SIGINT"]
