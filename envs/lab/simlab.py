@@ -1,7 +1,8 @@
 """SimLab: a SimPy discrete-event twin of a self-driving solid-state synthesis lab.
 
-Stations are ``simpy.Resource``s with FIFO queues and gamma-distributed durations
-(robot arm, balance, ball mills, press, XRD, property station); furnaces are worker
+Stations are :class:`~synthgap.envs.lab.station.Station`s (``simpy.Resource`` rules:
+FIFO queues, identical units; one event per use) with gamma-distributed durations (robot
+arm, balance, ball mills, press, XRD, property station); furnaces are worker
 processes pulling firing jobs (loads of one or more crucibles sharing one programme)
 from one shared queue, so a job goes to the first furnace that frees up (or to the
 furnace it is pinned to).
@@ -46,7 +47,6 @@ everything; the same seed gives the same campaign record for record.
 
 from __future__ import annotations
 
-import heapq
 import math
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field, replace
@@ -79,6 +79,7 @@ from .records import (
     Segment,
     write_records,
 )
+from .station import Station
 from .thermal import FURNACE_OFFSET_SD_K, FurnaceParams, FurnaceThermalModel
 
 __all__ = ["LabParams", "SimLab", "STATIONS", "REFERENCE_STANDARDS", "firing_grid",
@@ -315,8 +316,7 @@ class SimLab:
         self._mass_cache: dict[tuple[str, tuple[str, ...]], list[tuple[str, float]]] = {}
 
         caps = dict(config.capacity)
-        self._stations = {s: simpy.Resource(self.env, capacity=caps[s]) for s in STATIONS}
-        self._free_units = {s: list(range(caps[s])) for s in STATIONS}
+        self._stations = {s: Station(self.env, s, caps[s]) for s in STATIONS}
         self._lots = {p: self._new_lot(p, 0) for p in system.precursors}
 
         # Furnaces: one thermal model each; offsets drawn (or given), then random-walked.
@@ -595,21 +595,27 @@ class SimLab:
 
     # ------------------------------------------------------------------ processes
     def _use(self, station: str, rec: SampleRecord, mean_s: float) -> Generator:
-        """Hold one instrument of ``station`` for a stochastic duration around ``mean_s``."""
+        """Hold one unit of ``station`` for a stochastic duration around ``mean_s`` s."""
         res = self._stations[station]
         t0 = self.env.now
-        with res.request() as req:
-            self.queue_log.append((t0, station, len(res.queue) + 1))
-            yield req
-            start = self.env.now
-            self.queue_log.append((start, station, len(res.queue)))
-            unit = heapq.heappop(self._free_units[station])
-            uid = f"{station}-{unit}"
-            self._event(f"{rec.sample_id} {uid} start")
+        unit = res.acquire()
+        if not isinstance(unit, int):  # every unit busy: wait in line
+            self.queue_log.append((t0, station, len(res.queue)))
+            try:
+                unit = yield unit
+            except BaseException:
+                res.cancel(unit)
+                raise
+            self.queue_log.append((self.env.now, station, len(res.queue)))
+        start = self.env.now
+        uid = f"{station}-{unit}"
+        self._event(f"{rec.sample_id} {uid} start")
+        try:
             yield self.env.timeout(self._duration(mean_s))
-            self._event(f"{rec.sample_id} {uid} end")
-            self.usage.append((station, uid, rec.sample_id, start, float(self.env.now)))
-            heapq.heappush(self._free_units[station], unit)
+        finally:
+            res.release(unit)
+        self._event(f"{rec.sample_id} {uid} end")
+        self.usage.append((station, uid, rec.sample_id, start, float(self.env.now)))
         rec.waits_s[station] = rec.waits_s.get(station, 0.0) + (start - t0)
         rec.instruments[station] = uid
 
