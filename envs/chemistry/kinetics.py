@@ -254,6 +254,8 @@ def _advance(n, b, T, step, offset, factor, tables, gas, lost, grain2):  # pragm
             avail = np.inf
             for j in range(r_cnt[r]):
                 avail = min(avail, n[b, r_idx[r, j]] / r_nu[r, j])
+            if avail <= 0.0:
+                continue  # a reactant is used up: nothing to do (the updates would add 0)
             xi = avail * -np.expm1(-kd)
         elif kd < 0.0:
             if p_cnt[r] == 0:
@@ -261,6 +263,8 @@ def _advance(n, b, T, step, offset, factor, tables, gas, lost, grain2):  # pragm
             avail = np.inf
             for j in range(p_cnt[r]):
                 avail = min(avail, n[b, p_idx[r, j]] / p_nu[r, j])
+            if avail <= 0.0:
+                continue
             xi = -avail * -np.expm1(kd)
         else:
             continue
