@@ -22,6 +22,7 @@ truth; the log/linear choice matches :func:`synthgap.envs.chemistry.random_recip
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -80,6 +81,7 @@ class RecipeSpace:
         self._lo = np.array([RECIPE_BOUNDS[k][0] for k in CONTINUOUS])
         self._hi = np.array([RECIPE_BOUNDS[k][1] for k in CONTINUOUS])
         self._log = np.array([k in LOG_FIELDS for k in CONTINUOUS])
+        self._scalar_bounds = tuple((k, *RECIPE_BOUNDS[k][:2], k in LOG_FIELDS) for k in CONTINUOUS)
         all_targets = list(system.targets)
         self._route_target = np.array([all_targets.index(t) for t, _ in self.routes])
         self._route_set = np.array(
@@ -134,8 +136,22 @@ class RecipeSpace:
                            atmosphere=atm_idx, **cols)
 
     def decode(self, x: np.ndarray) -> Recipe:
-        """One point (d,) -> a :class:`Recipe`."""
-        return self.decode_batch(np.asarray(x, dtype=float)[None, :]).recipe(self.system, 0)
+        """One point (d,) -> a :class:`Recipe` (the same as row 0 of :meth:`decode_batch`,
+        in scalar arithmetic: a campaign step decodes one action)."""
+        x = np.asarray(x, dtype=float)
+        if x.shape != (self.d,) or not np.all(np.isfinite(x)):
+            raise SpaceError(f"a point must be finite with shape ({self.d},) {self.dim_names}, got shape {x.shape}")
+        u = x.tolist()
+        values = {}
+        for i, (name, lo, hi, log) in enumerate(self._scalar_bounds):
+            ui = min(max(u[i], 0.0), 1.0)
+            v = math.exp(math.log(lo) + ui * (math.log(hi) - math.log(lo))) if log else lo + ui * (hi - lo)
+            values[name] = min(max(v, lo), hi)
+        k = len(CONTINUOUS)
+        target, precursors = self.routes[min(int(min(max(u[k], 0.0), 1.0) * len(self.routes)), len(self.routes) - 1)]
+        atm = self.atmospheres[min(int(min(max(u[k + 1], 0.0), 1.0) * len(self.atmospheres)),
+                                   len(self.atmospheres) - 1)]
+        return Recipe(target=target, precursors=precursors, atmosphere=atm, **values)
 
     def encode(self, recipe: Recipe) -> np.ndarray:
         """A recipe -> its point (d,); categorical coordinates sit at bin centres.

@@ -149,13 +149,14 @@ class FurnaceThermalModel:
             raise ValueError(
                 f"setpoints_K and dt_s must be 1-D of equal shape, got "
                 f"{setpoints_K.shape} and {dt_s.shape}")
-        if not np.all(np.isfinite(setpoints_K)):
+        problem = _check_steps(setpoints_K, dt_s, self.params.max_temperature_K)
+        if problem == 1:
             raise ValueError("setpoints_K contains NaN or inf")
-        if np.any(setpoints_K > self.params.max_temperature_K):
+        if problem == 2:
             raise ValueError(
                 f"setpoint {float(setpoints_K.max())} K above the furnace maximum "
                 f"{self.params.max_temperature_K} K")
-        if not np.all(np.isfinite(dt_s)) or np.any(dt_s <= 0):
+        if problem == 3:
             raise ValueError("dt_s must be finite and > 0")
 
     def simulate(self, setpoints_K: np.ndarray, dt_s: np.ndarray
@@ -177,31 +178,14 @@ class FurnaceThermalModel:
         self._check(sp, dt)
         p = self.params
         n = sp.shape[0]
-        target = np.maximum(sp, p.ambient_K + p.offset_K)
-
-        # Per-step transition coefficients, vectorised. sin(wd t)/wd written through
-        # sinc stays exact as zeta -> 1 (critical damping, wd -> 0).
-        zeta, omega = p.zeta, p.omega_per_s
-        alpha = zeta * omega
-        wd = omega * math.sqrt(max(0.0, 1.0 - zeta * zeta))
-        env = np.exp(-alpha * dt)
-        cos_t = np.cos(wd * dt)
-        sin_over_wd = dt * np.sinc(wd * dt / math.pi)
-        a11 = env * (cos_t + alpha * sin_over_wd)
-        a12 = env * sin_over_wd
-        a21 = -env * omega * omega * sin_over_wd
-        a22 = env * (cos_t - alpha * sin_over_wd)
-
-        decay = np.exp(-p.drift_theta_per_s * dt)
-        drift_scale = p.drift_std_K * np.sqrt(-np.expm1(-2.0 * p.drift_theta_per_s * dt))
-        drift_kicks = drift_scale * self.rng.standard_normal(n)
-        tc_noise = p.noise_K * self.rng.standard_normal(n)
-        y_out, d_out, y, v, d = _recurrence(
-            target, a11, a12, a21, a22, decay, drift_kicks,
+        drift_normal = self.rng.standard_normal(n)
+        noise_normal = self.rng.standard_normal(n)
+        true_K, tc_K, y, v, d = _simulate(
+            sp, dt, p.ambient_K + p.offset_K, p.offset_K, p.zeta, p.omega_per_s, p.drift_theta_per_s,
+            p.drift_std_K, p.noise_K, drift_normal, noise_normal,
             self.state.controlled_K, self.state.rate_K_per_s, self.state.drift_K)
         self.state = FurnaceState(y, v, d, self.state.time_s + float(dt.sum()))
-        true_K = y_out - p.offset_K + d_out
-        return true_K, y_out + tc_noise
+        return true_K, tc_K
 
     def step(self, setpoint_K: float, dt_s: float) -> tuple[float, float]:
         """Advance one step of ``dt_s`` s at ``setpoint_K`` K.
@@ -215,15 +199,43 @@ class FurnaceThermalModel:
 
 
 @numba.njit(cache=True)
-def _recurrence(target, a11, a12, a21, a22, decay, kicks, y, v, d):  # pragma: no cover - compiled
-    """The sequential part of :meth:`FurnaceThermalModel.simulate` (exact step updates)."""
-    n = target.shape[0]
-    y_out = np.empty(n)
-    d_out = np.empty(n)
+def _check_steps(sp, dt, max_K):  # pragma: no cover - compiled
+    """0 if the steps are valid, else the first problem: 1 NaN/inf setpoint, 2 above the
+    maximum, 3 a step that is not finite and > 0 (checked in that order over all steps)."""
+    worst = 0
+    for k in range(sp.shape[0]):
+        if not np.isfinite(sp[k]):
+            return 1
+        if sp[k] > max_K:
+            worst = 2
+        elif not (np.isfinite(dt[k]) and dt[k] > 0.0) and worst == 0:
+            worst = 3
+    return worst
+
+
+@numba.njit(cache=True)
+def _simulate(sp, dt, floor_K, offset_K, zeta, omega, theta, drift_std, noise_K, drift_normal, noise_normal,
+              y, v, d):  # pragma: no cover - compiled
+    """:meth:`FurnaceThermalModel.simulate` step by step: exact transition of the damped
+    second-order response over each step (sin(wd t)/wd kept exact as zeta -> 1), exact
+    OU drift transition, thermocouple noise. Returns (true_K, tc_K, y, v, d)."""
+    n = sp.shape[0]
+    true_K = np.empty(n)
+    tc_K = np.empty(n)
+    alpha = zeta * omega
+    wd = omega * np.sqrt(max(0.0, 1.0 - zeta * zeta))
     for k in range(n):
-        e = y - target[k]
-        y, v = target[k] + a11[k] * e + a12[k] * v, a21[k] * e + a22[k] * v
-        d = decay[k] * d + kicks[k]
-        y_out[k] = y
-        d_out[k] = d
-    return y_out, d_out, y, v, d
+        h = dt[k]
+        target = max(sp[k], floor_K)
+        env = np.exp(-alpha * h)
+        z = wd * h
+        cos_t = np.cos(z)
+        sin_over_wd = h * (np.sin(z) / z if z != 0.0 else 1.0)
+        e = y - target
+        y, v = (target + env * (cos_t + alpha * sin_over_wd) * e + env * sin_over_wd * v,
+                -env * omega * omega * sin_over_wd * e + env * (cos_t - alpha * sin_over_wd) * v)
+        kick = drift_std * np.sqrt(-np.expm1(-2.0 * theta * h)) * drift_normal[k]
+        d = np.exp(-theta * h) * d + kick
+        true_K[k] = y - offset_K + d
+        tc_K[k] = y + noise_K * noise_normal[k]
+    return true_K, tc_K, y, v, d

@@ -19,6 +19,7 @@ from synthgap.agents import (
 )
 from synthgap.agents.evaluator import HANDLING_HOURS
 from synthgap.envs.chemistry import Recipe, load_system, random_recipes, validate_recipe
+from synthgap.envs.recipe_space import SpaceError
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +85,24 @@ def test_space_round_trip_and_bounds(space):
         validate_recipe(space.system, space.decode(corner))
     restricted = RecipeSpace(space.system, targets=["BaTiO3"])
     assert {t for t, _ in restricted.routes} == {"BaTiO3"}
+
+
+def test_decode_one_point_is_row_of_decode_batch(space):
+    """The scalar path a campaign step takes gives the batch path's recipe (to one ulp)."""
+    X = np.random.default_rng(3).random((500, space.d))
+    X[:40] = np.round(X[:40])  # corners and bin edges
+    batch = space.decode_batch(X)
+    for i in range(len(X)):
+        one, row = space.decode(X[i]).to_dict(), batch.recipe(space.system, i).to_dict()
+        assert {k: v for k, v in one.items() if not isinstance(v, float)} == \
+            {k: v for k, v in row.items() if not isinstance(v, float)}
+        for k, v in one.items():
+            if isinstance(v, float):
+                assert v == pytest.approx(row[k], rel=1e-15, abs=0)
+    with pytest.raises(SpaceError, match=r"shape \(8,\)"):
+        space.decode(np.zeros(3))
+    with pytest.raises(SpaceError, match="finite"):
+        space.decode(np.full(space.d, np.nan))
 
 
 def test_policy_planner_hook(space):
