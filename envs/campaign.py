@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -39,10 +40,11 @@ def check_action(action, space: spaces.Box) -> np.ndarray:
     a = np.asarray(action, dtype=np.float64)
     if a.shape != space.shape:
         raise ValueError(f"action must have shape {space.shape}, got {a.shape}")
-    if not np.all(np.isfinite(a)):
+    if not np.isfinite(a).all():
         raise ValueError(f"action must be finite, got {a.tolist()}")
-    if np.any(a < space.low - 1e-6) or np.any(a > space.high + 1e-6):
-        bad = int(np.argmax((a < space.low - 1e-6) | (a > space.high + 1e-6)))
+    outside = (a < space.low - 1e-6) | (a > space.high + 1e-6)
+    if outside.any():
+        bad = int(np.argmax(outside))
         raise ValueError(f"action[{bad}] = {a[bad]:g} is outside [{space.low[bad]:g}, {space.high[bad]:g}]; "
                          "the env does not clip actions")
     return a
@@ -172,7 +174,7 @@ class CampaignEnv(gym.Env):
                            self._lab_hours / (24.0 * self.budget)])
         obs = np.concatenate([self._descriptors, self._last_action, self._last_xrd, self._last,
                               self._telemetry, budget])
-        return np.clip(obs, -OBS_LIMIT, OBS_LIMIT).astype(np.float32)
+        return np.minimum(np.maximum(obs, -OBS_LIMIT), OBS_LIMIT).astype(np.float32)  # np.clip: 3x slower here
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
@@ -204,9 +206,9 @@ class CampaignEnv(gym.Env):
         self._last = np.array([perf, parts.reward, self._best, float(failed)])
         tc = record.tc_summary or {}
         dev = tc.get("tc_dwell_mean_K", recipe.dwell_temperature) - recipe.dwell_temperature
-        self._telemetry = np.nan_to_num(np.array([
-            dev / 50.0, tc.get("tc_dwell_std_K", 0.0) / 10.0, record.humidity,
-            sum(record.waits_s.values()) / 3600.0 / 24.0]))
+        telemetry = (dev / 50.0, tc.get("tc_dwell_std_K", 0.0) / 10.0, record.humidity,
+                     sum(record.waits_s.values()) / 3600.0 / 24.0)
+        self._telemetry = np.array([v if math.isfinite(v) else 0.0 for v in telemetry])  # nothing logged: 0
         info = {"recipe": recipe.to_dict(), "status": record.status, "measured_performance": measured,
                 "xrd": dict(record.xrd_phase_fractions), "reward_parts": dict(parts.__dict__),
                 "lab_hours": hours, "best_performance": self._best * self.reward_fn.scale}

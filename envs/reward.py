@@ -106,11 +106,11 @@ def process_window(system: ChemicalSystem, recipes: Recipe | Sequence[Recipe], d
     recipes = [recipes] if isinstance(recipes, Recipe) else list(recipes)
     base = RecipeBatch.from_recipes(system, recipes)
     nodes, weights = _quadrature(points)
-    idx = np.repeat(np.arange(len(recipes)), points)
-    batch = base.take(idx)
-    shifted = batch.dwell_temperature + np.tile(nodes, len(recipes)) * drift_band
-    batch = RecipeBatch(**{**batch.__dict__, "dwell_temperature": np.clip(shifted, 300.0, None)})
-    fired = fire(system, batch)
+    rows = np.repeat(np.arange(len(recipes)), points)
+    batch = {k: v[rows] for k, v in base.__dict__.items()}  # each recipe `points` times
+    shifted = batch["dwell_temperature"] + np.tile(nodes * drift_band, len(recipes))
+    batch["dwell_temperature"] = np.maximum(shifted, 300.0)
+    fired = fire(system, RecipeBatch(**batch))
     ok = (fired.target_fraction >= purity_threshold).reshape(len(recipes), points)
     perf = fired.performance.reshape(len(recipes), points)
     mean = perf @ weights

@@ -95,6 +95,12 @@ def starting_amounts(system: ChemicalSystem, batch: RecipeBatch) -> np.ndarray:
     """(B, P) mol of each solid weighed in for each recipe (1 mol target basis), with excess."""
     targets = list(system.targets)
     solids = network_for(system).solids
+    if len(batch) and (batch.target == batch.target[0]).all() and (batch.precursor_set == batch.precursor_set[0]).all():
+        name = targets[int(batch.target[0])]  # one route (a campaign step, a process window)
+        pre = system.targets[name].precursor_sets[int(batch.precursor_set[0])]
+        out = np.repeat(precursor_amounts(system, name, pre)[None, :], len(batch), axis=0)
+        out[:, solids.index(pre[0])] *= 1.0 + batch.excess
+        return out
     out = np.zeros((len(batch), len(solids)))
     for t, s in set(zip(batch.target.tolist(), batch.precursor_set.tolist(), strict=True)):
         name = targets[t]

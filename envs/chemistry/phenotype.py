@@ -33,7 +33,7 @@ def performance(
     """
     table = _model_table(system)[:, target_index]
     theo, expo, opt, tol = table
-    purity = np.clip(target_fraction, 0.0, 1.0) ** expo
+    purity = np.minimum(np.maximum(target_fraction, 0.0), 1.0) ** expo
     grain = np.exp(-np.log(np.maximum(grain_size, 1e-6) / opt) ** 2 / (2 * tol**2))
     return theo * purity * grain
 

@@ -7,8 +7,10 @@ validation of recipe files and the safety limits all read them from here.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -126,12 +128,23 @@ def validate_recipe(system: ChemicalSystem, recipe: Recipe) -> Recipe:
                           f"allowed sets: {allowed}")
     for key, (lo, hi, unit, _) in RECIPE_BOUNDS.items():
         v = getattr(recipe, key)
-        if not isinstance(v, (int, float)) or not np.isfinite(v) or not lo <= v <= hi:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not lo <= v <= hi:
             raise RecipeError(f"{key} must be within [{lo:g}, {hi:g}] {unit}, got {v!r}")
     atmospheres = load_atmospheres()
     if recipe.atmosphere not in atmospheres:
         raise RecipeError(f"atmosphere {recipe.atmosphere!r} unknown; choose from {', '.join(atmospheres)}")
     return recipe
+
+
+_INDEX_FIELDS = ("target", "precursor_set", "atmosphere")
+
+
+@lru_cache(maxsize=32)
+def _indices(system: ChemicalSystem) -> tuple[dict[tuple[str, tuple[str, ...]], tuple[int, int]], dict[str, int]]:
+    """(target, precursors) -> (target index, precursor-set index), and atmosphere -> index."""
+    routes = {(t, tuple(pre)): (i, j) for i, (t, spec) in enumerate(system.targets.items())
+              for j, pre in enumerate(spec.precursor_sets)}
+    return routes, {a: i for i, a in enumerate(load_atmospheres())}
 
 
 @dataclass(frozen=True)
@@ -160,19 +173,22 @@ class RecipeBatch:
         return int(self.target.shape[0])
 
     @classmethod
-    def from_recipes(cls, system: ChemicalSystem, recipes: Sequence[Recipe]) -> RecipeBatch:
-        targets = list(system.targets)
-        atms = list(load_atmospheres())
-        cols: dict[str, list] = {f.name: [] for f in fields(cls)}
+    def from_recipes(cls, system: ChemicalSystem, recipes: Sequence[Recipe], validate: bool = True) -> RecipeBatch:
+        """Recipes as arrays; each is checked with :func:`validate_recipe` unless the caller
+        has already done so (``validate=False``)."""
+        routes, atms = _indices(system)
+        rows = []
         for r in recipes:
-            validate_recipe(system, r)
-            cols["target"].append(targets.index(r.target))
-            cols["precursor_set"].append(system.targets[r.target].precursor_sets.index(tuple(r.precursors)))
-            cols["atmosphere"].append(atms.index(r.atmosphere))
-            for key in CONTINUOUS_FIELDS:
-                cols[key].append(getattr(r, key))
-        ints = {"target", "precursor_set", "atmosphere"}
-        return cls(**{k: np.asarray(v, dtype=np.int64 if k in ints else float) for k, v in cols.items()})
+            if validate:
+                validate_recipe(system, r)
+            rows.append((*routes[r.target, tuple(r.precursors)], atms[r.atmosphere],
+                         *[getattr(r, key) for key in CONTINUOUS_FIELDS]))
+        if not rows:
+            return cls(**{f.name: np.zeros(0, dtype=np.int64 if f.name in _INDEX_FIELDS else float)
+                          for f in fields(cls)})
+        cols = list(zip(*rows, strict=True))
+        ints = {k: np.array(v, dtype=np.int64) for k, v in zip(_INDEX_FIELDS, cols[:3], strict=True)}
+        return cls(**ints, **{k: np.array(v, dtype=float) for k, v in zip(CONTINUOUS_FIELDS, cols[3:], strict=True)})
 
     def recipe(self, system: ChemicalSystem, i: int) -> Recipe:
         """The i-th recipe as a :class:`Recipe`."""

@@ -85,6 +85,18 @@ class Programme:
     def duration_s(self) -> float:
         return sum(s.duration_s for s in self.segments)
 
+    def dwell_mask(self, time_s: np.ndarray) -> np.ndarray:
+        """(S,) bool: which steps of a trace fall in a dwell segment; ``time_s`` (S,) s are
+        the steps' end times from the programme start, increasing."""
+        mask = np.zeros(time_s.size, dtype=bool)
+        t0 = 0.0
+        for s in self.segments:
+            if s.kind == "dwell":  # steps ending in (t0, t0 + duration]
+                lo, hi = np.searchsorted(time_s, (t0, t0 + s.duration_s), side="right")
+                mask[lo:hi] = True
+            t0 += s.duration_s
+        return mask
+
     def to_json(self) -> str:
         """Compact JSON of the segments (kind, start K, end K, duration s)."""
         return json.dumps([[s.kind, round(s.start_K, 3), round(s.end_K, 3), round(s.duration_s, 3)]
@@ -146,15 +158,12 @@ class FurnaceLog:
         tc = self.thermocouple_K
         if tc.size == 0:
             return {"tc_max_K": math.nan, "tc_dwell_mean_K": math.nan, "tc_dwell_std_K": math.nan}
-        dwell = np.zeros(tc.size, dtype=bool)
-        t0 = 0.0
-        for s in self.programme.segments:
-            if s.kind == "dwell":
-                dwell |= (self.time_s > t0) & (self.time_s <= t0 + s.duration_s)
-            t0 += s.duration_s
+        dwell = self.programme.dwell_mask(self.time_s)
         d = tc[dwell] if dwell.any() else tc
-        return {"tc_max_K": float(tc.max()), "tc_dwell_mean_K": float(d.mean()),
-                "tc_dwell_std_K": float(d.std())}
+        mean = float(d.sum()) / d.size
+        dev = d - mean
+        return {"tc_max_K": float(tc.max()), "tc_dwell_mean_K": mean,
+                "tc_dwell_std_K": math.sqrt(float(dev @ dev) / d.size)}
 
 
 @dataclass(slots=True)

@@ -50,6 +50,7 @@ from __future__ import annotations
 import math
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -69,6 +70,7 @@ from synthgap.envs.chemistry import (
 from synthgap.envs.chemistry.firing import precursor_amounts
 from synthgap.envs.chemistry.recipe import RECIPE_BOUNDS
 
+from .firing_queue import FiringQueue
 from .protocol import LabInputError
 from .records import (
     Characterisation,
@@ -188,6 +190,10 @@ class LabParams:
                 raise LabInputError(f"LabParams.capacity needs >= 1 {s!r}, got {caps.get(s)!r}")
 
 
+# midpoints of n equal parts of a ramp, as fractions of it
+_MIDPOINTS = {n: (np.arange(n) + 0.5) / n for n in {RAMP_STEPS, COOL_STEPS}}
+
+
 def firing_grid(programme: Programme, tau_s: float) -> tuple[np.ndarray, np.ndarray]:
     """Working setpoints (S,) K and step lengths (S,) s at which a firing is simulated.
 
@@ -196,20 +202,23 @@ def firing_grid(programme: Programme, tau_s: float) -> tuple[np.ndarray, np.ndar
     ``min(4 tau, dwell / 2)`` (the overshoot) and ``DWELL_STEPS`` over the rest. A
     standard three-segment programme gives 72 steps, which the kinetics take as is.
     """
-    sps: list[np.ndarray] = []
-    dts: list[np.ndarray] = []
-    for s in programme.segments:
+    segments = programme.segments
+    counts = [SETTLE_STEPS + DWELL_STEPS if s.start_K == s.end_K
+              else RAMP_STEPS if s.end_K > s.start_K else COOL_STEPS for s in segments]
+    sp = np.empty(sum(counts))
+    dt = np.empty(sp.size)
+    k = 0
+    for s, n in zip(segments, counts, strict=True):
         if s.start_K == s.end_K:
             settle = min(4.0 * tau_s, 0.5 * s.duration_s)
-            sps.append(np.full(SETTLE_STEPS + DWELL_STEPS, s.start_K))
-            dts.append(np.concatenate([np.full(SETTLE_STEPS, settle / SETTLE_STEPS),
-                                       np.full(DWELL_STEPS, (s.duration_s - settle) / DWELL_STEPS)]))
+            sp[k:k + n] = s.start_K
+            dt[k:k + SETTLE_STEPS] = settle / SETTLE_STEPS
+            dt[k + SETTLE_STEPS:k + n] = (s.duration_s - settle) / DWELL_STEPS
         else:
-            n = RAMP_STEPS if s.end_K > s.start_K else COOL_STEPS
-            u = (np.arange(n) + 0.5) / n
-            sps.append(s.start_K + (s.end_K - s.start_K) * u)
-            dts.append(np.full(n, s.duration_s / n))
-    return np.concatenate(sps), np.concatenate(dts)
+            sp[k:k + n] = s.start_K + (s.end_K - s.start_K) * _MIDPOINTS[n]
+            dt[k:k + n] = s.duration_s / n
+        k += n
+    return sp, dt
 
 
 def reference_programme(ambient_K: float, top_K: float) -> Programme:
@@ -221,6 +230,25 @@ def reference_programme(ambient_K: float, top_K: float) -> Programme:
         Segment("dwell", top_K, top_K, 600.0),
         Segment("cool", top_K, ambient_K, (top_K - ambient_K) * 60.0 / REFERENCE_FAST_RATE),
     ))
+
+
+@lru_cache(maxsize=16)
+def reference_grid(programme: Programme, tau_s: float) -> tuple[np.ndarray, np.ndarray]:
+    """Setpoints (S,) K and steps (S,) s of a reference run: fine steps (``REFERENCE_STEP_S``)
+    on the slow ramp through the standards, :func:`firing_grid` elsewhere. Cached: the
+    arrays are shared by every run of the programme, never modify them."""
+    sps, dts = [], []
+    for k, s in enumerate(programme.segments):
+        if k == 1:
+            n = max(int(math.ceil(s.duration_s / REFERENCE_STEP_S)), 1)
+            u = (np.arange(n) + 0.5) / n
+            sps.append(s.start_K + (s.end_K - s.start_K) * u)
+            dts.append(np.full(n, s.duration_s / n))
+        else:
+            sp, dt = firing_grid(Programme((s,)), tau_s)
+            sps.append(sp)
+            dts.append(dt)
+    return np.concatenate(sps), np.concatenate(dts)
 
 
 @dataclass
@@ -253,6 +281,11 @@ class _Sample:
     perf_noise: float = 0.0
     finalised: bool = False
     dispensed: bool = False
+
+
+def _may_fire(job: _Job, furnace: int) -> bool:
+    """A job pinned to a furnace waits for that one; any other goes to any furnace."""
+    return job.furnace is None or job.furnace == furnace
 
 
 class SimLab:
@@ -330,7 +363,7 @@ class SimLab:
                         for o in offsets]
         self.max_temperature_K = min(m.params.max_temperature_K for m in self._models)
         self._since_reference = [config.reference_every] * self.n_furnaces
-        self._jobs = simpy.FilterStore(self.env)
+        self._jobs: FiringQueue[_Job] = FiringQueue(self.env, _may_fire)
         self._workers = [self.env.process(self._furnace_worker(f)) for f in range(self.n_furnaces)]
         if math.isfinite(config.mtbf_h):
             for f in range(self.n_furnaces):
@@ -609,12 +642,14 @@ class SimLab:
             self.queue_log.append((self.env.now, station, len(res.queue)))
         start = self.env.now
         uid = f"{station}-{unit}"
-        self._event(f"{rec.sample_id} {uid} start")
+        if self.config.log_events:
+            self._event(f"{rec.sample_id} {uid} start")
         try:
             yield self.env.timeout(self._duration(mean_s))
         finally:
             res.release(unit)
-        self._event(f"{rec.sample_id} {uid} end")
+        if self.config.log_events:
+            self._event(f"{rec.sample_id} {uid} end")
         self.usage.append((station, uid, rec.sample_id, start, float(self.env.now)))
         rec.waits_s[station] = rec.waits_s.get(station, 0.0) + (start - t0)
         rec.instruments[station] = uid
@@ -694,24 +729,23 @@ class SimLab:
                    float(self.env.now))
         self._event(f"{job.firing_id} queued")
         self._jobs.put(job)
-        self.queue_log.append((job.queued_s, "furnace", len(self._jobs.items)))
+        self.queue_log.append((job.queued_s, "furnace", len(self._jobs)))
         log = yield job.done
         return log
 
     def _furnace_worker(self, f: int) -> Generator:
         """Furnace ``f``: take the next job it may fire, fire it; repair after a breakdown."""
         while True:
-            get = self._jobs.get(lambda j, f=f: j.furnace is None or j.furnace == f)
-            try:
-                job = yield get
-            except simpy.Interrupt as intr:  # broke down while idle
-                if get.triggered:
-                    self._jobs.put(get.value)
-                else:
-                    get.cancel()
-                yield from self._repair(f, float(intr.cause))
-                continue
-            self.queue_log.append((float(self.env.now), "furnace", len(self._jobs.items)))
+            job = self._jobs.get(f)
+            if not isinstance(job, _Job):  # nothing to fire: wait
+                waiting = job
+                try:
+                    job = yield waiting
+                except simpy.Interrupt as intr:  # broke down while idle
+                    self._jobs.cancel(waiting)
+                    yield from self._repair(f, float(intr.cause))
+                    continue
+            self.queue_log.append((float(self.env.now), "furnace", len(self._jobs)))
             if self.config.reference_every and self._since_reference[f] >= self.config.reference_every:
                 broke = yield from self._firing(f, None)
                 if broke is not None:
@@ -758,14 +792,14 @@ class SimLab:
         c = self.config
         model = self._models[f]
         offset = self._walk_offset(f)
-        model.params = replace(model.params, offset_K=offset)
+        model.params = model.params.with_offset(offset)
         model.reset()
         if job is None:
             self._n_firings += 1
             firing_id = f"F{self._n_firings:05d}"
             top = min(max(REFERENCE_STANDARDS.values()) + 25.0, model.params.max_temperature_K)
             programme = reference_programme(model.params.ambient_K, top)
-            sp, dt = self._reference_grid(programme)
+            sp, dt = reference_grid(programme, model.params.tau_s)
         else:
             firing_id, programme = job.firing_id, job.programme
             sp, dt = firing_grid(programme, model.params.tau_s)
@@ -816,21 +850,6 @@ class SimLab:
             job.done.succeed(log)
         return broke
 
-    def _reference_grid(self, programme: Programme) -> tuple[np.ndarray, np.ndarray]:
-        """Fine steps (``REFERENCE_STEP_S``) on the slow ramp; the usual grid elsewhere."""
-        sps, dts = [], []
-        for k, s in enumerate(programme.segments):
-            if k == 1:
-                n = max(int(math.ceil(s.duration_s / REFERENCE_STEP_S)), 1)
-                u = (np.arange(n) + 0.5) / n
-                sps.append(s.start_K + (s.end_K - s.start_K) * u)
-                dts.append(np.full(n, s.duration_s / n))
-            else:
-                sp, dt = firing_grid(Programme((s,)), self._models[0].params.tau_s)
-                sps.append(sp)
-                dts.append(dt)
-        return np.concatenate(sps), np.concatenate(dts)
-
     def _reference_readings(self, firing_id, f, start, ambient_K, t_end, true_K, tc_K):
         """Thermocouple reading (interpolated) when the true temperature crosses each melt."""
         out = []
@@ -869,11 +888,9 @@ class SimLab:
         for group in groups.values():
             recipes = [s.rec.recipe if s.rec.recipe.milling_time == s.milling_time
                        else replace(s.rec.recipe, milling_time=s.milling_time) for s in group]
-            batch = RecipeBatch.from_recipes(self.system, recipes)
-            trace = TemperatureTrace(np.stack([s.kin_T for s in group]),
-                                     np.stack([s.kin_dt for s in group]))
-            fired = fire(self.system, batch, trace=trace,
-                         initial=np.stack([s.initial for s in group]))
+            batch = RecipeBatch.from_recipes(self.system, recipes, validate=False)  # checked when submitted
+            trace = TemperatureTrace(_rows([s.kin_T for s in group]), _rows([s.kin_dt for s in group]))
+            fired = fire(self.system, batch, trace=trace, initial=_rows([s.initial for s in group]))
             for b, s in enumerate(group):
                 s.finalised = True
                 tr = s.rec.truth
@@ -883,33 +900,27 @@ class SimLab:
                 tr.target_fraction = float(fired.target_fraction[b])
                 tr.grain_size_um = float(fired.grain_size[b])
                 tr.performance = float(fired.performance[b])
-                d = self._dwell_mask(s)
-                tr.dwell_mean_K = float(s.kin_T[d].mean()) if d.any() else math.nan
+                dwell_K = s.kin_T[s.rec.programme.dwell_mask(tr.trace_time_s)]
+                tr.dwell_mean_K = float(dwell_K.sum()) / dwell_K.size if dwell_K.size else math.nan
                 if s.xrd_noise is not None:
                     self._measure(s)
-
-    @staticmethod
-    def _dwell_mask(s: _Sample) -> np.ndarray:
-        t = s.rec.truth.trace_time_s
-        mask = np.zeros(t.size, dtype=bool)
-        t0 = 0.0
-        for seg in s.rec.programme.segments:
-            if seg.kind == "dwell":
-                mask |= (t > t0) & (t <= t0 + seg.duration_s)
-            t0 += seg.duration_s
-        return mask
 
     def _measure(self, st: _Sample) -> None:
         """Measured XRD fractions and property from the truth and the drawn noise."""
         c = self.config
         true = np.array([st.rec.truth.phase_fractions.get(p, 0.0) for p in self._net.solids])
-        meas = np.clip(true + c.xrd_sd * st.xrd_noise, 0.0, None)
+        meas = np.maximum(true + c.xrd_sd * st.xrd_noise, 0.0)
         meas[meas < c.xrd_detection_limit] = 0.0
         total = meas.sum()
         if total > 0:
             meas /= total
         st.rec.xrd_phase_fractions = dict(zip(self._net.solids, meas.tolist(), strict=True))
         st.rec.performance = st.rec.truth.performance * (1.0 + c.performance_rel_sd * st.perf_noise)
+
+
+def _rows(arrays: list[np.ndarray]) -> np.ndarray:
+    """Stack 1-D arrays as rows (one array: a view, no copy)."""
+    return arrays[0][None, :] if len(arrays) == 1 else np.stack(arrays)
 
 
 def random_lab_recipes(system: ChemicalSystem, n: int, rng: np.random.Generator,

@@ -86,6 +86,15 @@ class FurnaceParams:
         if not math.isfinite(self.offset_K):
             raise ValueError(f"FurnaceParams.offset_K={self.offset_K!r} is not finite")
 
+    def with_offset(self, offset_K: float) -> FurnaceParams:
+        """The same furnace with another calibration offset, K (a thermocouple that aged);
+        only the new offset is checked."""
+        if not math.isfinite(offset_K):
+            raise ValueError(f"FurnaceParams.offset_K={offset_K!r} is not finite")
+        new = object.__new__(FurnaceParams)
+        new.__dict__.update(self.__dict__, offset_K=float(offset_K))  # frozen: no __setattr__
+        return new
+
     @property
     def zeta(self) -> float:
         """Damping ratio giving the configured step overshoot (1.0 when overshoot == 0)."""
@@ -213,7 +222,7 @@ def _check_steps(sp, dt, max_K):  # pragma: no cover - compiled
     return worst
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _simulate(sp, dt, floor_K, offset_K, zeta, omega, theta, drift_std, noise_K, drift_normal, noise_normal,
               y, v, d):  # pragma: no cover - compiled
     """:meth:`FurnaceThermalModel.simulate` step by step: exact transition of the damped
