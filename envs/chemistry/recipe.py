@@ -63,7 +63,7 @@ class Recipe:
 
     def to_dict(self) -> dict[str, Any]:
         """The recipe as a plain dict (precursors as a list), for files and logs."""
-        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d = {name: getattr(self, name) for name in _RECIPE_FIELDS}
         d["precursors"] = list(self.precursors)
         return d
 
@@ -104,6 +104,9 @@ class Recipe:
         except yaml.YAMLError as exc:
             raise RecipeError(f"{p}: not valid YAML/JSON: {exc}") from None
         return cls.from_dict(data, where=str(p))
+
+
+_RECIPE_FIELDS = tuple(f.name for f in fields(Recipe))
 
 
 def validate_recipe(system: ChemicalSystem, recipe: Recipe) -> Recipe:
