@@ -93,23 +93,26 @@ def precursor_amounts(system: ChemicalSystem, target: str, precursors: tuple[str
 
 def starting_amounts(system: ChemicalSystem, batch: RecipeBatch) -> np.ndarray:
     """(B, P) mol of each solid weighed in for each recipe (1 mol target basis), with excess."""
-    targets = list(system.targets)
-    solids = network_for(system).solids
-    if len(batch) and (batch.target == batch.target[0]).all() and (batch.precursor_set == batch.precursor_set[0]).all():
-        name = targets[int(batch.target[0])]  # one route (a campaign step, a process window)
-        pre = system.targets[name].precursor_sets[int(batch.precursor_set[0])]
-        out = np.repeat(precursor_amounts(system, name, pre)[None, :], len(batch), axis=0)
-        out[:, solids.index(pre[0])] *= 1.0 + batch.excess
-        return out
-    out = np.zeros((len(batch), len(solids)))
-    for t, s in set(zip(batch.target.tolist(), batch.precursor_set.tolist(), strict=True)):
-        name = targets[t]
-        pre = system.targets[name].precursor_sets[s]
-        sel = (batch.target == t) & (batch.precursor_set == s)
-        rows = np.repeat(precursor_amounts(system, name, pre)[None, :], int(sel.sum()), axis=0)
-        rows[:, solids.index(pre[0])] *= 1.0 + batch.excess[sel]
-        out[sel] = rows
+    table, first, offset = _route_amounts(system)
+    route = offset[batch.target] + batch.precursor_set
+    out = table[route]
+    out[np.arange(len(batch)), first[route]] *= 1.0 + batch.excess
     return out
+
+
+@lru_cache(maxsize=32)
+def _route_amounts(system: ChemicalSystem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per route (target, precursor set), in ``system.targets`` order: (R, P) exact mol of
+    each solid, (R,) column of the first precursor (the one an excess applies to), and
+    (T,) the first route of each target."""
+    solids = network_for(system).solids
+    rows, first, offset = [], [], []
+    for name, spec in system.targets.items():
+        offset.append(len(rows))
+        for pre in spec.precursor_sets:
+            rows.append(precursor_amounts(system, name, tuple(pre)))
+            first.append(solids.index(pre[0]))
+    return np.array(rows), np.array(first, dtype=np.int64), np.array(offset, dtype=np.int64)
 
 
 @dataclass
