@@ -94,6 +94,8 @@ def test_bench_chemistry_json_keys(capsys):
     assert code == 0
     assert {"batch_recipes_per_s", "single_recipes_per_s", "ratio"} <= set(data)
     assert data["ratio"] == pytest.approx(data["batch_recipes_per_s"] / data["single_recipes_per_s"])
+    assert data["ratio_to_recipe_objects"] == pytest.approx(
+        data["batch_recipes_per_s"] / data["single_recipe_objects_per_s"])
 
 
 def test_console_script_help_lists_subcommands():

@@ -12,8 +12,9 @@ from synthgap.experiments.cli import main
 def test_demo_writes_report_and_tracks_everything(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     uri = f"sqlite:///{tmp_path}/store/mlflow.db"
+    # progress bar on, as the README runs it
     code = main(["demo", "--timesteps", "100", "--budget", "2", "--campaigns", "2", "--recipes", "200",
-                 "--out", str(tmp_path / "demo"), "--tracking-uri", uri, "--json"])  # progress bar on, as the README runs it
+                 "--out", str(tmp_path / "demo"), "--tracking-uri", uri, "--json"])
     assert code == 0
     result = json.loads(capsys.readouterr().out)
     out = tmp_path / "demo"
