@@ -1,9 +1,10 @@
 """A stand-in for the lab: fire a recipe with a drifting furnace and measure the sample.
 
 :class:`Evaluator` is the one thing a benchmark asks for results. It is deliberately
-small: ``evaluate(recipe, rng) -> ExperimentResult``. The lab twin (``envs/lab``, another
-engineer's work: queues, furnace scheduling, weighing errors) replaces it later by
-providing an object with the same method; planners and metrics never see the difference.
+small: ``evaluate(recipe, rng) -> ExperimentResult``. :class:`LabTwinEvaluator` puts the
+lab twin (``envs/lab``: queues, furnace scheduling, weighing errors) behind the same
+method (``synthgap benchmark --evaluator twin``); planners and metrics never see the
+difference.
 
 What it models:
 

@@ -1,4 +1,5 @@
-"""Kill a training process (SIGKILL) after a checkpoint, resume it, and check the metric history."""
+"""Kill (SIGKILL) or interrupt (Ctrl-C) a training process after a checkpoint, resume it, and check
+the metric history."""
 
 from __future__ import annotations
 
@@ -39,9 +40,9 @@ def _wait_for_checkpoint(proc, state: Path, at_least: int, timeout: float = 60.0
     raise AssertionError("no checkpoint in time")
 
 
-def test_sigkill_then_resume_leaves_no_gap_and_no_duplicate(tmp_path):
-    from synthgap.experiments.tracking import get_client
-
+def _interrupt_training(tmp_path, sig: signal.Signals):
+    """Start a training process, let it pass a checkpoint and run on, send ``sig``;
+    return (run directory, tracking URI, exit code, stderr)."""
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     cfg = tmp_path / "tiny.yaml"
     cfg.write_text(f"net_arch: [8]\nn_steps: {ROLLOUT}\nbatch_size: 32\nn_epochs: 4\neval_episodes: 2\n")
@@ -60,13 +61,20 @@ def test_sigkill_then_resume_leaves_no_gap_and_no_duplicate(tmp_path):
         (run_dir,) = out.iterdir()
         _wait_for_checkpoint(proc, run_dir / "checkpoints" / "state.json", CKPT)
         time.sleep(0.3)  # let it run past the checkpoint: metrics dumped after it must not survive
-        assert proc.poll() is None, "training ended before it could be killed"
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
+        assert proc.poll() is None, "training ended before it could be interrupted"
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
-        proc.stderr.close()
+            proc.communicate()
+    return run_dir, uri, proc.returncode, err.decode(errors="replace")
+
+
+def _resume_and_check_history(tmp_path, run_dir: Path, uri: str) -> None:
+    """Resume the run; every metric step appears exactly once, none is missing."""
+    from synthgap.experiments.tracking import get_client
+
     killed_at = json.loads((run_dir / "checkpoints" / "state.json").read_text())["num_timesteps"]
     assert CKPT <= killed_at < TOTAL
     run_id = run_dir.name
@@ -89,6 +97,23 @@ def test_sigkill_then_resume_leaves_no_gap_and_no_duplicate(tmp_path):
     assert all(updates[s] == 4 * (s // ROLLOUT - 1) for s in updates)  # no update lost or repeated
     summary = json.loads(Path(client.download_artifacts(run_id, "summary.json", str(tmp_path))).read_text())
     assert summary["resumed_from"] == killed_at and summary["num_timesteps"] == TOTAL
+
+
+def test_sigkill_then_resume_leaves_no_gap_and_no_duplicate(tmp_path):
+    run_dir, uri, code, _ = _interrupt_training(tmp_path, signal.SIGKILL)
+    assert code == -signal.SIGKILL
+    _resume_and_check_history(tmp_path, run_dir, uri)
+
+
+def test_ctrl_c_marks_the_run_killed_says_how_to_resume_and_resumes(tmp_path):
+    from synthgap.experiments.tracking import get_client
+
+    run_dir, uri, code, err = _interrupt_training(tmp_path, signal.SIGINT)
+    assert code == 130, err
+    assert f"resume with: synthgap train --resume {run_dir.name}" in err
+    assert "Traceback" not in err
+    assert get_client(uri).get_run(run_dir.name).info.status == "KILLED"
+    _resume_and_check_history(tmp_path, run_dir, uri)
 
 
 def test_resume_without_checkpoint_is_a_clear_error(tmp_path, capsys):
