@@ -125,9 +125,11 @@ def gap_figure(result, systems: dict[str, list[dict]]) -> Figure:
                             arrowprops={"arrowstyle": "->", "color": color, "alpha": 0.6})
         ax.set_xlabel("synthesis difficulty (1 - success rate in this benchmark)")
         model = next(iter(system.targets.values())).performance
-        ax.set_ylabel(f"theoretical performance\n({model.property}, {model.unit})", fontsize=8)
+        unit = f", {model.unit}" if model.unit else ""  # relative permittivity has none
+        ax.set_ylabel(f"theoretical performance\n({model.property}{unit})", fontsize=8)
         ax.set_xlim(-0.05, 1.2)
-        ax.set_ylim(bottom=0)
+        top = max(spec.performance.theoretical for spec in system.targets.values())
+        ax.set_ylim(0, 1.15 * top)  # room for the labels under the title
         ax.set_title(recs[0]["system_name"])
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="lower left")
