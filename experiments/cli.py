@@ -64,16 +64,33 @@ def user_errors() -> tuple[type[BaseException], ...]:
             FileNotFoundError, KeyError)
 
 
+def interrupted(exc: BaseException) -> bool:
+    """True for Ctrl-C, also when a C extension re-raised it as another error (a
+    ``SystemError`` whose cause chain holds the ``KeyboardInterrupt``)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except user_errors() as exc:
+        if interrupted(exc):
+            print("synthgap: interrupted; finished results are kept", file=sys.stderr)
+            return 130
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"synthgap: error: {msg}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except BaseException as exc:
+        if not interrupted(exc):
+            raise
         print("synthgap: interrupted; finished results are kept", file=sys.stderr)
         return 130
 

@@ -198,12 +198,14 @@ def train_run(args) -> dict:
     try:
         result = train(config, run_dir, output_formats=outputs, checkpoint_dir=run_dir / "checkpoints",
                        resume=bool(args.resume), progress_bar=not args.no_progress)
-    except KeyboardInterrupt:
-        client.set_terminated(run_id, "KILLED")
-        print(f"synthgap: interrupted; resume with: synthgap train --resume {run_id}", file=sys.stderr)
-        raise
-    except BaseException:
-        client.set_terminated(run_id, "FAILED")
+    except BaseException as exc:
+        from .cli import interrupted
+
+        if interrupted(exc):
+            client.set_terminated(run_id, "KILLED")
+            print(f"synthgap: interrupted; resume with: synthgap train --resume {run_id}", file=sys.stderr)
+        else:
+            client.set_terminated(run_id, "FAILED")
         raise
     return finish_run(client, run_id, run_dir, config, result, name)
 

@@ -103,3 +103,25 @@ def test_console_script_help_lists_subcommands():
                          capture_output=True, text=True, check=True).stdout
     for cmd in ("systems", "reaction", "hull", "fire", "pathway", "bench"):
         assert cmd in out
+
+
+def test_ctrl_c_wrapped_by_a_c_extension_still_counts_as_an_interrupt():
+    from synthgap.experiments.cli import interrupted
+
+    def wrapped():
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as ki:
+            try:
+                raise SystemError("callback returned a result with an exception set") from ki
+            except SystemError as inner:
+                raise SystemError("dispatcher returned a result with an exception set") from inner
+
+    with pytest.raises(SystemError) as info:
+        wrapped()
+    assert interrupted(info.value)
+    assert not interrupted(ValueError("bad input"))
+    loop = RuntimeError("a")
+    loop.__context__ = RuntimeError("b")
+    loop.__context__.__context__ = loop
+    assert not interrupted(loop)  # a cyclic chain ends

@@ -189,10 +189,11 @@ class FurnaceThermalModel:
         n = sp.shape[0]
         drift_normal = self.rng.standard_normal(n)
         noise_normal = self.rng.standard_normal(n)
-        true_K, tc_K, y, v, d = _simulate(
+        true_K, tc_K = np.empty(n), np.empty(n)
+        y, v, d = _simulate(
             sp, dt, p.ambient_K + p.offset_K, p.offset_K, p.zeta, p.omega_per_s, p.drift_theta_per_s,
             p.drift_std_K, p.noise_K, drift_normal, noise_normal,
-            self.state.controlled_K, self.state.rate_K_per_s, self.state.drift_K)
+            self.state.controlled_K, self.state.rate_K_per_s, self.state.drift_K, true_K, tc_K)
         self.state = FurnaceState(y, v, d, self.state.time_s + float(dt.sum()))
         return true_K, tc_K
 
@@ -224,13 +225,14 @@ def _check_steps(sp, dt, max_K):  # pragma: no cover - compiled
 
 @numba.njit(cache=True, error_model="numpy")
 def _simulate(sp, dt, floor_K, offset_K, zeta, omega, theta, drift_std, noise_K, drift_normal, noise_normal,
-              y, v, d):  # pragma: no cover - compiled
+              y, v, d, true_K, tc_K):  # pragma: no cover - compiled
     """:meth:`FurnaceThermalModel.simulate` step by step: exact transition of the damped
     second-order response over each step (sin(wd t)/wd kept exact as zeta -> 1), exact
-    OU drift transition, thermocouple noise. Returns (true_K, tc_K, y, v, d)."""
+    OU drift transition, thermocouple noise. Fills ``true_K`` and ``tc_K`` (S,) and
+    returns the end state (y, v, d) as floats: returning arrays makes numba call back into
+    Python (to box them), where a Ctrl-C surfaces as a SystemError instead of
+    KeyboardInterrupt."""
     n = sp.shape[0]
-    true_K = np.empty(n)
-    tc_K = np.empty(n)
     alpha = zeta * omega
     wd = omega * np.sqrt(max(0.0, 1.0 - zeta * zeta))
     for k in range(n):
@@ -247,4 +249,4 @@ def _simulate(sp, dt, floor_K, offset_K, zeta, omega, theta, drift_std, noise_K,
         d = np.exp(-theta * h) * d + kick
         true_K[k] = y - offset_K + d
         tc_K[k] = y + noise_K * noise_normal[k]
-    return true_K, tc_K, y, v, d
+    return y, v, d
