@@ -39,6 +39,14 @@ def emu(tmp_path):
     lab_emu.stop()
 
 
+def lab_file_with(emu, path: Path, section: str, **values) -> Path:
+    """A copy of the emulated lab's file at ``path`` with ``values`` set in ``section``."""
+    data = yaml.safe_load(emu.lab_file.read_text())
+    data[section].update(values)
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
 def recipe(**kw) -> Recipe:
     base = dict(dwell_temperature=1473.0, dwell_time=2.0, ramp_rate=20.0, cooling_rate=20.0, milling_time=1.0)
     base.update(kw)
@@ -133,11 +141,7 @@ def test_step_by_step_protocol(emu):
 
 
 def test_recipe_outside_limits_refused_before_anything(emu, tmp_path):
-    data = yaml.safe_load(emu.lab_file.read_text())
-    data["limits"]["max_temperature_K"] = 1400.0
-    path = tmp_path / "tight.yaml"
-    path.write_text(yaml.safe_dump(data))
-    lab = HardwareLab(path)
+    lab = HardwareLab(lab_file_with(emu, tmp_path / "tight.yaml", "limits", max_temperature_K=1400.0))
     try:
         n = len(emu.robot.requests)
         with pytest.raises(LabInputError, match="dwell_temperature 1473 K is above this lab's limit 1400 K"):
@@ -254,11 +258,7 @@ def test_emulate_lab_cli_writes_a_usable_lab_file(tmp_path):
 
 
 def test_watchdog_stays_quiet_while_the_lab_works(emu, tmp_path):
-    data = yaml.safe_load(emu.lab_file.read_text())
-    data["lab"]["watchdog_s"] = 0.3
-    path = tmp_path / "watchdog.yaml"
-    path.write_text(yaml.safe_dump(data))
-    lab = HardwareLab(path)
+    lab = HardwareLab(lab_file_with(emu, tmp_path / "watchdog.yaml", "lab", watchdog_s=0.3))
     try:
         assert lab.shield._thread is not None  # the watchdog thread runs
         rec = lab.run_recipe(recipe(dwell_time=0.5, milling_time=4.0))
