@@ -17,12 +17,16 @@ Fields of a phase entry (all optional):
 * ``entropy`` / ``heat_capacity``: ``{value: J/(mol K), source}``, or
   ``{additivity: {PHASE: coefficient, ...}, offset: J/(mol K)}`` (an estimate by oxide
   additivity from phases of the same file);
-* ``hypothetical: true``: a predicted phase nobody has made.
+* ``hypothetical: true``: a predicted phase nobody has made;
+* ``assessed: false`` with ``reason``: do not take dfG(T) from the assessed tables
+  (NIST-JANAF, FREED) although they have the compound. A solid the tables have takes its
+  dfG(T) from them and must give no enthalpy, entropy or heat capacity; any other solid
+  needs a heat capacity (from its ``cas``, a value, or additivity): none is refused.
 """
 
 from __future__ import annotations
 
-import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -32,9 +36,19 @@ from typing import Any
 
 import yaml
 
+from ..userfiles import UserFileError, load_user_file, short
 from . import tables
 from .tables import EV_TO_J_PER_MOL, MissingDataError, Sourced
-from .thermo import BalancedReaction, Phase, ThermoError, balance, parse_equation
+from .thermo import (
+    BalancedReaction,
+    Phase,
+    ThermoError,
+    balance,
+    gas_table,
+    heat_capacity_298,
+    parse_equation,
+    tabled_solid,
+)
 
 SYSTEMS_PACKAGE = "synthgap.envs.chemistry"
 
@@ -172,7 +186,11 @@ def load_system(name_or_path: str | Path) -> ChemicalSystem:
         path = str(resources.files(SYSTEMS_PACKAGE).joinpath(f"data/systems/{key}.yaml"))
     else:
         path = key
-    return _load_system_file(str(Path(path).resolve()) if Path(path).exists() else path)
+    try:
+        exists = Path(path).exists()
+    except (OSError, ValueError):  # a name too long for the file system, a NUL character
+        raise CatalogueError(short(key, 200), "(file)", "neither a bundled system nor a readable file path") from None
+    return _load_system_file(str(Path(path).resolve()) if exists else path)
 
 
 @lru_cache(maxsize=32)
@@ -181,11 +199,10 @@ def _load_system_file(path: str) -> ChemicalSystem:
     if not p.exists():
         known = ", ".join(bundled_system_names())
         raise CatalogueError(path, "(file)", f"no such file or bundled system (bundled: {known})")
-    try:
-        text = p.read_text()
-        data = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
-    except (yaml.YAMLError, json.JSONDecodeError) as exc:
-        raise CatalogueError(path, "(file)", f"not valid YAML/JSON: {exc}") from None
+    try:  # the safe user-file loader: 1 MiB, nesting and alias-expansion limits, one-line errors
+        data = load_user_file(p)
+    except UserFileError as exc:
+        raise CatalogueError(path, "(file)", exc.problem) from None
     return _SystemReader(path, data).read()
 
 
@@ -207,19 +224,22 @@ class _SystemReader:
         value = mapping[key]
         if not isinstance(value, kind):
             names = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
-            self.fail(f"{where}.{key}" if where else key, f"must be a {names}, got {value!r}")
+            self.fail(f"{where}.{key}" if where else key, f"must be a {names}, got {short(value)}")
         return value
 
     def number(self, mapping: Mapping, key: str, where: str, positive: bool = False) -> float:
         value = self.require(mapping, key, where, (int, float, str))
-        if isinstance(value, str):  # YAML 1.1 reads 2.0e5 as a string
-            try:
-                value = float(value)
-            except ValueError:
-                self.fail(f"{where}.{key}", f"must be a number, got {value!r}")
-        if positive and not value > 0:
-            self.fail(f"{where}.{key}", f"must be > 0, got {value!r}")
-        return float(value)
+        try:  # a string too: YAML 1.1 reads 2.0e5 as a string
+            number = float(value)
+        except ValueError:
+            self.fail(f"{where}.{key}", f"must be a number, got {short(value)}")
+        except OverflowError:  # an integer beyond any float
+            number = math.inf
+        if isinstance(value, bool) or not math.isfinite(number):
+            self.fail(f"{where}.{key}", f"must be a finite number, got {short(value)}")
+        if positive and not number > 0:
+            self.fail(f"{where}.{key}", f"must be > 0, got {short(value)}")
+        return number
 
     def read(self) -> ChemicalSystem:
         d = self.data
@@ -228,8 +248,8 @@ class _SystemReader:
         phases = self.read_phases(phases_raw)
         precursors = tuple(self.require(d, "precursors", "", list))
         for i, pre in enumerate(precursors):
-            if pre not in phases:
-                self.fail(f"precursors[{i}]", f"unknown phase {pre!r} (phases: {', '.join(phases)})")
+            if not isinstance(pre, str) or pre not in phases:
+                self.fail(f"precursors[{i}]", f"unknown phase {short(pre)} (phases: {', '.join(phases)})")
         reactions = tuple(
             self.read_reaction(i, r, phases) for i, r in enumerate(self.require(d, "reactions", "", list))
         )
@@ -274,12 +294,12 @@ class _SystemReader:
             where = f"phases.{name}"
             spec = spec or {}
             if not isinstance(spec, dict):
-                self.fail(where, f"must be a mapping, got {spec!r}")
+                self.fail(where, f"must be a mapping, got {short(spec)}")
             formula = str(spec.get("formula", name))
             try:
                 Composition(formula)
             except (ValueError, KeyError) as exc:
-                self.fail(f"{where}.formula", f"not a valid formula {formula!r}: {exc}")
+                self.fail(f"{where}.formula", f"not a valid formula {short(formula)}: {short(str(exc), 80)}")
             if spec.get("gas"):
                 try:
                     phases[name] = _gas_phase(name, formula)
@@ -297,19 +317,58 @@ class _SystemReader:
     def read_solid(self, name: str, formula: str, spec: dict, known: dict[str, Phase]) -> Phase:
         where = f"phases.{name}"
         cas = spec.get("cas")
+        hypothetical = bool(spec.get("hypothetical", False))
+        table = self.assessed_table(name, formula, spec)
+        if table is not None:
+            return tabled_solid(name, formula, table, hypothetical)
         enthalpy = self.read_enthalpy(name, formula, spec.get("enthalpy"), known)
         entropy = self.read_value(name, "entropy", spec.get("entropy"), known, cas, formula)
         if entropy is None:
             self.fail(f"{where}.entropy", "no standard entropy: give cas, a value or additivity")
-        heat_capacity = self.read_value(name, "heat_capacity", spec.get("heat_capacity"), known, cas, formula)
+        cp_spec = spec.get("heat_capacity")
+        heat_capacity = self.read_value(name, "heat_capacity", cp_spec, known, cas, formula)
+        fit = tables.heat_capacity_fit(str(cas), formula) if cas is not None and cp_spec is None else None
+        parts = ()
+        if isinstance(cp_spec, dict) and "additivity" in cp_spec:
+            parts = tuple((known[o], float(c)) for o, c in cp_spec["additivity"].items())
+        if heat_capacity is None and fit is None:
+            self.fail(f"{where}.heat_capacity", "no heat capacity in any table: give a value with its "
+                      "source, or additivity from phases listed earlier (never assumed 0)")
         return Phase(
             name,
             formula,
             enthalpy=enthalpy,
             entropy=entropy,
             heat_capacity=heat_capacity,
-            hypothetical=bool(spec.get("hypothetical", False)),
+            hypothetical=hypothetical,
+            heat_capacity_fit=fit,
+            heat_capacity_parts=parts,
         )
+
+    def assessed_table(self, name: str, formula: str, spec: dict):
+        """The phase's assessed G(T) table, None if it has none or the file declines it.
+
+        A phase with a table takes dfG(T) from it; giving enthalpy, entropy or heat capacity
+        as well is an error unless ``assessed: false`` with a ``reason`` says why not.
+        """
+        where = f"phases.{name}"
+        assessed = spec.get("assessed", True)
+        if assessed is False:
+            reason = spec.get("reason")
+            if not isinstance(reason, str) or not reason.strip():
+                self.fail(f"{where}.reason", "assessed: false needs a reason (why the tables are not used)")
+            return None
+        if assessed is not True:
+            self.fail(f"{where}.assessed", f"must be true or false, got {str(assessed)[:20]!r}")
+        table = tables.assessed_gibbs_table(formula)
+        if table is None:
+            return None
+        given = [k for k in ("enthalpy", "entropy", "heat_capacity") if k in spec]
+        if given:
+            origin = table.source.split(" G(T)")[0]
+            self.fail(f"{where}.{given[0]}", f"{formula} has an assessed G(T) table ({origin}); "
+                      "remove the value, or set assessed: false with a reason")
+        return table
 
     def read_enthalpy(self, name: str, formula: str, spec: Any, known: dict[str, Phase]) -> Sourced:
         where = f"phases.{name}.enthalpy"
@@ -319,7 +378,7 @@ class _SystemReader:
             except MissingDataError as exc:
                 self.fail(where, str(exc))
         if not isinstance(spec, dict):
-            self.fail(where, f"must be a mapping, got {spec!r}")
+            self.fail(where, f"must be a mapping, got {short(spec)}")
         source = self.require(spec, "source", where, str)
         if "value" in spec:
             kj = self.number(spec, "value", where)
@@ -365,7 +424,7 @@ class _SystemReader:
                     self.fail(where, str(exc))
                 return None
         if not isinstance(spec, dict):
-            self.fail(where, f"must be a mapping, got {spec!r}")
+            self.fail(where, f"must be a mapping, got {short(spec)}")
         if "value" in spec:
             return Sourced(self.number(spec, "value", where, True), self.require(spec, "source", where, str))
         if "additivity" in spec:
@@ -375,11 +434,17 @@ class _SystemReader:
                 if other not in known:
                     self.fail(f"{where}.additivity.{other}", "must name a phase listed earlier in the file")
                 v = getattr(known[other], key)
+                if key == "heat_capacity":
+                    try:
+                        v = Sourced(heat_capacity_298(known[other]), "")
+                    except MissingDataError as exc:
+                        self.fail(f"{where}.additivity.{other}", str(exc))
                 if v is None:
                     self.fail(f"{where}.additivity.{other}", f"{other} has no {key} to add")
                 total += float(coeff) * v.value
                 names.append(f"{coeff} {other}")
-            method = "oxide additivity: " + " + ".join(names)
+            method = ("Neumann-Kopp (oxide additivity, each part's Cp(T) by its own route): "
+                      if key == "heat_capacity" else "oxide additivity: ") + " + ".join(names)
             if spec.get("offset"):
                 method += f" {float(spec['offset']):+g} J/(mol K)"
             # the composition must match, or the estimate is meaningless
@@ -409,7 +474,7 @@ class _SystemReader:
             self.fail(f"{where}.equation", str(exc))
         for _, n in left + right:
             if n not in phases:
-                self.fail(f"{where}.equation", f"unknown phase {n!r} in {eq!r}")
+                self.fail(f"{where}.equation", f"unknown phase {short(n)} in {short(eq)}")
         try:
             rxn = balance([phases[n] for _, n in left], [phases[n] for _, n in right])
         except ThermoError as exc:
@@ -420,7 +485,7 @@ class _SystemReader:
         coeffs = {n: c * scale for n, c in rxn.coefficients.items()}
         for c, n in left + right:
             if abs(abs(coeffs[n]) - c) > 1e-6:
-                self.fail(f"{where}.equation", f"{eq!r} is not balanced; balanced: {rxn.equation}")
+                self.fail(f"{where}.equation", f"{short(eq)} is not balanced; balanced: {rxn.equation}")
         return ReactionSpec(
             BalancedReaction(coeffs, rxn.phases),
             self.number(spec, "activation_energy", where, True) * 1e3,
@@ -439,8 +504,8 @@ class _SystemReader:
             if not isinstance(s, list) or not s:
                 self.fail(f"{where}.precursor_sets[{j}]", "must be a non-empty list of precursors")
             for pre in s:
-                if pre not in precursors:
-                    self.fail(f"{where}.precursor_sets[{j}]", f"{pre!r} is not in precursors")
+                if not isinstance(pre, str) or pre not in precursors:
+                    self.fail(f"{where}.precursor_sets[{j}]", f"{short(pre)} is not in precursors")
             out_sets.append(tuple(s))
         perf = self.require(spec, "performance", where, dict)
         pw = f"{where}.performance"
@@ -448,9 +513,9 @@ class _SystemReader:
             property=self.require(perf, "property", pw, str),
             unit=str(perf.get("unit", "")),
             theoretical=self.number(perf, "theoretical", pw, True),
-            optimal_grain=float(perf.get("optimal_grain", 1.0)),
-            grain_tolerance=float(perf.get("grain_tolerance", 1.0)),
-            purity_exponent=float(perf.get("purity_exponent", 2.0)),
+            optimal_grain=self.number(perf, "optimal_grain", pw) if "optimal_grain" in perf else 1.0,
+            grain_tolerance=self.number(perf, "grain_tolerance", pw) if "grain_tolerance" in perf else 1.0,
+            purity_exponent=self.number(perf, "purity_exponent", pw) if "purity_exponent" in perf else 2.0,
         )
         if not (model.optimal_grain > 0 and model.grain_tolerance > 0):
             self.fail(pw, "optimal_grain and grain_tolerance must be > 0")
@@ -462,7 +527,7 @@ def _gas_phase(name: str, formula: str) -> Phase:
 
     if len(Composition(formula).elements) == 1:
         return Phase(name, formula, state="gas")
-    return Phase(name, formula, state="gas", gas_table=tables.gas_formation_gibbs_table(formula))
+    return Phase(name, formula, state="gas", gibbs_table=gas_table(formula))
 
 
 def find_phase(formula: str) -> Phase:

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ..userfiles import UserFileError, load_user_file, short
 from .catalogue import ChemicalSystem, load_atmospheres
 
 #: field -> (low, high, unit, meaning): the allowed range of every continuous recipe field.
@@ -71,38 +72,46 @@ class Recipe:
     def from_dict(cls, data: Mapping[str, Any], where: str = "recipe") -> Recipe:
         """Build a recipe from a mapping (a parsed recipe file), naming any bad field."""
         if not isinstance(data, Mapping):
-            raise RecipeError(f"{where}: must be a mapping of recipe fields")
+            raise RecipeError(f"{where}: must be a mapping of recipe fields, got {short(data)}")
         known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
+        unknown = sorted(short(k) for k in set(data) - known)
         if unknown:
-            raise RecipeError(f"{where}: unknown field(s) {sorted(unknown)}; known: {sorted(known)}")
+            raise RecipeError(f"{where}: unknown field(s) {', '.join(unknown[:5])}; known: {sorted(known)}")
         for key in ("target", "precursors"):
             if key not in data:
                 raise RecipeError(f"{where}: field {key!r} is required")
         kwargs = dict(data)
-        if isinstance(kwargs["precursors"], str):
-            kwargs["precursors"] = [p.strip() for p in kwargs["precursors"].split(",")]
-        kwargs["precursors"] = tuple(kwargs["precursors"])
+        for key in ("target", "atmosphere"):
+            if key in kwargs and not isinstance(kwargs[key], str):
+                raise RecipeError(f"{where}: {key} must be a phase or atmosphere name (text), got {short(kwargs[key])}")
+        pre = kwargs["precursors"]
+        if isinstance(pre, str):
+            pre = [p.strip() for p in pre.split(",")]
+        if not isinstance(pre, list | tuple) or not pre or not all(isinstance(p, str) for p in pre):
+            raise RecipeError(f"{where}: precursors must be a list of phase names, got {short(pre)}")
+        kwargs["precursors"] = tuple(pre)
         for key in CONTINUOUS_FIELDS:
             if key in kwargs:
+                value = kwargs[key]
                 try:
-                    kwargs[key] = float(kwargs[key])
-                except (TypeError, ValueError):
-                    raise RecipeError(f"{where}: {key} must be a number, got {kwargs[key]!r}") from None
+                    if isinstance(value, bool) or not isinstance(value, int | float | str):
+                        raise TypeError
+                    kwargs[key] = float(value)
+                except (TypeError, ValueError, OverflowError):
+                    raise RecipeError(f"{where}: {key} must be a number, got {short(value)}") from None
         return cls(**kwargs)
 
     @classmethod
     def from_file(cls, path: str | Path) -> Recipe:
-        """Read a recipe from a YAML or JSON file."""
-        import yaml
-
+        """Read a recipe from a YAML or JSON file (through the safe user-file loader: 1 MiB,
+        nesting and alias-expansion limits; every problem in one line naming the file)."""
         p = Path(path)
         if not p.exists():
-            raise RecipeError(f"recipe file {str(p)!r} does not exist")
+            raise RecipeError(f"recipe file {short(str(p), 200)} does not exist")
         try:
-            data = yaml.safe_load(p.read_text())
-        except yaml.YAMLError as exc:
-            raise RecipeError(f"{p}: not valid YAML/JSON: {exc}") from None
+            data = load_user_file(p)
+        except UserFileError as exc:
+            raise RecipeError(f"recipe file {exc}") from None
         return cls.from_dict(data, where=str(p))
 
 
@@ -115,27 +124,27 @@ def validate_recipe(system: ChemicalSystem, recipe: Recipe) -> Recipe:
     Raises:
         RecipeError: naming the field, the bad value and what is allowed.
     """
-    if recipe.target not in system.targets:
+    if not isinstance(recipe.target, str) or recipe.target not in system.targets:
         raise RecipeError(
-            f"target {recipe.target!r} is not a target of {system.name} "
+            f"target {short(recipe.target)} is not a target of {system.name} "
             f"(targets: {', '.join(system.targets)})"
         )
     sets = system.targets[recipe.target].precursor_sets
     if tuple(recipe.precursors) not in sets:
         for p in recipe.precursors:
-            if p not in system.phases:
-                raise RecipeError(f"unknown precursor {p!r} in {system.name} (precursors: "
+            if not isinstance(p, str) or p not in system.phases:
+                raise RecipeError(f"unknown precursor {short(p)} in {system.name} (precursors: "
                                   f"{', '.join(system.precursors)})")
         allowed = "; ".join(", ".join(s) for s in sets)
-        raise RecipeError(f"precursors {list(recipe.precursors)} cannot make {recipe.target}; "
+        raise RecipeError(f"precursors {short(list(recipe.precursors))} cannot make {recipe.target}; "
                           f"allowed sets: {allowed}")
     for key, (lo, hi, unit, _) in RECIPE_BOUNDS.items():
         v = getattr(recipe, key)
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not lo <= v <= hi:
-            raise RecipeError(f"{key} must be within [{lo:g}, {hi:g}] {unit}, got {v!r}")
+            raise RecipeError(f"{key} must be within [{lo:g}, {hi:g}] {unit}, got {short(v)}")
     atmospheres = load_atmospheres()
     if recipe.atmosphere not in atmospheres:
-        raise RecipeError(f"atmosphere {recipe.atmosphere!r} unknown; choose from {', '.join(atmospheres)}")
+        raise RecipeError(f"atmosphere {short(recipe.atmosphere)} unknown; choose from {', '.join(atmospheres)}")
     return recipe
 
 
