@@ -15,6 +15,14 @@ import json
 import math
 import sys
 
+from synthgap.envs.userfiles import int_arg
+
+MAX_SEEDS = 1_000  # campaigns per system and planner
+MAX_BUDGET = 10_000  # experiments per campaign
+MAX_ORACLE_SAMPLES = 2_000_000  # random recipes the oracle screens (about 200 MB of arrays)
+MAX_WORKERS = 64
+# argparse checks the upper bounds; BenchmarkConfig.validate the lower ones (also for API callers)
+
 
 def _json_safe(value):
     """NaN ("never reached") becomes null, so the output is strict JSON."""
@@ -42,17 +50,19 @@ def add_benchmark_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--planners", default=None,
                    help="comma-separated (default: every planner but lhs, as synthgap.agents.benchmark."
                         "DEFAULT_PLANNERS lists them)")
-    p.add_argument("--seeds", type=int, default=20, help="campaigns per system and planner")
-    p.add_argument("--budget", type=int, default=30, help="experiments per campaign")
-    p.add_argument("--batch-size", type=int, default=1, help="suggestions asked per round")
+    p.add_argument("--seeds", type=int_arg(hi=MAX_SEEDS), default=20,
+                   help=f"campaigns per system and planner, 1-{MAX_SEEDS:,}")
+    p.add_argument("--budget", type=int_arg(hi=MAX_BUDGET), default=30,
+                   help=f"experiments per campaign, 1-{MAX_BUDGET:,}")
+    p.add_argument("--batch-size", type=int_arg(hi=MAX_BUDGET), default=1, help="suggestions asked per round")
     p.add_argument("--evaluator", choices=("simple", "twin"), default="simple",
                    help="simple noisy-furnace evaluator, or the SimPy lab twin")
-    p.add_argument("--oracle-samples", type=int, default=200_000,
-                   help="random recipes the oracle screens per system")
+    p.add_argument("--oracle-samples", type=int_arg(hi=MAX_ORACLE_SAMPLES), default=200_000,
+                   help=f"random recipes the oracle screens per system, 1-{MAX_ORACLE_SAMPLES:,}")
     p.add_argument("--out", default="synthgap-runs/benchmark", help="output and cache folder")
     p.add_argument("--executor", choices=("local", "dask"), default="local")
     p.add_argument("--scheduler", default=None, help="Dask scheduler address (with --executor dask)")
-    p.add_argument("--workers", type=int, default=None, help="worker processes")
+    p.add_argument("--workers", type=int_arg(hi=MAX_WORKERS), default=None, help=f"worker processes, 1-{MAX_WORKERS}")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--no-mlflow", action="store_true", help="do not log to MLflow")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")

@@ -3,22 +3,29 @@
 from __future__ import annotations
 
 import json
+import math
 import statistics
 import time
 from pathlib import Path
 
 import numpy as np
 
+from synthgap.envs.userfiles import int_arg, short
+
 T_MAX = 6000.0  # K: beyond any furnace, and beyond the tables
+MAX_EQUATION_CHARS = 500  # characters of a reaction equation (a long one is a typo or an attack)
+MAX_NAME_CHARS = 100  # characters of a phase name given on the command line
+MAX_BENCH_RECIPES = 1_000_000  # recipes in one benchmark batch (about 100 MB of arrays)
+MAX_REPEATS = 100
 
 
 def _temperature(text: str) -> float:
     try:
         T = float(text)
     except ValueError:
-        raise ValueError(f"temperature must be a number in K, got {text!r}") from None
+        raise ValueError(f"--T: temperature must be a number in K, got {short(text)}") from None
     if not (0 < T <= T_MAX):
-        raise ValueError(f"temperature must be in (0, {T_MAX:g}] K, got {T:g}")
+        raise ValueError(f"--T: temperature must be in (0, {T_MAX:g}] K, got {T:g}")
     return T
 
 
@@ -27,16 +34,28 @@ def _pressures(items: list[str] | None) -> dict[str, float]:
     for item in items or []:
         for part in item.split(","):
             if "=" not in part:
-                raise ValueError(f"partial pressure must look like CO2=0.001 (atm), got {part!r}")
+                raise ValueError(f"--p: partial pressure must look like CO2=0.001 (atm), got {short(part)}")
             gas, value = part.split("=", 1)
+            gas = short(gas.strip(), 20).strip("'")
             try:
                 p = float(value)
             except ValueError:
-                raise ValueError(f"partial pressure of {gas} must be a number (atm), got {value!r}") from None
+                raise ValueError(f"--p: partial pressure of {gas} must be a number (atm), got {short(value)}") from None
+            if not math.isfinite(p):
+                raise ValueError(f"--p: partial pressure of {gas} must be a finite number of atm, got {p:g}")
             if not p > 0:
-                raise ValueError(f"partial pressure of {gas} must be > 0 atm, got {p:g}")
+                raise ValueError(f"--p: partial pressure of {gas} must be > 0 atm, got {p:g}")
             out[gas.strip()] = p
     return out
+
+
+def _png(out: str, default_name: str) -> Path:
+    """Where a plot goes: ``--out`` itself, or ``default_name`` inside it when it is an existing folder
+    (as ``cp FILE DIR`` does; writing ``DIR.png`` beside the folder surprised users)."""
+    path = Path(out)
+    if path.is_dir():
+        return path / default_name
+    return path if path.suffix else path.with_name(path.name + ".png")  # what matplotlib writes
 
 
 def _emit(args, payload: dict, human: str) -> int:
@@ -59,14 +78,14 @@ def add_parsers(sub, bench) -> None:
     p = sub.add_parser("hull", help="plot the 0 K hull beside the hull at T")
     p.add_argument("system", help="bundled system name or path of a system file")
     p.add_argument("--T", type=str, default="1273", help="synthesis temperature, K")
-    p.add_argument("--out", default="hull.png", help="PNG to write")
+    p.add_argument("--out", default="hull.png", help="PNG to write (an existing folder: hull.png inside it)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_hull)
 
     p = sub.add_parser("fire", help="fire one recipe; plot phase fractions and temperature")
     p.add_argument("system")
     p.add_argument("--recipe", required=True, help="recipe file (YAML or JSON)")
-    p.add_argument("--out", default="fire.png")
+    p.add_argument("--out", default="fire.png", help="PNG to write (an existing folder: fire.png inside it)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_fire)
 
@@ -74,15 +93,16 @@ def add_parsers(sub, bench) -> None:
     p.add_argument("system")
     p.add_argument("--target", help="target phase (default: the system's first target)")
     p.add_argument("--T", type=str, default="1273", help="temperature, K")
-    p.add_argument("--out", default="path.png")
+    p.add_argument("--out", default="path.png", help="PNG to write (an existing folder: path.png inside it)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_pathway)
 
     p = bench.add_parser("chemistry", help="batched against one-at-a-time firing")
-    p.add_argument("--n", type=int, default=10_000, help="recipes in the batch")
-    p.add_argument("--single", type=int, default=300, help="recipes fired one at a time")
+    p.add_argument("--n", type=int_arg(1, MAX_BENCH_RECIPES), default=10_000,
+                   help=f"recipes in the batch, 1-{MAX_BENCH_RECIPES:,}")
+    p.add_argument("--single", type=int_arg(1, MAX_BENCH_RECIPES), default=300, help="recipes fired one at a time")
     p.add_argument("--system", default="BaTiO3")
-    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--repeats", type=int_arg(1, MAX_REPEATS), default=5, help=f"1-{MAX_REPEATS}")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench_chemistry)
 
@@ -119,6 +139,9 @@ def cmd_reaction(args) -> int:
 
     T = _temperature(args.T)
     pressures = _pressures(args.p)
+    if len(args.equation) > MAX_EQUATION_CHARS:
+        raise ValueError(f"reaction: longer than {MAX_EQUATION_CHARS} characters ({len(args.equation):,}): "
+                         f"{short(args.equation)}")
     left, right = parse_equation(args.equation)
     reactants = [find_phase(f) for _, f in left]
     products = [find_phase(f) for _, f in right]
@@ -150,7 +173,7 @@ def cmd_hull(args) -> int:
     T = _temperature(args.T)
     system = load_system(args.system)
     h0, hT = hull_at(system, 0.0), hull_at(system, T)
-    out = plot_hulls(system, T, Path(args.out))
+    out = plot_hulls(system, T, _png(args.out, "hull.png"))
     payload = {"system": system.name, "T_K": T, "png": str(out),
                "e_above_hull_0K_eV_per_atom": h0.e_above_hull,
                f"e_above_hull_{T:g}K_eV_per_atom": hT.e_above_hull,
@@ -171,7 +194,7 @@ def cmd_fire(args) -> int:
     system = load_system(args.system)
     recipe = validate_recipe(system, Recipe.from_file(args.recipe))
     hist = fire_history(system, recipe)
-    out = plot_firing(system, recipe, hist, Path(args.out))
+    out = plot_firing(system, recipe, hist, _png(args.out, "fire.png"))
     f = hist.final
     fractions = {p: float(x) for p, x in zip(f.phases, f.phase_fractions[0], strict=True) if x > 1e-4}
     payload = {"system": system.name, "recipe": recipe.to_dict(), "phase_fractions": fractions,
@@ -198,10 +221,12 @@ def cmd_pathway(args) -> int:
     from .chemistry_plots import plot_pathways
 
     T = _temperature(args.T)
+    if args.target is not None and len(args.target) > MAX_NAME_CHARS:
+        raise ValueError(f"--target: longer than {MAX_NAME_CHARS} characters: {short(args.target)}")
     system = load_system(args.system)
     target = args.target or next(iter(system.targets))
     paths = pathways(system, target, T)
-    out = plot_pathways(system, target, T, paths, Path(args.out))
+    out = plot_pathways(system, target, T, paths, _png(args.out, "path.png"))
     payload = {"system": system.name, "target": target, "T_K": T, "png": str(out), "paths": [
         {"precursors": list(p.precursors), "trap": p.trap, "energies_kJ_per_mol_target": p.energies,
          "steps": [{"equation": s.equation, "product": s.product, "dG_kJ": s.dG, "barrier_kJ_per_mol": s.barrier}
@@ -217,8 +242,6 @@ def cmd_pathway(args) -> int:
 def cmd_bench_chemistry(args) -> int:
     from synthgap.envs.chemistry import fire, load_system, random_recipes
 
-    if args.n < 1 or args.single < 1 or args.repeats < 1:
-        raise ValueError("--n, --single and --repeats must be >= 1")
     system = load_system(args.system)
     rng = np.random.default_rng(0)
     batch = random_recipes(system, args.n, rng)

@@ -1,7 +1,10 @@
 """The ``synthgap`` command: one argparse tree, subcommands registered by their modules.
 
 Every handler returns an exit status. User errors (bad input, missing data, malformed
-files) end with status 2 and one line on stderr, never a traceback.
+files, unreadable paths, a bad flag) end with status 2 and one line on stderr of at most
+:data:`synthgap.envs.userfiles.MAX_LINE_CHARS` characters, never a traceback. Files are read
+through :mod:`synthgap.envs.userfiles` (size, nesting and alias-expansion limits) and numbers
+are checked by ``argparse`` types (finite, in range), so the line names the file or the flag.
 """
 
 from __future__ import annotations
@@ -42,8 +45,17 @@ def _register(subparsers, bench) -> None:
         add(subparsers, bench) if takes_bench else add(subparsers)
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose errors are one line (no usage block); subparsers inherit it."""
+
+    def error(self, message: str):
+        from synthgap.envs.userfiles import one_line
+
+        self.exit(2, f"{self.prog}: error: {one_line(message)} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="synthgap",
         description="A self-driving-lab simulator and controller for solid-state synthesis.",
     )
@@ -60,8 +72,12 @@ def user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions that mean the user asked for something wrong (exit 2, one line)."""
     from synthgap.envs.chemistry import CatalogueError, MissingDataError, RecipeError, ThermoError
 
-    return (CatalogueError, MissingDataError, RecipeError, ThermoError, ValueError,
-            FileNotFoundError, KeyError)
+    errors: tuple[type[BaseException], ...] = (CatalogueError, MissingDataError, RecipeError, ThermoError,
+                                               ValueError, KeyError, OSError)
+    mlflow_errors = sys.modules.get("mlflow.exceptions")  # only if MLflow was imported (about 1 s)
+    if mlflow_errors is not None:
+        errors += (mlflow_errors.MlflowException,)
+    return errors
 
 
 def interrupted(exc: BaseException) -> bool:
@@ -85,8 +101,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if interrupted(exc):
             print("synthgap: interrupted; finished results are kept", file=sys.stderr)
             return 130
+        from synthgap.envs.userfiles import one_line
+
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"synthgap: error: {msg}", file=sys.stderr)
+        print(f"synthgap: error: {one_line(msg) or type(exc).__name__}", file=sys.stderr)
         return 2
     except BaseException as exc:
         if not interrupted(exc):

@@ -29,12 +29,21 @@ def add_parsers(sub) -> None:
     p = sub.add_parser("demo", help="the main job: the synthesis gap, a trained policy against random search, a report")
     p.add_argument("--out", default=str(DEFAULT_OUT), help=f"report folder (default {DEFAULT_OUT})")
     p.add_argument("--system", default="BaTiO3", help="system the policy is trained on")
-    p.add_argument("--budget", type=int, default=10, help="experiments per campaign")
-    p.add_argument("--timesteps", type=int, default=20_000, help="PPO training steps (experiments)")
-    p.add_argument("--campaigns", type=int, default=10, help="seeded evaluation campaigns per policy")
-    p.add_argument("--recipes", type=int, default=20_000, help="recipes searched per target in the overview")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--tracking-uri", default=None, help="MLflow store (default: sqlite:///synthgap-runs/mlflow.db)")
+    from synthgap.envs.userfiles import int_arg
+
+    from .train_cli import tracking_uri
+
+    # argparse checks the upper bounds, _check the lower ones
+
+    p.add_argument("--budget", type=int_arg(hi=1_000), default=10, help="experiments per campaign, 1-1000")
+    p.add_argument("--timesteps", type=int_arg(hi=10**9), default=20_000, help="PPO training steps (experiments)")
+    p.add_argument("--campaigns", type=int_arg(hi=1_000), default=10,
+                   help="seeded evaluation campaigns per policy, 1-1000")
+    p.add_argument("--recipes", type=int_arg(hi=1_000_000), default=20_000,
+                   help="recipes searched per target in the overview, 1-1,000,000")
+    p.add_argument("--seed", type=int_arg(0, 2**32 - 1), default=0)
+    p.add_argument("--tracking-uri", default=None, type=tracking_uri,
+                   help="MLflow store (default: sqlite:///synthgap-runs/mlflow.db)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run_demo)

@@ -14,22 +14,20 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+
+from synthgap.envs.userfiles import int_arg, one_line, short
+
+from .train_cli import tracking_uri
 
 __all__ = ["DeployCLIError", "add_parsers", "handler"]
+
+MAX_EPISODES = 1_000  # campaigns in one deploy
+MAX_BUDGET = 10_000  # experiments per campaign
 
 
 class DeployCLIError(ValueError):
     """Bad ``synthgap deploy`` arguments (the CLI root maps it to exit status 2)."""
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
-    return value
 
 
 def add_parsers(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -37,11 +35,12 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPars
     p = subparsers.add_parser("deploy", help="run a trained policy's campaign on the lab (through the safety shield)",
                               description=__doc__.split("\n\n")[0])
     p.add_argument("--policy", required=True,
-                   help="models:/NAME@ALIAS or models:/NAME/VERSION (hash-checked), or a local SB3 .zip "
+                   help="models:/NAME@ALIAS or models:/NAME/VERSION (signature-checked), or a local SB3 .zip "
                         "(needs --trust-local-file)")
     p.add_argument("--lab", required=True, help="lab YAML (instruments, limits, journal, 'lab' settings)")
-    p.add_argument("--episodes", type=_positive_int, default=1, help="campaigns to run (default 1)")
-    p.add_argument("--budget", type=_positive_int, default=None,
+    p.add_argument("--episodes", type=int_arg(1, MAX_EPISODES), default=1,
+                   help=f"campaigns to run, 1-{MAX_EPISODES:,} (default 1)")
+    p.add_argument("--budget", type=int_arg(1, MAX_BUDGET), default=None,
                    help="experiments per campaign (default: the policy's env kwargs)")
     p.add_argument("--dry-run", action="store_true",
                    help="send no state-changing command to any instrument (results are flagged dry_run)")
@@ -49,13 +48,36 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPars
     p.add_argument("--resume", default=None, metavar="JOURNAL",
                    help="continue the campaign of this journal after a crash (finished experiments are not redone)")
     p.add_argument("--journal", default=None, help="journal of a new campaign (default: the lab file's)")
-    p.add_argument("--tracking-uri", default=None,
+    p.add_argument("--tracking-uri", default=None, type=tracking_uri,
                    help="MLflow store (default: MLFLOW_TRACKING_URI or sqlite:///synthgap-runs/mlflow.db)")
     p.add_argument("--trust-local-file", action="store_true",
                    help="allow --policy to be a local .zip (it is unpickled: only files you trust)")
+    p.add_argument("--trust-digest", default=None, metavar="SHA256",
+                   help="load a models:/ policy if its files hash to this tree SHA-256, signed or not "
+                        "(a colleague's model)")
     p.add_argument("--algo", default="ppo", choices=["ppo", "a2c", "sac"], help="algorithm of a local .zip")
+    p.add_argument("--reset-emergency-stop", default=None, metavar="REASON",
+                   help="clear the emergency stop latched in the journal (after checking the lab), journaled "
+                        "with --operator and this reason; a stop latches until then")
+    p.add_argument("--operator", default=None, help="who resets the emergency stop (with --reset-emergency-stop)")
     p.set_defaults(func=handler)
     return p
+
+
+def _check_journal(path: str) -> None:
+    """Read the ``--resume`` journal once before anything else (policy, MLflow, instruments),
+    so a corrupt one is refused in one line naming it."""
+    from synthgap.hardware.journal import read_journal
+
+    where = f"--resume {short(path, 200)}"
+    if not Path(path).is_file():
+        raise DeployCLIError(f"{where}: no such journal file")
+    try:
+        read_journal(path)
+    except RecursionError:  # json.loads on a line of nested brackets
+        raise DeployCLIError(f"{where}: a line is nested too deeply to be a journal event") from None
+    except (ValueError, OSError) as exc:
+        raise DeployCLIError(f"{where}: {one_line(exc, 200)}") from None
 
 
 def handler(args: argparse.Namespace) -> int:
@@ -65,9 +87,20 @@ def handler(args: argparse.Namespace) -> int:
 
     if args.resume and args.journal:
         raise DeployCLIError("--resume JOURNAL continues that journal; do not also pass --journal")
+    if args.resume:
+        _check_journal(args.resume)
+    reset = None
+    if args.reset_emergency_stop is not None or args.operator is not None:
+        if args.reset_emergency_stop is None or args.operator is None:
+            raise DeployCLIError("--reset-emergency-stop REASON and --operator NAME go together")
+        from synthgap.hardware.shield import check_operator_text
+
+        reset = (check_operator_text("--operator", args.operator),
+                 check_operator_text("--reset-emergency-stop", args.reset_emergency_stop))
     options = DeployOptions(policy=args.policy, lab=args.lab, episodes=args.episodes, budget=args.budget,
                             dry_run=args.dry_run, yes=args.yes, resume=args.resume, tracking_uri=args.tracking_uri,
-                            trust_local_file=args.trust_local_file, algo=args.algo, journal=args.journal)
+                            trust_local_file=args.trust_local_file, trust_digest=args.trust_digest, algo=args.algo,
+                            journal=args.journal, reset_emergency_stop=reset)
     try:
         result = deploy(options)
     except HardwareLabError as exc:

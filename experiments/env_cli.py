@@ -6,11 +6,18 @@ import json
 import statistics
 import time
 
+from synthgap.envs.userfiles import float_arg, int_arg
+
+MAX_SECONDS = 600.0  # s of wall time per measurement
+MAX_REPEATS = 100
+
 
 def add_parsers(sub, bench) -> None:
     p = bench.add_parser("envs", help="steps per second of every env, single and 8 vectorised, vs CartPole-v1")
-    p.add_argument("--seconds", type=float, default=2.0, help="wall time per measurement, s")
-    p.add_argument("--repeats", type=int, default=3, help="measurements per figure (median reported)")
+    p.add_argument("--seconds", type=float_arg(0.0, MAX_SECONDS, "s", lo_open=True), default=2.0,
+                   help=f"wall time per measurement, s, in (0, {MAX_SECONDS:g}]")
+    p.add_argument("--repeats", type=int_arg(1, MAX_REPEATS), default=3,
+                   help=f"measurements per figure (median reported), 1-{MAX_REPEATS}")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench_envs)
 
@@ -54,8 +61,8 @@ def measure(env_id: str, seconds: float, repeats: int) -> dict[str, float]:
 def cmd_bench_envs(args) -> int:
     import synthgap.envs
 
-    if args.seconds <= 0 or args.repeats < 1:
-        raise ValueError("--seconds must be > 0 and --repeats >= 1")
+    if not (0 < args.seconds <= MAX_SECONDS) or not 1 <= args.repeats <= MAX_REPEATS:  # also when called directly
+        raise ValueError(f"--seconds must be in (0, {MAX_SECONDS:g}] and --repeats in [1, {MAX_REPEATS}]")
     ids = ("CartPole-v1",) + synthgap.envs.ENV_IDS
     results = {i: measure(i, args.seconds, args.repeats) for i in ids}
     base = results["CartPole-v1"]["steps_per_s"]

@@ -13,6 +13,12 @@ import statistics
 import time
 from pathlib import Path
 
+from synthgap.envs.userfiles import int_arg, short
+
+MAX_SAMPLES = 100_000  # samples in one ``lab run`` / ``bench lab`` (records and plots stay in memory)
+MAX_FURNACES = 256  # furnaces of the twin
+MAX_REPEATS = 100
+
 __all__ = ["add_lab_parsers", "cmd_lab_run", "cmd_calibrate", "cmd_bench_lab", "bench_lab"]
 
 
@@ -21,10 +27,11 @@ def add_lab_parsers(subparsers, bench_sub) -> None:
     lab = subparsers.add_parser("lab", help="the SimPy lab twin")
     lab_sub = lab.add_subparsers(dest="lab_command", required=True)
     run = lab_sub.add_parser("run", help="run random recipes through the twin")
-    run.add_argument("--samples", type=int, default=100)
-    run.add_argument("--furnaces", type=int, default=4)
-    run.add_argument("--seed", type=int, default=0)
-    run.add_argument("--out", type=Path, required=True)
+    run.add_argument("--samples", type=int_arg(1, MAX_SAMPLES), default=100, help=f"1-{MAX_SAMPLES:,}")
+    run.add_argument("--furnaces", type=int_arg(hi=MAX_FURNACES), default=4, help=f"1-{MAX_FURNACES}")
+    run.add_argument("--seed", type=int_arg(0), default=0, help=">= 0")
+    run.add_argument("--out", type=Path, required=True,
+                     help="folder for records and plots (created; an existing file is refused)")
     run.add_argument("--system", default="BaTiO3")
     run.add_argument("--json", action="store_true")
     run.set_defaults(func=cmd_lab_run)
@@ -35,8 +42,8 @@ def add_lab_parsers(subparsers, bench_sub) -> None:
     cal.set_defaults(func=cmd_calibrate)
 
     bl = bench_sub.add_parser("lab", help="throughput of the lab twin (1, 4, 16 furnaces)")
-    bl.add_argument("--samples", type=int, default=2000)
-    bl.add_argument("--repeats", type=int, default=3)
+    bl.add_argument("--samples", type=int_arg(1, MAX_SAMPLES), default=2000, help=f"1-{MAX_SAMPLES:,}")
+    bl.add_argument("--repeats", type=int_arg(1, MAX_REPEATS), default=3, help=f"1-{MAX_REPEATS}")
     bl.add_argument("--json", action="store_true")
     bl.set_defaults(func=cmd_bench_lab)
 
@@ -47,8 +54,10 @@ def _campaign(system: str, samples: int, furnaces: int, seed: int):
     from synthgap.envs.chemistry import load_system
     from synthgap.envs.lab import LabInputError, SimLab, random_lab_recipes
 
-    if samples < 1:
-        raise LabInputError(f"--samples must be >= 1, got {samples}")
+    if not 1 <= samples <= MAX_SAMPLES:
+        raise LabInputError(f"--samples must be in [1, {MAX_SAMPLES}], got {samples}")
+    if not 1 <= furnaces <= MAX_FURNACES:
+        raise LabInputError(f"--furnaces (n_furnaces) must be in [1, {MAX_FURNACES}], got {furnaces}")
     lab = SimLab(load_system(system), n_furnaces=furnaces, seed=seed)
     recipes = random_lab_recipes(lab.system, samples, np.random.default_rng([seed, 1]),
                                  lab.max_temperature_K)
@@ -58,10 +67,14 @@ def _campaign(system: str, samples: int, furnaces: int, seed: int):
 
 
 def cmd_lab_run(args: argparse.Namespace) -> int:
+    from synthgap.envs.lab import LabInputError
     from synthgap.envs.lab.plots import plot_furnace_traces, plot_gantt, plot_queues
 
-    lab, recs = _campaign(args.system, args.samples, args.furnaces, args.seed)
     out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise LabInputError(f"--out {short(str(out), 200)}: exists and is not a folder; give a folder for the "
+                            "records and plots")
+    lab, recs = _campaign(args.system, args.samples, args.furnaces, args.seed)
     lab.write(out)
     truth = {d["firing_id"]: (d["offset_K"], d["drift_std_K"]) for d in lab.firing_truth}
     plot_gantt(lab.usage, out / "gantt.png")

@@ -96,10 +96,12 @@ def default_model_name(env_id: str, algo: str) -> str:
 
 
 def log_policy_model(client, run_id: str, policy_zip: str | Path, config, name: str) -> tuple[str, str]:
-    """Log the SB3 zip as a pyfunc model of the run, register it as ``name`` and record its hash.
+    """Log the SB3 zip as a pyfunc model of the run, register it as ``name`` and sign it.
 
-    Returns ``(name, version)``. The version's tags hold the folder's SHA-256, the env id and
-    kwargs and the algorithm; :func:`synthgap.agents.rl.registry.load_policy` checks them.
+    Returns ``(name, version)``. The zip is signed before logging (the signature goes into
+    the pyfunc model's config), the version after registering: its tags hold the env id and
+    kwargs, the algorithm, the folder's tree SHA-256 and the signature made with the user's
+    key (created on first use); :func:`synthgap.agents.rl.registry.load_policy` checks them.
     """
     import numpy as np
     import stable_baselines3
@@ -127,19 +129,18 @@ def log_policy_model(client, run_id: str, policy_zip: str | Path, config, name: 
         warnings.filterwarnings("ignore", message=".*Any type hint is inferred as AnyType", category=UserWarning)
         import mlflow.pyfunc
 
-        from synthgap.agents.rl.pyfunc import SB3PolicyModel
+        from synthgap.agents.rl import pyfunc
 
-        info = mlflow.pyfunc.log_model(
-            name="policy", python_model=SB3PolicyModel(config.algo, sha256_file(policy_zip)),
-            artifacts={"policy": str(policy_zip)},
-            signature=signature, pip_requirements=reqs, metadata=dict(tags))
+        policy_sha256 = sha256_file(policy_zip)
+        with tempfile.TemporaryDirectory(prefix="synthgap-sign-") as tmp:
+            signed = pyfunc.write_signature_file(tmp, config.algo, policy_sha256,
+                                                 registry.sign_policy_zip(policy_sha256, config.algo))
+            info = mlflow.pyfunc.log_model(  # models from code: no pickled wrapper
+                name="policy", python_model=str(pyfunc.CODE_FILE),
+                artifacts={registry.POLICY_ARTIFACT: str(policy_zip), pyfunc.SIGNATURE_ARTIFACT: str(signed)},
+                signature=signature, pip_requirements=reqs, metadata=dict(tags))
     mv = mlflow.register_model(info.model_uri, name, tags=tags)
-    with tempfile.TemporaryDirectory(prefix="synthgap-register-") as tmp:
-        import mlflow.artifacts
-
-        src = client.get_model_version_download_uri(name, mv.version)
-        local = mlflow.artifacts.download_artifacts(artifact_uri=src, dst_path=tmp)
-        client.set_model_version_tag(name, mv.version, registry.HASH_TAG, registry.tree_sha256(local))
+    registry.sign_model_version(client, name, str(mv.version), policy_sha256)
     return name, str(mv.version)
 
 

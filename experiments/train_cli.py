@@ -17,17 +17,41 @@ import json
 import sys
 from pathlib import Path
 
+from synthgap.envs.userfiles import UserFileError, int_arg, parse_json, short
+
 DEFAULT_OUT = "synthgap-runs/train"
+#: URI schemes MLflow has a store for (``mlflow.tracking.registry``); "" is a local path.
+TRACKING_SCHEMES = ("", "file", "sqlite", "http", "https", "postgresql", "mysql", "mssql", "databricks",
+                    "databricks-uc", "uc")
+MAX_EPISODES = 100_000  # evaluation episodes
+MAX_JSON_ARG_CHARS = 100_000  # characters of a JSON command-line value
 
 
 class TrainCLIError(ValueError):
     """Bad command-line input for the training commands."""
 
 
+def tracking_uri(text: str) -> str:
+    """``argparse`` type of ``--tracking-uri``: a URI of a scheme MLflow can store runs in.
+
+    Refused here, before MLflow is imported, instead of deep inside its registry.
+    """
+    from urllib.parse import urlparse
+
+    try:
+        scheme = urlparse(text).scheme.lower()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a URI: {short(text)}") from None
+    if scheme.split("+")[0] not in TRACKING_SCHEMES:
+        raise argparse.ArgumentTypeError(f"unsupported scheme {short(scheme, 20)} in {short(text)}; use "
+                                         "sqlite:///PATH, http(s)://HOST:PORT, a database URI or a folder")
+    return text
+
+
 def add_parsers(subparsers) -> None:
     """Add ``train``, ``promote``, ``evaluate`` and ``ui`` to an argparse sub-parser collection."""
     store = argparse.ArgumentParser(add_help=False)
-    store.add_argument("--tracking-uri", default=None,
+    store.add_argument("--tracking-uri", default=None, type=tracking_uri,
                        help="MLflow store (default: $MLFLOW_TRACKING_URI or sqlite:///synthgap-runs/mlflow.db)")
 
     p = subparsers.add_parser("train", parents=[store], help="train an RL agent (SB3), tracked in MLflow",
@@ -35,13 +59,14 @@ def add_parsers(subparsers) -> None:
                                           "policy (registered as a model) to MLflow. Flags override --config.")
     p.add_argument("--env", dest="env_id", default=None, help="registered env id (default synthgap/FurnaceControl-v0)")
     p.add_argument("--algo", choices=("ppo", "sac", "a2c"), default=None, help="algorithm (sac: Box actions only)")
-    p.add_argument("--timesteps", dest="total_timesteps", type=int, default=None, help="total environment steps")
-    p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--n-envs", type=int, default=None, help="envs stepped together (DummyVecEnv)")
+    p.add_argument("--timesteps", dest="total_timesteps", type=int_arg(), default=None,
+                   help="total environment steps (1 to 10**9)")
+    p.add_argument("--seed", type=int_arg(), default=None, help="0 to 2**32-1")
+    p.add_argument("--n-envs", type=int_arg(), default=None, help="envs stepped together (DummyVecEnv), 1-64")
     p.add_argument("--config", default=None, help="YAML file of TrainConfig fields")
     p.add_argument("--env-kwargs", default=None, help='JSON object of env arguments, e.g. \'{"budget": 10}\'')
-    p.add_argument("--eval-freq", type=int, default=None, help="timesteps between evaluations (0: none)")
-    p.add_argument("--checkpoint-freq", type=int, default=None, help="timesteps between checkpoints (0: none)")
+    p.add_argument("--eval-freq", type=int_arg(), default=None, help="timesteps between evaluations (0: none)")
+    p.add_argument("--checkpoint-freq", type=int_arg(), default=None, help="timesteps between checkpoints (0: none)")
     p.add_argument("--register-as", default=None, help="registered model name (default from env id and algo)")
     p.add_argument("--resume", default=None, metavar="RUN_ID", help="continue an interrupted run from its checkpoint")
     p.add_argument("--out", default=DEFAULT_OUT, help=f"local folder for checkpoints and plots (default {DEFAULT_OUT})")
@@ -52,7 +77,7 @@ def add_parsers(subparsers) -> None:
 
     p = subparsers.add_parser("promote", parents=[store], help="point an alias at a registered model version")
     p.add_argument("name", help="registered model name")
-    p.add_argument("version", help="model version number")
+    p.add_argument("version", type=int_arg(1), help="model version number")
     p.add_argument("--alias", default="champion", help="alias to set (default champion)")
     p.set_defaults(func=promote_handler)
 
@@ -60,16 +85,19 @@ def add_parsers(subparsers) -> None:
                               description="Load a registered policy (hash-verified), run episodes on the env "
                                           "it was trained on, and log the evaluation as its own MLflow run.")
     p.add_argument("model_uri", help="models:/NAME@ALIAS or models:/NAME/VERSION")
-    p.add_argument("--episodes", type=int, default=20)
-    p.add_argument("--seed", type=int, default=0, help="episodes use seeds seed, seed+1, ...")
+    p.add_argument("--episodes", type=int_arg(1, MAX_EPISODES), default=20, help=f"1-{MAX_EPISODES:,}")
+    p.add_argument("--seed", type=int_arg(0, 2**32 - 1), default=0, help="episodes use seeds seed, seed+1, ...")
     p.add_argument("--baseline", choices=("none", "random"), default="none",
                    help="also evaluate a random policy on the same seeds")
     p.add_argument("--out", default=None, help="folder for the evaluation plot (default: a temporary one)")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    p.add_argument("--trust-digest", default=None, metavar="SHA256",
+                   help="load the model if its files hash to this tree SHA-256, signed or not (a colleague's "
+                        "model: the sha256 their evaluate or deploy journal reports)")
     p.set_defaults(func=evaluate_handler)
 
     p = subparsers.add_parser("ui", parents=[store], help="serve the MLflow UI on 127.0.0.1")
-    p.add_argument("--port", type=int, default=5000)
+    p.add_argument("--port", type=int_arg(1, 65535), default=5000)
     p.add_argument("--dry-run", action="store_true", help="print the command instead of running it")
     p.set_defaults(func=ui_handler)
 
@@ -86,15 +114,23 @@ def config_from_args(args):
     config = load_config(args.config) if args.config else TrainConfig()
     env_kwargs = None
     if args.env_kwargs is not None:
+        if len(args.env_kwargs) > MAX_JSON_ARG_CHARS:
+            raise ConfigError(f"--env-kwargs: longer than {MAX_JSON_ARG_CHARS:,} characters")
         try:
-            env_kwargs = json.loads(args.env_kwargs)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"--env-kwargs: not valid JSON ({exc.msg}): {args.env_kwargs!r}") from None
+            env_kwargs = parse_json(args.env_kwargs, "--env-kwargs")
+        except UserFileError as exc:
+            raise ConfigError(f"{exc}: {short(args.env_kwargs)}") from None
         if not isinstance(env_kwargs, dict):
-            raise ConfigError(f"--env-kwargs: must be a JSON object, got {args.env_kwargs!r}")
-    return config.updated(env_id=args.env_id, algo=args.algo, total_timesteps=args.total_timesteps, seed=args.seed,
-                          n_envs=args.n_envs, env_kwargs=env_kwargs, eval_freq=args.eval_freq,
-                          checkpoint_freq=args.checkpoint_freq)
+            raise ConfigError(f"--env-kwargs: must be a JSON object, got {short(args.env_kwargs)}")
+    try:
+        return config.updated(env_id=args.env_id, algo=args.algo, total_timesteps=args.total_timesteps,
+                              seed=args.seed, n_envs=args.n_envs, env_kwargs=env_kwargs, eval_freq=args.eval_freq,
+                              checkpoint_freq=args.checkpoint_freq)
+    except ConfigError as exc:  # name the flag when a flag set the bad field
+        name = str(exc).split(":", 1)[0]
+        if name in _CONFIG_FLAGS and getattr(args, name, None) is not None:
+            raise ConfigError(f"{_CONFIG_FLAGS[name]}: {exc}") from None
+        raise
 
 
 def _check_env(config) -> None:
@@ -140,7 +176,6 @@ def train_handler(args) -> int:
 
 def train_run(args) -> dict:
     """Train (or resume) a run; log everything to MLflow; register the final policy; return its summary."""
-    from mlflow.exceptions import MlflowException
     from stable_baselines3.common.logger import HumanOutputFormat
 
     from synthgap.agents.rl.checkpoint import read_checkpoint
@@ -156,13 +191,15 @@ def train_run(args) -> dict:
     else:
         config = config_from_args(args)  # all input checked before the store is touched
         _check_env(config)
+    from mlflow.exceptions import MlflowException  # about 1 s: only once the input is known good
+
     client = tracking.get_client(args.tracking_uri)
     if args.resume:
         try:
             run = client.get_run(args.resume)
         except MlflowException:
             store = tracking.resolve_tracking_uri(args.tracking_uri)[0]
-            raise TrainCLIError(f"--resume: no run {args.resume!r} in {store}") from None
+            raise TrainCLIError(f"--resume: no run {short(args.resume)} in {store}") from None
         run_id = run.info.run_id
         if tracking.OUT_TAG not in run.data.tags or tracking.CHECKPOINT_TAG not in run.data.tags:
             raise TrainCLIError(f"--resume: run {run_id} was not started by synthgap train")
@@ -254,7 +291,7 @@ def promote_handler(args) -> int:
     try:
         mv = client.get_model_version(args.name, str(args.version))
     except MlflowException:
-        raise TrainCLIError(f"no model {args.name!r} version {args.version!r} in the registry") from None
+        raise TrainCLIError(f"no model {short(args.name)} version {args.version} in the registry") from None
     if not (mv.tags or {}).get(HASH_TAG):
         raise TrainCLIError(f"model {args.name} version {args.version} has no {HASH_TAG} tag; refusing to promote it")
     client.set_registered_model_alias(args.name, args.alias, str(args.version))
@@ -276,11 +313,11 @@ def evaluate_handler(args) -> int:
 
     if args.episodes < 1:
         raise TrainCLIError(f"--episodes must be >= 1, got {args.episodes}")
-    policy = load_policy(args.model_uri, args.tracking_uri)
+    policy = load_policy(args.model_uri, args.tracking_uri, trust_digest=args.trust_digest)
     t0 = time.perf_counter()
     episodes = run_episodes(policy.predict, policy.env_id, policy.env_kwargs, args.episodes, args.seed)
-    result = {"model_uri": args.model_uri, "name": policy.name, "version": policy.version, "env_id": policy.env_id,
-              "env_kwargs": policy.env_kwargs, "episodes": args.episodes, "seed": args.seed,
+    result = {"model_uri": args.model_uri, "name": policy.name, "version": policy.version, "sha256": policy.sha256,
+              "env_id": policy.env_id, "env_kwargs": policy.env_kwargs, "episodes": args.episodes, "seed": args.seed,
               "policy": summarize(policy.env_id, episodes), "seconds": time.perf_counter() - t0}
     if args.baseline == "random":
         rand = run_episodes(random_actor(policy.env_id, policy.env_kwargs, args.seed), policy.env_id,

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-import yaml
+from synthgap.envs.userfiles import UserFileError, load_user_file, short
 
 from .errors import ConfigError
 
@@ -47,6 +47,20 @@ class SafetyLimits:
             below which unloading is allowed, K.
         min_temperature_K: lowest allowed setpoint (programmed as the controller's
             setpoint low limit), K.
+        max_cooling_rate_K_per_min: fastest the furnace's thermocouple can really cool,
+            K/min. A reading that fell faster since the last believed one (plus a 10 K
+            allowance for noise and wire resolution) is not believed: a stale or zero frame
+            (0 degC with the furnace at 1400 K a second ago) counts as unknown, hence hot.
+            Default 200 K/min, an assumption: several times the fastest natural cooling of
+            lab box and tube furnaces from 1400 K with the door shut (of order 5-50 K/min;
+            rapid-cooling models quote about 100 K/min). Set it from your furnace's measured
+            cooling curve. The check runs on the furnace's own clock (scaled for an
+            accelerated emulator).
+        max_plausible_temperature_K: highest reading believed, K; above it the reading is
+            a sensor or decoding fault (unknown, hence hot). Default 2600 K, an assumption:
+            just above the about 2320 degC (2593 K) top of type C (W-Re) thermocouples, the
+            highest-range type in common furnace use; lower it to your thermocouple's range
+            (type K: 1645 K). Must exceed ``max_temperature_K``.
     """
 
     max_temperature_K: float
@@ -55,18 +69,24 @@ class SafetyLimits:
     max_mass_g: float
     safe_temperature_K: float
     min_temperature_K: float = 273.15
+    max_cooling_rate_K_per_min: float = 200.0
+    max_plausible_temperature_K: float = 2600.0
 
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
             if isinstance(value, bool) or not isinstance(value, int | float) \
                     or not math.isfinite(value) or value <= 0:
-                raise ValueError(f"{f.name}: must be a finite number > 0, got {value!r}")
+                raise ValueError(f"{f.name}: must be a finite number > 0, got {short(value)}")
         if not (self.min_temperature_K <= self.safe_temperature_K <= self.max_temperature_K):
             raise ValueError(
                 "safe_temperature_K: must lie in [min_temperature_K, max_temperature_K], got "
                 f"{self.safe_temperature_K} not in [{self.min_temperature_K}, "
                 f"{self.max_temperature_K}]")
+        if not self.max_plausible_temperature_K > self.max_temperature_K:
+            raise ValueError(
+                f"max_plausible_temperature_K: must exceed max_temperature_K "
+                f"{self.max_temperature_K}, got {self.max_plausible_temperature_K}")
 
 
 @dataclass(frozen=True)
@@ -78,6 +98,18 @@ class DeviceConfig:
     decimals: int = 1
     baudrate: int | None = None
     timeout_s: float | None = None
+
+    def __post_init__(self) -> None:
+        if not self.url.strip():
+            raise ValueError("url: must name a port, e.g. /dev/ttyUSB0 or socket://127.0.0.1:5020")
+        if not 1 <= self.slave <= 247:  # 0 is broadcast (no replies), 248-255 reserved
+            raise ValueError(f"slave: must be a Modbus slave address 1-247, got {short(self.slave)}")
+        if self.decimals not in (0, 1, 2):
+            raise ValueError(f"decimals: must be 0, 1 or 2, got {short(self.decimals)}")
+        if self.baudrate is not None and not 300 <= self.baudrate <= 4_000_000:
+            raise ValueError(f"baudrate: must be 300-4000000 baud, got {short(self.baudrate)}")
+        if self.timeout_s is not None and not (math.isfinite(self.timeout_s) and 0 < self.timeout_s <= 60):
+            raise ValueError(f"timeout_s: must be in (0, 60] s, got {short(self.timeout_s)}")
 
 
 @dataclass(frozen=True)
@@ -135,7 +167,7 @@ class LabConfig:
             xrd = XRDConfig(Path(raw.inbox), Path(raw.outbox), raw.timeout_s)
         journal = data.get("journal")
         if journal is not None and not isinstance(journal, str):
-            raise fail("journal", f"expected a path string, got {journal!r}")
+            raise fail("journal", f"expected a path string, got {short(journal)}")
         return cls(limits=limits, xrd=xrd, journal=Path(journal) if journal else None,
                    source=Path(source) if source != "<dict>" else None, **devices)
 
@@ -145,7 +177,7 @@ _TYPES = {"float": (int, float), "int": (int,), "str": (str,), "Path": (str,)}
 
 def _build(cls: type, data: Any, section: str, fail: Any) -> Any:
     if not isinstance(data, dict):
-        raise fail(section, f"expected a mapping, got {data!r}")
+        raise fail(section, f"expected a mapping, got {short(data)}")
     names = {f.name: f for f in fields(cls)}
     for key in data:
         if key not in names:
@@ -164,7 +196,9 @@ def _build(cls: type, data: Any, section: str, fail: Any) -> Any:
             kwargs[name] = None
             continue
         if isinstance(value, bool) or not isinstance(value, allowed):
-            raise fail(f"{section}.{name}", f"expected {type_name}, got {value!r}")
+            raise fail(f"{section}.{name}", f"expected {type_name}, got {short(value)}")
+        if type_name == "float" and isinstance(value, int) and abs(value) > 1e300:  # beyond any float
+            raise fail(f"{section}.{name}", f"expected a finite float, got {short(value)}")
         kwargs[name] = value
     try:
         return cls(**kwargs)
@@ -173,11 +207,10 @@ def _build(cls: type, data: Any, section: str, fail: Any) -> Any:
 
 
 def read_yaml(path: str | Path):
-    """The parsed YAML of a lab file; ``ConfigError`` naming the file if it cannot be read."""
-    path = Path(path)
+    """The parsed YAML of a lab file, read by :func:`synthgap.envs.userfiles.load_user_file`
+    (1 MiB, nesting and alias-expansion limits); ``ConfigError`` naming the file, in one
+    line, if it cannot be read or parsed."""
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc}") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        return load_user_file(path)
+    except UserFileError as exc:
+        raise ConfigError(str(exc)) from None

@@ -72,9 +72,11 @@ class DeployOptions:
     resume: str | Path | None = None
     tracking_uri: str | None = None
     trust_local_file: bool = False
+    trust_digest: str | None = None
     algo: str = "ppo"
     system: str | None = None
     journal: str | Path | None = None
+    reset_emergency_stop: tuple[str, str] | None = None  # (operator, reason): clear a latched stop first
 
 
 @dataclass
@@ -92,22 +94,23 @@ class DeployResult:
 
 # ---------------------------------------------------------------------------------- policy
 def load_deploy_policy(uri: str, tracking_uri: str | None = None, trust_local_file: bool = False,
-                       algo: str = "ppo", system: str | None = None):
+                       algo: str = "ppo", system: str | None = None, trust_digest: str | None = None):
     """A verified policy (``.predict(obs)``, ``.env_id``, ``.env_kwargs``, ``.sha256``).
 
-    ``models:/...`` goes through the registry's hash check; a local ``.zip`` is loaded only
-    with ``trust_local_file`` (its SHA-256 is recorded; env kwargs: ``{"system": system}``).
+    ``models:/...`` goes through the registry's check (signature with the user's key, or
+    the files hash to ``trust_digest``); a local ``.zip`` is loaded only with
+    ``trust_local_file`` (its SHA-256 is recorded; env kwargs: ``{"system": system}``).
     """
     if uri.startswith("models:/"):
         from synthgap.agents.rl.registry import load_policy
 
-        return load_policy(uri, tracking_uri)
+        return load_policy(uri, tracking_uri, trust_digest=trust_digest)
     path = Path(uri)
     if not path.is_file():
         raise DeployError(f"--policy {uri!r} is neither a models:/NAME@ALIAS URI nor an existing file")
     if not trust_local_file:
         raise DeployError(f"--policy {uri}: loading a local policy file unpickles it; pass --trust-local-file "
-                          "if you trust its source, or deploy a registered models:/ URI (hash-checked)")
+                          "if you trust its source, or deploy a registered models:/ URI (signature-checked)")
     from synthgap.agents.rl.checkpoint import sha256_file
     from synthgap.agents.rl.registry import Policy
     from synthgap.agents.rl.trainer import algo_class
@@ -220,7 +223,7 @@ def deploy(options: DeployOptions, stdin: TextIO | None = None, stdout: TextIO |
             raise DeployError(f"journal {journal} already holds a campaign; continue it with --resume {journal} "
                               "or choose another journal")
     policy = load_deploy_policy(options.policy, options.tracking_uri, options.trust_local_file, options.algo,
-                                options.system or settings.system)
+                                options.system or settings.system, options.trust_digest)
     if policy.env_id != DEFAULT_ENV_ID:
         raise DeployError(f"policy {policy.name} was trained on {policy.env_id!r}; deploy runs {DEFAULT_ENV_ID}")
     env_kwargs = _env_kwargs(policy, options, settings.system)
@@ -241,6 +244,10 @@ def deploy(options: DeployOptions, stdin: TextIO | None = None, stdout: TextIO |
                            dry_run=options.dry_run, resume=options.resume is not None, approval=not options.yes)
         for sid in abandoned:
             lab.journal.append("experiment_abandoned", experiment_id=sid, reason="process ended before it finished")
+        if options.reset_emergency_stop is not None:
+            cleared = lab.shield.latched
+            if lab.reset_emergency_stop(*options.reset_emergency_stop):
+                print(f"emergency stop ({cleared}) reset by {options.reset_emergency_stop[0]} (journaled)")
         if options.resume is not None and not options.dry_run:
             lab.recover("resume after an interrupted campaign")
         lab.replay(done_events)

@@ -6,6 +6,8 @@ Every driver failure is an :class:`InstrumentError`; callers that only want to k
 
 from __future__ import annotations
 
+from synthgap.envs.userfiles import short
+
 __all__ = [
     "BalanceBusy",
     "BalanceError",
@@ -17,8 +19,10 @@ __all__ = [
     "ChecksumError",
     "ConfigError",
     "ConnectionLost",
+    "ImplausibleReading",
     "InstrumentError",
     "InstrumentTimeout",
+    "ModbusAcknowledge",
     "ModbusExceptionReply",
     "ProtocolError",
     "SafetyViolation",
@@ -46,6 +50,25 @@ class ChecksumError(ProtocolError):
     """The reply frame failed its CRC / checksum."""
 
 
+class ImplausibleReading(InstrumentError):
+    """A reading arrived but cannot be believed: outside what the sensor can report,
+    NaN, the sensor-break code or a status bit that says the sensor is broken.
+
+    An unknown temperature is a dangerous temperature: every interlock treats this
+    error as "hot".
+
+    Attributes:
+        quantity: what was read (register or reading name).
+        raw: the raw value as received (wire integer, float or text).
+    """
+
+    def __init__(self, quantity: str, raw: object, reason: str) -> None:
+        super().__init__(f"{quantity}: implausible reading {short(raw, 40)}: {reason}")
+        self.quantity = quantity
+        self.raw = raw
+        self.reason = reason
+
+
 class ModbusExceptionReply(InstrumentError):
     """The Modbus slave answered with an exception reply.
 
@@ -60,6 +83,12 @@ class ModbusExceptionReply(InstrumentError):
                          + (f" (register {register})" if register is not None else ""))
         self.code = code
         self.register = register
+
+
+class ModbusAcknowledge(ModbusExceptionReply):
+    """Exception code 5 (ACKNOWLEDGE): the slave accepted the request but has not finished
+    it. Not a failure to retry blindly: a write may still take effect, so the register's
+    state is unknown until it is read back; the driver never repeats the request."""
 
 
 class BalanceError(InstrumentError):
@@ -114,7 +143,7 @@ class SafetyViolation(Exception):
     """
 
     def __init__(self, command: str, value: object, limit: object, reason: str) -> None:
-        super().__init__(f"{command} refused: {reason} (value={value!r}, limit={limit!r})")
+        super().__init__(f"{command} refused: {reason} (value={short(value)}, limit={short(limit)})")
         self.command = command
         self.value = value
         self.limit = limit

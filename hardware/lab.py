@@ -54,13 +54,14 @@ import numpy as np
 from synthgap.envs.chemistry import Recipe, load_system, validate_recipe
 from synthgap.envs.lab.protocol import LabInputError
 from synthgap.envs.lab.records import Characterisation, FurnaceLog, Programme, SampleRecord, Segment
+from synthgap.envs.userfiles import short
 
 from .balance import MTSICSBalance
 from .config import LabConfig, read_yaml
 from .errors import ConfigError, InstrumentError, SafetyViolation
 from .eurotherm import EurothermController
 from .journal import Journal, read_journal
-from .shield import SafetyShield
+from .shield import DOSE_DECIMALS, DOSE_RESOLUTION_G, PRECURSOR_NAME, SAMPLE_ID, SafetyShield
 from .stations import Mill, Press, RobotArm
 from .xrd import XRDFolderDriver, write_json_atomic
 
@@ -112,20 +113,20 @@ class LabSettings:
         if data is None:
             return cls()
         if not isinstance(data, dict):
-            raise ConfigError(f"{where}: lab: expected a mapping, got {data!r}")
+            raise ConfigError(f"{where}: lab: expected a mapping, got {short(data)}")
         names = {f.name for f in fields(cls)}
         for key, value in data.items():
             if key not in names:
                 raise ConfigError(f"{where}: lab.{key}: unknown field (expected one of {sorted(names)})")
             if key == "system":
                 if not isinstance(value, str):
-                    raise ConfigError(f"{where}: lab.system: expected a system name, got {value!r}")
+                    raise ConfigError(f"{where}: lab.system: expected a system name, got {short(value)}")
                 continue
             if value is None and key in ("time_scale", "watchdog_s"):
                 continue
             if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) \
                     or value <= 0:
-                raise ConfigError(f"{where}: lab.{key}: expected a finite number > 0, got {value!r}")
+                raise ConfigError(f"{where}: lab.{key}: expected a finite number > 0, got {short(value)}")
         return cls(**data)
 
 
@@ -145,7 +146,11 @@ def load_lab_file(path: str | Path) -> tuple[LabConfig, LabSettings]:
 
 
 class LabShield(SafetyShield):
-    """The safety shield plus the lab's other state-changing commands (dose, tare, XRD scan)."""
+    """The safety shield plus the lab's other state-changing commands (dose, tare, XRD scan).
+
+    Each is refused (journaled) while the emergency stop is latched, like every other
+    state-changing command.
+    """
 
     def __init__(self, *args: Any, balance: Any = None, xrd: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -157,17 +162,35 @@ class LabShield(SafetyShield):
         return self._send("balance.tare", self.balance.tare)
 
     def dose(self, precursor: str, mass_g: float) -> None:
-        """Dose ``mass_g`` g of ``precursor`` into the vial on the balance (0 < g <= max_mass_g)."""
+        """Dose ``mass_g`` g of ``precursor`` into the vial on the balance.
+
+        ``precursor`` is one formula word (``BaCO3``); ``mass_g`` must be in
+        (0, max_mass_g] and representable by the ``DOSE`` command, which carries
+        ``DOSE_DECIMALS`` decimals: a mass below ``DOSE_RESOLUTION_G`` (it would go out as
+        ``0.00000``) or one that rounds above max_mass_g is refused, never sent. The wire
+        text is journaled with the command.
+        """
+        name = self._name("dose.precursor", precursor, PRECURSOR_NAME,
+                          "a precursor formula like 'BaCO3' (ASCII letters, digits, ()._-; at most 32)")
         mass = self._checked("dose.mass", mass_g)
-        if not 0 < mass <= self.limits.max_mass_g:
-            raise self._refuse("dose.mass", mass, self.limits.max_mass_g, "mass must be in (0, max_mass_g]")
+        cap = self.limits.max_mass_g
+        if not 0 < mass <= cap:
+            raise self._refuse("dose.mass", mass, cap, "mass must be in (0, max_mass_g]")
+        wire = f"{mass:.{DOSE_DECIMALS}f}"
+        if mass < DOSE_RESOLUTION_G or float(wire) <= 0:
+            raise self._refuse("dose.mass", mass, DOSE_RESOLUTION_G,
+                               f"below the DOSE command's resolution {DOSE_RESOLUTION_G:g} g (would be sent as {wire})")
+        if float(wire) > cap:
+            raise self._refuse("dose.mass", mass, cap, f"goes out as {wire} g on the wire, above max_mass_g")
         robot = self._station("robot")
-        self._send("dose", lambda: robot.command("DOSE", precursor, f"{mass:.5f}"), precursor=precursor,
-                   mass_g=mass)
+        self._send("dose", lambda: robot.command("DOSE", name, wire), precursor=name, mass_g=mass, wire=wire)
 
     def xrd_scan(self, sample_id: str) -> str | None:
-        """Request an XRD scan of ``sample_id``; returns the request id (None in dry run)."""
-        return self._send("xrd.scan", lambda: self.xrd.submit(sample_id), sample_id=sample_id)
+        """Request an XRD scan of ``sample_id`` (a file-name-safe id); returns the request id
+        (None in dry run)."""
+        sid = self._name("xrd.scan", sample_id, SAMPLE_ID,
+                         "a sample id (ASCII letters, digits, ._-; at most 64 characters)")
+        return self._send("xrd.scan", lambda: self.xrd.submit(sid), sample_id=sid)
 
     def read(self, name: str, func: Callable[[], Any]) -> Any:
         """Take a reading with ``func`` and journal it (before the caller uses it)."""
@@ -294,7 +317,7 @@ class HardwareLab:
                                    poll_s=self.settings.xrd_poll_s, sleep=self._idle_sleep)
         self.shield = LabShield(self.furnace, c.limits, self.journal, robot=self.robot, mill=self.mill_drv,
                                 press=self.press_drv, balance=self.balance, xrd=self.xrd, dry_run=self.dry_run,
-                                watchdog_s=self.settings.watchdog_s)
+                                watchdog_s=self.settings.watchdog_s, furnace_clock=lambda: self.now)
         self.shield.connect()
         if self.settings.watchdog_s is not None:
             self.shield.start_watchdog()
@@ -556,7 +579,7 @@ class HardwareLab:
             self.shield.start_dwell(seg.duration_s / 3600.0)
             start = self.now
         else:
-            self.shield.set_ramp_rate(self._rate(seg))
+            rate = self.shield.set_ramp_rate(self._rate(seg))  # K/min as sent (the wire's resolution)
             before = self.now
             self.shield.set_setpoint(seg.end_K)
             start = 0.5 * (before + self.now)
@@ -565,8 +588,8 @@ class HardwareLab:
             times[0] = start - clock["t0"]
         begin_K = seg.start_K if first is None else first
         duration = seg.duration_s
-        if not dwell and first is not None:  # the controller ramps from where it is
-            duration = abs(seg.end_K - first) * 60.0 / self._rate(seg)
+        if not dwell:  # the controller ramps from where it is, at the rate it was sent
+            duration = abs(seg.end_K - begin_K) * 60.0 / rate
         scale = self.settings.time_scale or 1.0
         while True:
             remaining = duration - (self.now - start)
@@ -616,6 +639,12 @@ class HardwareLab:
         temperature (after a crash left it hot). Raises ``HardwareLabError`` on failure."""
         lim = self.config.limits
         self.journal.append("recover", reason=reason)
+        if self.shield.latched is not None:
+            self.journal.append("recover_refused", reason=f"emergency stop latched: {self.shield.latched}")
+            raise HardwareLabError(
+                f"{reason}: refused: the emergency stop ({self.shield.latched}) is still latched; nothing was "
+                "sent. Check the lab, then resume with --reset-emergency-stop REASON --operator NAME (journaled; "
+                "in Python: HardwareLab.reset_emergency_stop(operator, reason))")
 
         def run() -> None:
             temperature = self.shield.poll()
@@ -646,6 +675,12 @@ class HardwareLab:
             ok = self.shield.emergency_stop(f"{reason} (after re-opening the furnace port)")
         self.journal.append("emergency_stop_done", ok=ok)
         return ok
+
+    def reset_emergency_stop(self, operator: str, reason: str) -> bool:
+        """Clear the shield's latched emergency stop (journaled with ``operator`` and
+        ``reason``); see :meth:`SafetyShield.reset_emergency_stop
+        <synthgap.hardware.shield.SafetyShield.reset_emergency_stop>`."""
+        return self.shield.reset_emergency_stop(operator, reason)
 
     def _reopen_furnace(self) -> None:
         old = self.furnace

@@ -147,7 +147,7 @@ class RobotArm(LineStation):
     def move(self, source: str, destination: str) -> None:
         """Carry the crucible at ``source`` to ``destination``."""
         for what, loc in (("source", source), ("destination", destination)):
-            if not (isinstance(loc, str) and _LOCATION.match(loc)):
+            if not (isinstance(loc, str) and _LOCATION.fullmatch(loc)):
                 raise ValueError(f"{what} {loc!r} is not a location name like 'FURNACE1'")
         if source == destination:
             raise ValueError(f"source and destination are both {source!r}")

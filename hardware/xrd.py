@@ -20,6 +20,8 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+from synthgap.envs.userfiles import load_user_file, one_line
+
 from .errors import InstrumentError, InstrumentTimeout, ProtocolError
 
 __all__ = ["XRDFolderDriver", "write_json_atomic"]
@@ -88,10 +90,10 @@ class XRDFolderDriver:
             if time.monotonic() >= deadline:
                 raise InstrumentTimeout(f"XRD: no result for {request_id} in {self.timeout_s} s")
             self.sleep(self.poll_s)
-        try:
-            result = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ProtocolError(f"XRD: unreadable result {path}: {exc}") from exc
+        try:  # bounded: a runaway or corrupt result file cannot exhaust memory
+            result = load_user_file(path)
+        except (OSError, ValueError) as exc:
+            raise ProtocolError(f"XRD: unreadable result: {one_line(exc)}") from exc
         return self._validate(request_id, path, result)
 
     def measure(self, sample_id: str, two_theta: tuple[float, float] = (10.0, 80.0),

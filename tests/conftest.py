@@ -1,4 +1,4 @@
-"""Test-wide settings: no telemetry, no stray SB3 folders in /tmp, headless plots."""
+"""Test-wide settings: no telemetry, no stray SB3 folders in /tmp, no key in $HOME, headless plots."""
 
 import os
 
@@ -21,3 +21,15 @@ def _sb3_logdir(tmp_path_factory):
         os.environ.pop("SB3_LOGDIR", None)
     else:
         os.environ["SB3_LOGDIR"] = old
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _policy_signing_key(tmp_path_factory):
+    """Registering a model creates a signing key: keep it in pytest's tmp, never in the home directory."""
+    old = os.environ.get("SYNTHGAP_KEY_FILE")
+    os.environ["SYNTHGAP_KEY_FILE"] = str(tmp_path_factory.mktemp("keys") / "policy-signing.key")
+    yield
+    if old is None:
+        os.environ.pop("SYNTHGAP_KEY_FILE", None)
+    else:
+        os.environ["SYNTHGAP_KEY_FILE"] = old

@@ -8,13 +8,34 @@ object is what gets logged as the run's parameters (:meth:`TrainConfig.as_params
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from synthgap.envs.userfiles import UserFileError, UserFileNotFound, load_user_file, short
+
 ALGOS = ("ppo", "sac", "a2c")
 ON_POLICY = ("ppo", "a2c")
+#: field -> (lowest, highest) allowed: the upper bounds keep memory and run time finite
+#: (a rollout of n_steps x n_envs, a replay buffer of buffer_size transitions, layer widths).
+INT_RANGES: dict[str, tuple[int, int]] = {
+    "total_timesteps": (1, 10**9),
+    "seed": (0, 2**32 - 1),
+    "n_envs": (1, 64),
+    "n_steps": (1, 100_000),
+    "batch_size": (1, 100_000),
+    "n_epochs": (1, 1_000),
+    "buffer_size": (1, 1_000_000),
+    "learning_starts": (0, 10**9),
+    "eval_freq": (0, 10**9),
+    "eval_episodes": (1, 10_000),
+    "checkpoint_freq": (0, 10**9),
+}
+MAX_ROLLOUT = 1_000_000  # n_steps x n_envs: transitions held by one on-policy rollout
+MAX_LAYERS = 16  # hidden layers in net_arch
+MAX_WIDTH = 4096  # units per hidden layer
 
 
 class ConfigError(ValueError):
@@ -83,26 +104,31 @@ def _check_type(name: str, value: Any) -> Any:
     kind = _FIELDS[name].type
     if kind == "int":
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{name}: must be an integer, got {value!r}")
+            raise ConfigError(f"{name}: must be an integer, got {short(value)}")
     elif kind == "float":
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{name}: must be a number, got {value!r}")
-        value = float(value)
+            raise ConfigError(f"{name}: must be a number, got {short(value)}")
+        try:
+            value = float(value)
+        except OverflowError:
+            raise ConfigError(f"{name}: must be a finite number, got {short(value)}") from None
+        if not math.isfinite(value):
+            raise ConfigError(f"{name}: must be a finite number, got {value!r}")
     elif kind == "str":
         if not isinstance(value, str):
-            raise ConfigError(f"{name}: must be a string, got {value!r}")
+            raise ConfigError(f"{name}: must be a string, got {short(value)}")
     elif kind == "list[int]":
         if not isinstance(value, list | tuple) or not all(
                 isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value):
-            raise ConfigError(f"{name}: must be a list of positive integers, got {value!r}")
+            raise ConfigError(f"{name}: must be a list of positive integers, got {short(value)}")
         value = list(value)
     elif kind == "dict[str, Any]":
         if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
-            raise ConfigError(f"{name}: must be a mapping with string keys, got {value!r}")
+            raise ConfigError(f"{name}: must be a mapping with string keys, got {short(value)}")
         try:
             json.dumps(dict(value))
-        except TypeError as exc:
-            raise ConfigError(f"{name}: must be JSON-serialisable ({exc})") from None
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{name}: must be JSON-serialisable ({short(str(exc), 80)})") from None
         value = dict(value)
     return value
 
@@ -116,22 +142,27 @@ def validate(config: TrainConfig) -> TrainConfig:
     values = {name: _check_type(name, getattr(config, name)) for name in _FIELDS}
     c = TrainConfig(**values)
     if c.algo not in ALGOS:
-        raise ConfigError(f"algo: must be one of {', '.join(ALGOS)}, got {c.algo!r}")
-    positive = ("total_timesteps", "n_envs", "n_steps", "batch_size", "n_epochs", "buffer_size", "eval_episodes")
-    for name in positive:
-        if getattr(c, name) < 1:
-            raise ConfigError(f"{name}: must be >= 1, got {getattr(c, name)!r}")
-    for name in ("eval_freq", "checkpoint_freq", "learning_starts", "seed"):
-        if getattr(c, name) < 0:
-            raise ConfigError(f"{name}: must be >= 0, got {getattr(c, name)!r}")
+        raise ConfigError(f"algo: must be one of {', '.join(ALGOS)}, got {short(c.algo)}")
+    for name, (lo, hi) in INT_RANGES.items():
+        value = getattr(c, name)
+        if value < lo:
+            raise ConfigError(f"{name}: must be >= {lo}, got {short(value)}")
+        if value > hi:
+            raise ConfigError(f"{name}: must be <= {hi:,}, got {short(value)}")
+    if c.n_steps * c.n_envs > MAX_ROLLOUT:
+        raise ConfigError(f"n_steps: n_steps x n_envs must be <= {MAX_ROLLOUT:,} transitions, got "
+                          f"{c.n_steps} x {c.n_envs}")
     if not 0.0 < c.learning_rate < 1.0:
         raise ConfigError(f"learning_rate: must be in (0, 1), got {c.learning_rate!r}")
     if not 0.0 <= c.gamma <= 1.0:
         raise ConfigError(f"gamma: must be in [0, 1], got {c.gamma!r}")
-    if c.ent_coef < 0.0:
+    if not c.ent_coef >= 0.0:
         raise ConfigError(f"ent_coef: must be >= 0, got {c.ent_coef!r}")
     if not c.net_arch:
         raise ConfigError("net_arch: must list at least one layer width")
+    if len(c.net_arch) > MAX_LAYERS or max(c.net_arch) > MAX_WIDTH:
+        raise ConfigError(f"net_arch: at most {MAX_LAYERS} layers of at most {MAX_WIDTH} units, "
+                          f"got {short(c.net_arch)}")
     if not c.env_id:
         raise ConfigError("env_id: must not be empty")
     return c
@@ -143,9 +174,9 @@ def config_from_mapping(data: Any, where: str = "config") -> TrainConfig:
         data = {}
     if not isinstance(data, Mapping):
         raise ConfigError(f"{where}: must be a mapping of TrainConfig fields, got {type(data).__name__}")
-    unknown = sorted(set(data) - set(_FIELDS))
+    unknown = sorted(short(k) for k in set(data) - set(_FIELDS))
     if unknown:
-        raise ConfigError(f"{where}: unknown field {unknown[0]!r} (known: {', '.join(_FIELDS)})")
+        raise ConfigError(f"{where}: unknown field {unknown[0]} (known: {', '.join(_FIELDS)})")
     kwargs = {}
     for name, f in _FIELDS.items():
         if name in data:
@@ -159,21 +190,24 @@ def config_from_mapping(data: Any, where: str = "config") -> TrainConfig:
 
 
 def load_config(path: str | Path) -> TrainConfig:
-    """Read a YAML file of :class:`TrainConfig` fields.
+    """Read a YAML (or ``.json``) file of :class:`TrainConfig` fields, through the safe
+    user-file loader (1 MiB, nesting and alias-expansion limits, one-line errors).
 
     Raises:
         FileNotFoundError: no such file.
-        ConfigError: malformed YAML, an unknown field or a bad value (named).
+        ConfigError: malformed YAML, an empty file (it would silently train the defaults),
+            an unknown field or a bad value (named).
     """
-    import yaml
-
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"config file not found: {path}")
     try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+        data = load_user_file(path)
+    except UserFileNotFound:
+        raise FileNotFoundError(f"config file not found: {short(str(path), 200)}") from None
+    except UserFileError as exc:
+        raise ConfigError(f"config file {exc}") from None
+    if data is None:
+        raise ConfigError(f"config file {short(str(path), 200)}: is empty; write TrainConfig fields "
+                          "(e.g. algo: ppo) or drop --config to train the defaults")
     return config_from_mapping(data, str(path))
 
 

@@ -27,6 +27,7 @@ from typing import TextIO
 import numpy as np
 
 from synthgap.envs.lab.thermal import FurnaceParams
+from synthgap.envs.userfiles import float_arg, int_arg
 
 from ..config import LabConfig
 from .balance import BalanceEmulator
@@ -39,26 +40,32 @@ __all__ = ["add_emulate_parser", "build_emulators", "emulate_main", "run_emulate
 log = logging.getLogger(__name__)
 
 DEVICES = ("furnace", "balance", "mill", "press", "robot", "lab")
+MODBUS_SLAVES = (1, 247)  # unicast Modbus addresses (0 is broadcast, 248-255 reserved)
+MAX_TIME_SCALE = 100_000.0  # simulated seconds per wall second
+MAX_ABS_MASS_G = 1e6  # g: beyond any balance (the capacity, 220 g, may be exceeded to emulate overload)
+MAX_DURATION_S = 365 * 86400.0  # s: one year
 
 
 def _configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("device", choices=DEVICES, help="what to emulate ('lab': all)")
     parser.add_argument("--port", default="pty", choices=["pty"],
                         help="transport (only 'pty': a pseudo-terminal pair)")
-    parser.add_argument("--slave", type=int, default=None,
-                        help="furnace Modbus slave address (default: config or 1)")
-    parser.add_argument("--time-scale", type=float, default=1.0,
-                        help="simulated seconds per wall-clock second (furnace)")
+    parser.add_argument("--slave", type=int_arg(*MODBUS_SLAVES), default=None,
+                        help="furnace Modbus slave address, 1-247 (default: config or 1)")
+    parser.add_argument("--time-scale", type=float_arg(0.0, MAX_TIME_SCALE, lo_open=True), default=1.0,
+                        help=f"simulated seconds per wall-clock second (furnace), in (0, {MAX_TIME_SCALE:g}]")
     parser.add_argument("--config", default=None, help="lab YAML (slave address, decimals)")
-    parser.add_argument("--mass", type=float, default=0.0, help="balance true mass, g")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the emulated noise")
-    parser.add_argument("--duration", type=float, default=None,
-                        help="stop after this many seconds (default: run until Ctrl-C)")
+    parser.add_argument("--mass", type=float_arg(-MAX_ABS_MASS_G, MAX_ABS_MASS_G, "g"), default=0.0,
+                        help="balance true mass, g (finite; negative or above capacity emulates under/overload)")
+    parser.add_argument("--seed", type=int_arg(0), default=0, help="seed of the emulated noise (>= 0)")
+    parser.add_argument("--duration", type=float_arg(0.0, MAX_DURATION_S, "s", lo_open=True), default=None,
+                        help="stop after this many seconds, > 0 (default: run until Ctrl-C)")
     parser.add_argument("--lab-file", default=None,
                         help="lab: where to write the lab file for HardwareLab (default WORKDIR/lab.yaml)")
     parser.add_argument("--workdir", default=None,
                         help="lab: folder for device links, XRD folders, journal (default: a new temp folder)")
-    parser.add_argument("--system", default=None, help="lab: chemical system of the XRD responder")
+    parser.add_argument("--system", default=None,
+                        help="lab: chemical system of the XRD responder (a catalogue name; starts the whole lab)")
     parser.set_defaults(func=run_emulate)
     return parser
 
@@ -74,7 +81,10 @@ def build_emulators(args: argparse.Namespace) -> dict[str, PtyEmulator]:
     """Create (not start) the emulators selected by ``args``."""
     cfg = LabConfig.from_yaml(args.config) if args.config else None
     furnace_cfg = cfg.furnace if cfg else None
-    slave = args.slave or (furnace_cfg.slave if furnace_cfg else 1)
+    slave = args.slave if args.slave is not None else (furnace_cfg.slave if furnace_cfg else 1)
+    if not MODBUS_SLAVES[0] <= slave <= MODBUS_SLAVES[1]:
+        raise ValueError(f"{args.config}: furnace.slave must be in {MODBUS_SLAVES[0]}..{MODBUS_SLAVES[1]}, "
+                         f"got {slave}")
     decimals = furnace_cfg.decimals if furnace_cfg else 1
     rng = np.random.default_rng(args.seed)
     names = ["furnace", "balance", "mill", "press", "robot"] if args.device == "lab" \
@@ -100,7 +110,9 @@ def run_emulate(args: argparse.Namespace, stop: threading.Event | None = None,
     """Start the emulators, print their device paths, wait for Ctrl-C/SIGTERM/``stop``."""
     out = out or sys.stdout
     stop = stop or threading.Event()
-    if args.device == "lab" and (args.config or args.lab_file or args.workdir):
+    if args.system is not None and args.device != "lab":
+        raise ValueError(f"--system applies to 'emulate lab' only, not 'emulate {args.device}'")
+    if args.device == "lab" and (args.config or args.lab_file or args.workdir or args.system):
         from .lab import run_lab
 
         return run_lab(args, stop, out)

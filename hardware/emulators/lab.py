@@ -29,7 +29,6 @@ Units: temperatures K, masses g, times s (simulated unless stated as wall-clock)
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -43,6 +42,7 @@ import numpy as np
 import yaml
 
 from synthgap.envs.lab.thermal import FurnaceParams
+from synthgap.envs.userfiles import load_user_file
 
 from ..config import LabConfig
 from ..xrd import write_json_atomic
@@ -172,11 +172,11 @@ class XRDResponder:
 
     def answer(self, request_path: Path) -> dict[str, Any]:
         """Answer one request file (and remove it, as the instrument PC does)."""
-        request = json.loads(request_path.read_text(encoding="utf-8"))
+        request = load_user_file(request_path)
         rid, sid = request["request_id"], request["sample_id"]
         sample_path = self.inbox / f"{sid}{SAMPLE_SUFFIX}"
         try:
-            sample = json.loads(sample_path.read_text(encoding="utf-8"))
+            sample = load_user_file(sample_path)
             fractions, performance = self.measure(sample)
             result: dict[str, Any] = {"request_id": rid, "phase_fractions": fractions, "performance": performance}
         except (OSError, ValueError, KeyError) as exc:
@@ -361,13 +361,11 @@ class LabEmulator:
 
 def read_lab_yaml(path: str | Path) -> tuple[LabConfig, dict[str, Any]]:
     """A lab file's ``LabConfig`` and its raw ``lab`` section (devices may be missing)."""
+    from ..config import read_yaml
     from ..errors import ConfigError
 
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read: {exc}") from exc
+    data = read_yaml(path)  # the safe user-file loader: size, nesting and alias limits
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: <top level>: expected a mapping")
     data = dict(data)
@@ -377,6 +375,21 @@ def read_lab_yaml(path: str | Path) -> tuple[LabConfig, dict[str, Any]]:
     return LabConfig.from_dict(data, path), section
 
 
+def _check_system(system: Any, where: str) -> None:
+    """Refuse, before anything starts, a system the XRD responder could not fire."""
+    from synthgap.envs.chemistry import CatalogueError, load_system
+    from synthgap.envs.userfiles import short
+
+    from ..errors import ConfigError
+
+    if not isinstance(system, str):
+        raise ConfigError(f"{where}: expected a system name, got {short(system)}")
+    try:
+        load_system(system)
+    except CatalogueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
 def run_lab(args: Any, stop: threading.Event, out: Any) -> int:
     """``synthgap emulate lab`` with a config: the whole lab until ``stop`` / ``--duration``."""
     import signal
@@ -384,6 +397,7 @@ def run_lab(args: Any, stop: threading.Event, out: Any) -> int:
 
     config, section = read_lab_yaml(args.config) if args.config else (None, {})
     system = args.system or section.get("system") or LabEmulatorSettings.system
+    _check_system(system, "--system" if args.system else f"{args.config}: lab.system")
     settings = LabEmulatorSettings(system=system, time_scale=args.time_scale, seed=args.seed)
     workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="synthgap-lab-"))
     emu = LabEmulator(workdir, settings, config)

@@ -21,6 +21,7 @@ from synthgap.envs.chemistry import Recipe, fire
 from synthgap.hardware.deploy import EXPERIMENT_TAG, DeployError, DeployOptions, ExperimentTracker, deploy
 from synthgap.hardware.emulators.lab import LabEmulator, LabEmulatorSettings, fire_sample
 from synthgap.hardware.journal import read_journal
+from synthgap.hardware.registers import register
 
 TIME_SCALE = 50_000.0  # lab s per wall s
 XRD_TOLERANCE = 0.06  # ~3 sd of a measured fraction: XRD noise 0.01 per phase, then renormalised
@@ -225,8 +226,10 @@ def test_sigkill_then_resume_logs_every_experiment_once(emu, policy_zip, tmp_pat
     assert "recover" in names
 
 
-def test_sigterm_sends_the_furnace_to_safe(emu, policy_zip, tmp_path):
-    cmd = _deploy_cmd(policy_zip, emu.lab_file, f"sqlite:///{tmp_path}/m.db", "--budget", "3")
+def test_sigterm_sends_the_furnace_to_safe_and_the_stop_latches_until_a_journaled_reset(
+        emu, policy_zip, tmp_path, capsys):
+    uri = f"sqlite:///{tmp_path}/m.db"
+    cmd = _deploy_cmd(policy_zip, emu.lab_file, uri, "--budget", "3")
     with _deploy_process(cmd, tmp_path) as proc:
         _wait_for(emu.journal_path, _mid_firing(0), proc)
         proc.send_signal(signal.SIGTERM)
@@ -238,6 +241,29 @@ def test_sigterm_sends_the_furnace_to_safe(emu, policy_zip, tmp_path):
                for e in events)
     assert events[-1]["event"] == "lab_closed"
     assert any(e["event"] == "emergency_stop_done" and e["ok"] for e in events)
+    assert any(e["event"] == "emergency_stop_latched" for e in events)
+    # the stop latched: a resume sends nothing until an operator resets it, journaled
+    from synthgap.experiments.cli import main
+
+    resume = ["deploy", "--policy", str(policy_zip), "--lab", str(emu.lab_file), "--yes", "--trust-local-file",
+              "--tracking-uri", uri, "--budget", "3", "--resume", str(emu.journal_path)]
+    def writes() -> int:  # setpoint and ramp-rate writes (function 6) the furnace emulator received
+        heating = {register("target_setpoint").address, register("setpoint_rate_limit").address}
+        return sum(1 for frame in list(emu.furnace.requests)
+                   if len(frame) == 8 and frame[1] == 6 and int.from_bytes(frame[2:4], "big") in heating)
+
+    before = writes()
+    capsys.readouterr()
+    assert main(resume) == 3
+    err = capsys.readouterr().err
+    assert "still latched" in err and "--reset-emergency-stop REASON --operator NAME" in err
+    assert writes() == before
+    assert main([*resume, "--reset-emergency-stop", "furnace checked"]) == 2  # needs --operator
+    assert main([*resume, "--reset-emergency-stop", "furnace checked", "--operator", "alice"]) == 0
+    events = read_journal(emu.journal_path).events
+    (reset,) = [e for e in events if e["event"] == "emergency_stop_reset"]
+    assert reset["operator"] == "alice" and reset["reason"] == "furnace checked" and "SIGTERM" in reset["cleared"]
+    assert len({e["experiment_id"] for e in events if e["event"] == "experiment_finished"}) == 3
 
 
 def test_deploy_registered_policy_by_alias(emu, policy_zip, tmp_path):

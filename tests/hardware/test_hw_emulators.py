@@ -7,6 +7,7 @@ import io
 import threading
 import time
 
+import minimalmodbus
 import numpy as np
 import pytest
 import serial
@@ -16,11 +17,15 @@ from synthgap.hardware.balance import MTSICSBalance
 from synthgap.hardware.config import SafetyLimits
 from synthgap.hardware.emulators import BalanceEmulator, Fault, FurnaceEmulator, StationEmulator
 from synthgap.hardware.emulators.cli import add_emulate_parser, run_emulate
+from synthgap.hardware.emulators.furnace import crc16
 from synthgap.hardware.errors import (
     BalanceBusy,
     BalanceOverload,
     BalanceSyntaxError,
     ConnectionLost,
+    ImplausibleReading,
+    InstrumentTimeout,
+    ModbusAcknowledge,
     ModbusExceptionReply,
     SafetyViolation,
     StationError,
@@ -36,7 +41,8 @@ def furnace():
                           time_scale=1.0)
     emu.start()
     port = serial.serial_for_url(emu.device, timeout=0.2)
-    ctrl = EurothermController(port, timeout_s=0.2, backoff_s=0.0)
+    # the emulator answers in ms; a 0.3 s drain window keeps the fault tests fast
+    ctrl = EurothermController(port, timeout_s=0.2, backoff_s=0.0, turnaround_s=0.3)
     yield emu, ctrl
     port.close()
     emu.stop()
@@ -67,7 +73,7 @@ def test_furnace_real_time_scaling_and_ramp(furnace):
 
 
 @pytest.mark.parametrize("fault", [Fault.NO_REPLY, Fault.BAD_CRC, Fault.GARBAGE_PREFIX,
-                                   Fault.TRUNCATED])
+                                   Fault.TRUNCATED, Fault.GARBAGE_ONLY, Fault.TRAILING_GARBAGE])
 def test_furnace_fault_then_retry_succeeds(furnace, fault):
     emu, ctrl = furnace
     emu.inject(fault)
@@ -85,6 +91,147 @@ def test_furnace_exception_replies(furnace):
     with pytest.raises(ModbusExceptionReply) as info:
         ctrl.setpoint = 873.15  # above the programmed high limit: illegal data value
     assert info.value.code == 3
+
+
+@pytest.mark.parametrize("code", [5, 10, 11])
+def test_furnace_injected_exception_codes(furnace, code):
+    """Codes 10 and 11 used to come out as 4 and code 5 as a retried protocol error."""
+    emu, ctrl = furnace
+    emu.inject(Fault.EXCEPTION_REPLY, count=3, code=code)
+    with pytest.raises(ModbusExceptionReply) as info:
+        ctrl.read("process_value")
+    assert info.value.code == code
+    assert isinstance(info.value, ModbusAcknowledge) == (code == 5)
+    assert len(emu.faults) == (0 if code == 11 else 2)  # only 11 (gateway timeout) is retried
+    emu.faults.clear()
+
+
+def test_furnace_late_reply_is_drained_not_believed(furnace):
+    """The stale-frame case through the emulator: a 0.7 s late reply to the low limit."""
+    emu, ctrl = furnace
+    ctrl.setpoint_high_limit = 1273.15
+    ctrl.setpoint = 1273.15
+    emu.advance(3600.0)
+    emu.values["setpoint_low_limit"] = 0.0
+    emu.inject(Fault.LATE_REPLY, delay_s=0.7)
+    ctrl.retries = 0
+    with pytest.raises(InstrumentTimeout):
+        ctrl.setpoint_low_limit  # noqa: B018
+    assert ctrl.temperature == pytest.approx(1273.15, abs=2.0)  # the late 0.0 degC never shows
+
+
+class _Robot:
+    def __init__(self):
+        self.moves = []
+
+    def move(self, source, destination):
+        self.moves.append((source, destination))
+
+    def stop(self):
+        pass
+
+
+def test_the_trial_case_late_reply_then_a_move_out_of_a_hot_furnace_is_refused(furnace, tmp_path):
+    """The trial's case end to end (real driver, shield, emulator on a pty): a late reply to
+    the low-limit read must not open the interlock of a furnace at 1273 K; a sensor break
+    keeps it shut too, and both refusals are journaled."""
+    from synthgap.hardware.journal import Journal, read_journal
+
+    emu, ctrl = furnace
+    ctrl.setpoint_high_limit = 1273.15
+    ctrl.setpoint = 1273.15
+    emu.advance(3600.0)
+    emu.values["setpoint_low_limit"] = 0.0
+    limits = SafetyLimits(max_temperature_K=1273.15, max_ramp_rate_K_per_min=20.0, max_dwell_h=10.0,
+                          max_mass_g=20.0, safe_temperature_K=323.15)
+    robot = _Robot()
+    with Journal(tmp_path / "j.jsonl", fsync=False) as journal:
+        shield = SafetyShield(ctrl, limits, journal, robot=robot)
+        emu.inject(Fault.LATE_REPLY, delay_s=0.7)
+        ctrl.retries = 0
+        with pytest.raises(InstrumentTimeout):
+            ctrl.setpoint_low_limit  # noqa: B018
+        with pytest.raises(SafetyViolation, match="interlock: FURNACE1"):
+            shield.move_sample("FURNACE1", "XRD1")
+        emu.sensor_break = True
+        with pytest.raises(SafetyViolation, match="temperature unknown"):
+            shield.move_sample("FURNACE1", "XRD1")
+    assert robot.moves == []
+    refused = [e for e in read_journal(tmp_path / "j.jsonl").events if e["event"] == "refused"]
+    assert [e["command"] for e in refused] == ["move_sample", "move_sample"]
+
+
+def test_furnace_sensor_break_makes_temperature_unknown(furnace):
+    emu, ctrl = furnace
+    emu.sensor_break = True
+    with pytest.raises(ImplausibleReading, match="no-value"):
+        ctrl.temperature  # noqa: B018
+    assert ctrl.status_word & 0x20
+    emu.sensor_break = False
+    assert ctrl.temperature == pytest.approx(301.15, abs=1.0)
+
+
+def _frame(*body: int) -> bytes:
+    return bytes(body) + crc16(bytes(body))
+
+
+@pytest.fixture
+def raw_line(furnace):
+    emu, ctrl = furnace
+
+    def transact(request: bytes, expect: int = 64) -> bytes:
+        ctrl.port.reset_input_buffer()
+        ctrl.port.write(request)
+        return ctrl.port.read(expect)  # returns after 0.2 s when fewer bytes come
+
+    return emu, transact
+
+
+def test_furnace_function_code_4_reads_like_3(furnace):
+    emu, ctrl = furnace
+    inst = minimalmodbus.Instrument(ctrl.port, 1)
+    fc3 = inst.read_register(2, 1, functioncode=3, signed=True)
+    assert inst.read_register(2, 1, functioncode=4, signed=True) == fc3 == pytest.approx(25.0)
+    assert inst.read_registers(1, 2, functioncode=4)[1] == 250
+
+
+def test_furnace_broadcast_write_applied_without_reply_and_read_ignored(raw_line):
+    emu, transact = raw_line
+    assert transact(_frame(0, 6, 0, 2, 0x07, 0xD0)) == b""  # setpoint 200.0 degC, no reply
+    assert emu.values["target_setpoint"] == 200.0
+    assert transact(_frame(0, 16, 0, 35, 0, 1, 2, 0, 50)) == b""  # fc 16: rate 5.0 degC/min
+    assert emu.values["setpoint_rate_limit"] == 5.0
+    assert transact(_frame(0, 3, 0, 1, 0, 1)) == b""  # a broadcast read is ignored
+    assert transact(_frame(0, 6, 0, 35, 0xFF, 0xFF)) == b""  # refused silently
+    assert emu.values["setpoint_rate_limit"] == 5.0
+
+
+@pytest.mark.parametrize(("address", "raw", "code"), [
+    (35, 0xFFFF, 3),  # rate limit 6553.5 degC/min (was accepted)
+    (35, 10000, 3),  # 1000.0 degC/min: above the valid range
+    (2, 0x8000, 3),  # the no-value code as a setpoint
+    (2, 14000, 3),  # 1400.0 degC: above the 1273.15 K high limit set below
+    (111, 16000, 3),  # high limit 1600 degC: above the furnace maximum (1500 degC)
+    (111, 0xFF9C, 3),  # high limit -10.0 degC: below the low limit
+    (112, 12800, 3),  # low limit 1280 degC: above the high limit
+    (112, 0xF000, 3),  # low limit -409.6 degC: below any thermocouple
+    (1, 100, 2),  # process value: read-only
+    (4, 0, 2),  # no such register
+])
+def test_furnace_refuses_every_out_of_limit_write(raw_line, address, raw, code):
+    emu, transact = raw_line
+    emu.values["setpoint_high_limit"] = 1000.0
+    before = dict(emu.values)
+    reply = transact(_frame(1, 6, address >> 8, address & 0xFF, raw >> 8, raw & 0xFF))
+    assert reply == _frame(1, 0x86, code)
+    assert emu.values == before
+
+
+def test_furnace_read_count_limits(raw_line):
+    emu, transact = raw_line
+    assert transact(_frame(1, 3, 0, 1, 0, 0)) == _frame(1, 0x83, 3)  # count 0
+    assert transact(_frame(1, 4, 0, 1, 0, 126)) == _frame(1, 0x84, 3)  # count 126 > 125
+    assert transact(_frame(1, 5, 0, 1, 0xFF, 0)) == _frame(1, 0x85, 1)  # fc 5: illegal function
 
 
 def test_furnace_port_closing_mid_session(furnace):

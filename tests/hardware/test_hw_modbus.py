@@ -19,9 +19,14 @@ from synthgap.hardware.testing import ScriptedPort, expected_protocol
 H = bytes.fromhex
 READ_PV = H("01 03 00 01 00 01 D5 CA")  # slave 1, fc 3, register 1, count 1
 PV_400C = H("01 03 02 0F A0 BD CC")  # 4000 -> 400.0 degC
+READ_PV_BLOCK = H("01 03 00 01 00 02 95 CB")  # registers 1-2: process value, target setpoint
+PV_BLOCK_400C = H("01 03 04 0F A0 07 D0 FA A9")  # 400.0 degC, setpoint 200.0 degC
+READ_STATUS = H("01 03 00 4B 00 01 F4 1C")  # register 75
+STATUS_OK = H("01 03 02 00 00 B8 44")
 
 
 def _ctrl(script, **kw):
+    kw.setdefault("turnaround_s", 0.05)  # drains after faults stay short in tests
     return expected_protocol(EurothermController, script, backoff_s=0.0, **kw)
 
 
@@ -30,8 +35,12 @@ def test_crc_matches_reference_frame():
 
 
 def test_read_process_value_exact_bytes_and_kelvin():
-    with _ctrl([(READ_PV, PV_400C)]) as ctrl:
+    # the temperature is a 2-register block (no single-register reply can pass for it)
+    # followed by the status word (sensor break)
+    with _ctrl([(READ_PV_BLOCK, PV_BLOCK_400C), (READ_STATUS, STATUS_OK)]) as ctrl:
         assert ctrl.temperature == pytest.approx(673.15)
+    with _ctrl([(READ_PV, PV_400C)]) as ctrl:
+        assert ctrl.read("process_value") == pytest.approx(400.0)
 
 
 def test_read_negative_value_signed():
@@ -64,10 +73,11 @@ def test_write_ramp_rate_and_high_limit_frames():
 
 
 def test_other_slave_and_decimals():
+    # (was 0x9C40 = -255.36 degC: below the valid -200 degC, now an ImplausibleReading)
     req = bytes([7, 3, 0, 1, 0, 1])
-    reply = bytes([7, 3, 2, 0x9C, 0x40])  # 0x9C40 signed = -25536 -> -255.36 degC
+    reply = bytes([7, 3, 2, 0xF8, 0x30])  # 0xF830 signed = -2000 -> -20.00 degC
     with _ctrl([(req + crc16(req), reply + crc16(reply))], slave=7, decimals=2) as ctrl:
-        assert ctrl.read("process_value") == pytest.approx(-255.36)
+        assert ctrl.read("process_value") == pytest.approx(-20.0)
 
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), -1.0, 1e9, "hot", None])
@@ -104,7 +114,7 @@ BAD_CRC = PV_400C[:-1] + b"\x00"
 ], ids=["timeout", "bad_crc", "garbage", "truncated"])
 def test_read_fault_then_successful_retry(first_reply):
     with _ctrl([(READ_PV, first_reply), (READ_PV, PV_400C)]) as ctrl:
-        assert ctrl.temperature == pytest.approx(673.15)
+        assert ctrl.read("process_value") == pytest.approx(400.0)
 
 
 @pytest.mark.parametrize(("reply", "error"), [
@@ -114,13 +124,13 @@ def test_read_fault_then_successful_retry(first_reply):
 ])
 def test_read_fault_exhausts_bounded_retries(reply, error):
     with _ctrl([(READ_PV, reply)] * 3, retries=2) as ctrl, pytest.raises(error):
-        ctrl.temperature  # noqa: B018
+        ctrl.read("process_value")
 
 
 def test_exception_reply_not_retried():
     with _ctrl([(READ_PV, H("01 83 02 C0 F1"))]) as ctrl:
         with pytest.raises(ModbusExceptionReply) as info:
-            ctrl.temperature  # noqa: B018
+            ctrl.read("process_value")
     assert info.value.code == 2 and info.value.register == 1
 
 
@@ -134,5 +144,5 @@ def test_port_vanishing_is_connection_lost():
     port = ScriptedPort([(READ_PV, ScriptedPort.VANISH)])
     ctrl = EurothermController(port, backoff_s=0.0)
     with pytest.raises(ConnectionLost):
-        ctrl.temperature  # noqa: B018
+        ctrl.read("process_value")
     port.assert_done()

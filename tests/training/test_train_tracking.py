@@ -128,7 +128,7 @@ def test_evaluate_logs_its_own_run(trained, capsys):
     assert run.data.metrics["policy/mean_reward"] == pytest.approx(result["policy"]["mean_reward"])
 
 
-@pytest.mark.parametrize("member", ["artifacts/policy.zip", "python_model.pkl"])
+@pytest.mark.parametrize("member", ["artifacts/policy.zip", "pyfunc_entry.py", "MLmodel"])
 def test_tampered_artifact_is_refused_before_unpickling(trained, monkeypatch, capsys, member):
     from stable_baselines3 import PPO
 
@@ -161,7 +161,7 @@ def test_unverified_and_unknown_models_are_refused(trained):
     mv = client.get_model_version(NAME, "1")
     client.create_registered_model("handmade")
     client.create_model_version("handmade", mv.source, run_id=mv.run_id)
-    with pytest.raises(UnverifiedModelError, match="no synthgap.sha256"):
+    with pytest.raises(UnverifiedModelError, match="no synthgap.signature"):
         load_policy("models:/handmade/1", trained["uri"])
     with pytest.raises(ModelURIError, match="not found"):
         load_policy(f"models:/{NAME}@nobody", trained["uri"])
