@@ -105,6 +105,9 @@ def calibrate_records(records_dir: str | Path) -> dict[int, FurnaceCalibration]:
 
     d = Path(records_dir)
     p = d / f"{RECORD_FILES['references']}.csv"
+    if d.is_file():
+        raise LabInputError(f"{str(d)!r} is a file: give the records folder that 'synthgap lab run --out DIR' "
+                            f"writes (it holds {p.name})")
     if not d.is_dir():
         raise LabInputError(f"records folder {str(d)!r} does not exist")
     if not p.exists():

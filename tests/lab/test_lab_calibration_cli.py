@@ -59,3 +59,7 @@ def test_cli_bad_input(tmp_path):
     a = p.parse_args(["calibrate", str(tmp_path / "nope")])
     with pytest.raises(ValueError, match="does not exist"):
         a.func(a)
+    (tmp_path / "samples.csv").write_text("sample_id\n")
+    a = p.parse_args(["calibrate", str(tmp_path / "samples.csv")])
+    with pytest.raises(ValueError, match="is a file: give the records folder"):
+        a.func(a)
