@@ -3,23 +3,21 @@
 from .benchmark import BenchmarkConfig, BenchmarkError, BenchmarkResult, run_benchmark
 from .evaluator import Evaluator, lab_hours
 from .oracle import OracleResult, buildable_performance, compute_oracle
-from .planner import (
+from .planners import (
+    PLANNERS,
     BudgetExhaustedError,
     ExperimentResult,
+    LatinHypercubePlanner,
+    OptunaPlanner,
     Planner,
     PlannerError,
     PolicyPlanner,
-    Suggestion,
-    UnknownSuggestionError,
-)
-from .planners import (
-    PLANNERS,
-    LatinHypercubePlanner,
-    OptunaPlanner,
     RandomPlanner,
     SobolPlanner,
+    Suggestion,
     SynthesisAwarePlanner,
     ThermoOnlyPlanner,
+    UnknownSuggestionError,
     make_planner,
     thermodynamic_pick,
 )

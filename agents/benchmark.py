@@ -26,26 +26,30 @@ from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
+from synthgap.envs.buildable import buildable_performance
 from synthgap.envs.chemistry import (
     CatalogueError,
+    ChemicalSystem,
     Recipe,
     RecipeBatch,
     bundled_system_names,
     load_system,
 )
+from synthgap.envs.lab.thermal import FURNACE_OFFSET_SD_K
 
 from .evaluator import EVALUATORS
 from .metrics import campaign_metrics, median_iqr
-from .oracle import buildable_performance, compute_oracle
+from .oracle import compute_oracle
 from .planners import PLANNERS, make_planner
 from .space import RecipeSpace
 
 DEFAULT_PLANNERS = ("random", "sobol", "tpe", "gp", "nsga2", "thermo_only", "synthesis_aware")
 EXECUTORS = ("local", "dask")
-CACHE_VERSION = 1  # bump when a cell's meaning changes; old cell files are then ignored
+CACHE_VERSION = 2  # bump when a cell's meaning changes; old cell files are then ignored
 
 
 class BenchmarkError(ValueError):
@@ -69,7 +73,6 @@ class BenchmarkConfig:
         evaluator: ``"simple"`` (:class:`~.evaluator.Evaluator`) or ``"twin"`` (the SimPy
             lab twin through :class:`~.evaluator.LabTwinEvaluator`).
         oracle_samples: random recipes the oracle screens per system.
-        mlflow: log to MLflow.
         progress: show a progress bar.
     """
 
@@ -84,7 +87,6 @@ class BenchmarkConfig:
     batch_size: int = 1
     evaluator: str = "simple"
     oracle_samples: int = 200_000
-    mlflow: bool = True
     progress: bool = True
 
     def validate(self) -> BenchmarkConfig:
@@ -155,6 +157,13 @@ class Cell:
         return np.random.default_rng([self.seed, _crc(system_key(self.system)), i])
 
 
+def score_recipes(system: ChemicalSystem, recipes: Sequence[dict]) -> list[float]:
+    """Buildable performance (property unit) of each recipe (``Recipe.to_dict()`` form), as
+    the cells record it; reports divide it by the oracle (:func:`.metrics.campaign_metrics`)."""
+    batch = RecipeBatch.from_recipes(system, [Recipe.from_dict(r) for r in recipes])
+    return [float(b) for b in buildable_performance(system, batch)]
+
+
 def run_cell(cell: Cell) -> dict:
     """Run one campaign; return its raw record (JSON-serialisable)."""
     if cell.planner == "gp":
@@ -176,10 +185,8 @@ def run_cell(cell: Cell) -> dict:
             res = evaluator.evaluate(s.recipe, cell.evaluation_rng(i))
             planner.tell(s.id, res)
             experiments.append({"id": s.id, "recipe": s.recipe.to_dict(), **res.to_dict()})
-    recipes = [Recipe.from_dict(e["recipe"]) for e in experiments]
-    buildable = buildable_performance(system, RecipeBatch.from_recipes(system, recipes))
-    for e, b in zip(experiments, buildable, strict=True):
-        e["buildable"] = float(b)
+    for e, b in zip(experiments, score_recipes(system, [e["recipe"] for e in experiments]), strict=True):
+        e["buildable"] = b
     return {
         "version": CACHE_VERSION,
         "cell": {**asdict(cell), "key": cell.key, "system_key": system_key(cell.system)},
@@ -284,8 +291,18 @@ def grid(config: BenchmarkConfig) -> list[Cell]:
             for s in config.systems for p in config.planners for seed in range(config.seeds)]
 
 
-def run_benchmark(config: BenchmarkConfig) -> BenchmarkResult:
-    """Run (or resume) a benchmark and write its tables and figures."""
+class BenchmarkTracker(Protocol):
+    """Records a finished benchmark somewhere (``synthgap benchmark`` passes MLflow's,
+    :func:`synthgap.experiments.tracking.log_benchmark`)."""
+
+    def __call__(self, config: BenchmarkConfig, result: BenchmarkResult, out: Path) -> dict[str, str]:
+        """Record ``result`` (written to folder ``out``); return entries for ``result.files``
+        (e.g. the run id)."""
+        ...
+
+
+def run_benchmark(config: BenchmarkConfig, tracker: BenchmarkTracker | None = None) -> BenchmarkResult:
+    """Run (or resume) a benchmark, write its tables and figures, then give it to ``tracker``."""
     config.validate()
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -311,10 +328,8 @@ def run_benchmark(config: BenchmarkConfig) -> BenchmarkResult:
     result = summarise(config, cells, records, oracles)
     result.n_computed = len(todo)
     result.files.update(write_outputs(config, out, result))
-    if config.mlflow:
-        from .tracking import log_benchmark
-
-        result.files["mlflow_run_id"] = log_benchmark(config, result, out)
+    if tracker is not None:
+        result.files.update(tracker(config, result, out))
     return result
 
 
@@ -396,8 +411,8 @@ def summarise(config: BenchmarkConfig, cells: Sequence[Cell], records: dict, ora
 
 SUMMARY_MD_COLUMNS = (
     ("system", "system"), ("planner", "planner"), ("oracle", "oracle"),
-    ("final_best_median", "best buildable (median)"), ("final_best_q25", "q25"),
-    ("final_best_q75", "q75"), ("final_regret_median", "regret (median)"),
+    ("final_best_median", "best buildable / oracle (median)"), ("final_best_q25", "q25"),
+    ("final_best_q75", "q75"), ("final_regret_median", "regret / oracle (median)"),
     ("experiments_to_90_median", "exps to 90%"), ("experiments_to_95_median", "exps to 95%"),
     ("reached_95", "reached 95%"), ("hours_to_95_median", "lab h to 95%"),
     ("success_rate_median", "success rate"), ("wall_ms_per_suggestion_median", "ms/suggestion"),
@@ -429,8 +444,9 @@ def write_outputs(config: BenchmarkConfig, out: Path, result: BenchmarkResult) -
     _write_csv(files["summary_csv"], result.summary)
     header = (f"# Planner benchmark\n\n{config.seeds} seeds x budget {config.budget}; "
               "best buildable performance = expected performance over furnace drift "
-              "N(0, 10 K) of the recipe with the best measured performance; medians and "
-              "IQRs over seeds; '—' = not reached by at least half the seeds.\n\n")
+              f"N(0, {FURNACE_OFFSET_SD_K:g} K) of the recipe with the best measured performance, "
+              "as a fraction of the oracle (the best achievable, property unit in column 'oracle'); "
+              "medians and IQRs over seeds; '—' = not reached by at least half the seeds.\n\n")
     files["summary_md"].write_text(header + markdown_table(result.summary))
     files["benchmark_json"].write_text(json.dumps(
         {"config": asdict(config), "summary": result.summary, "oracles": result.oracles},

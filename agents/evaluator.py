@@ -11,8 +11,8 @@ What it models:
 * a furnace offset per experiment, N(0, ``offset_sd``), shifting the whole programme in
   proportion to its height above room temperature (0 at room temperature, full at the
   dwell), plus per-step temperature noise N(0, ``trace_noise_sd``);
-* measurement noise: multiplicative on the property, additive on XRD weight fractions
-  (re-normalised, phases below the detection limit dropped);
+* measurement: the lab's measurement model (:mod:`synthgap.envs.lab.measurement`, the
+  twin's and the emulators' too), and its success threshold ``SUCCESS_PURITY``;
 * lab time: :func:`lab_hours`.
 """
 
@@ -30,14 +30,12 @@ from synthgap.envs.chemistry import (
     programme_trace,
 )
 from synthgap.envs.chemistry.recipe import ROOM_TEMPERATURE
+from synthgap.envs.lab.measurement import SUCCESS_PURITY, MeasurementModel, lab_measurement
 from synthgap.envs.lab.thermal import FURNACE_OFFSET_SD_K
 
-from .planner import ExperimentResult
+from .planners.base import ExperimentResult
 
 HANDLING_HOURS = 1.5  # h: weighing and loading (0.5) plus XRD and property measurement (1.0)
-SUCCESS_PURITY = 0.5  # weight fraction of target for "success" (the A-Lab's >50 % yield)
-XRD_DETECTION_LIMIT = 0.01  # weight fraction below which a phase is not seen
-FURNACE_OFFSET_SD = FURNACE_OFFSET_SD_K  # K, experiment-to-experiment furnace offset
 
 
 def lab_hours(recipes: RecipeBatch | Recipe, handling: float = HANDLING_HOURS) -> np.ndarray | float:
@@ -77,18 +75,16 @@ class Evaluator:
         system: the chemical system (object, bundled name or file path).
         offset_sd: furnace offset per experiment, K.
         trace_noise_sd: temperature noise per integration step, K.
-        performance_noise: relative standard deviation of the measured property.
-        xrd_noise_sd: absolute standard deviation of each measured weight fraction.
+        measurement: XRD and property noise, XRD detection limit; default the lab's
+            (:func:`~synthgap.envs.lab.measurement.lab_measurement`).
     """
 
-    def __init__(self, system: ChemicalSystem | str, offset_sd: float = FURNACE_OFFSET_SD,
-                 trace_noise_sd: float = 3.0, performance_noise: float = 0.02,
-                 xrd_noise_sd: float = 0.01):
+    def __init__(self, system: ChemicalSystem | str, offset_sd: float = FURNACE_OFFSET_SD_K,
+                 trace_noise_sd: float = 3.0, measurement: MeasurementModel | None = None):
         self.system = load_system(system) if isinstance(system, str) else system
         self.offset_sd = offset_sd
         self.trace_noise_sd = trace_noise_sd
-        self.performance_noise = performance_noise
-        self.xrd_noise_sd = xrd_noise_sd
+        self.measurement = measurement if measurement is not None else lab_measurement()
 
     def evaluate(self, recipe: Recipe, rng: np.random.Generator) -> ExperimentResult:
         """Run one experiment; every random draw comes from ``rng``."""
@@ -97,14 +93,11 @@ class Evaluator:
         offset = rng.normal(0.0, self.offset_sd, 1)
         noise = rng.normal(0.0, self.trace_noise_sd, prog.temperature.shape)
         sample = fire(self.system, batch, trace=shifted_trace(batch, offset, noise))
-        perf = float(sample.performance[0]) * (1.0 + rng.normal(0.0, self.performance_noise))
-        frac = sample.phase_fractions[0] + rng.normal(0.0, self.xrd_noise_sd, len(sample.phases))
-        frac = np.where(frac < XRD_DETECTION_LIMIT, 0.0, frac)
-        total = frac.sum()
-        frac = frac / total if total > 0 else frac
+        perf = self.measurement.property(sample.performance[0], rng.standard_normal())
+        frac = self.measurement.xrd(sample.phase_fractions[0], rng.standard_normal(len(sample.phases)))
         fractions = {p: float(f) for p, f in zip(sample.phases, frac, strict=True) if f > 0}
         return ExperimentResult(
-            performance=max(perf, 0.0),
+            performance=perf,
             phase_fractions=fractions,
             success=fractions.get(recipe.target, 0.0) >= SUCCESS_PURITY,
             lab_hours=float(lab_hours(recipe)),

@@ -1,11 +1,13 @@
 """Benchmark figures, drawn from the runs (matplotlib's object API; no pyplot state).
 
-* ``regret_<system>.png``: median simple regret (IQR band) per planner against the number
-  of experiments and against simulated lab hours.
+* ``regret_<system>.png``: median simple regret (1 - buildable performance as a fraction
+  of the oracle; IQR band) per planner against the number of experiments and against
+  simulated lab hours.
 * ``fig2_1_synthesis_gap.png`` (the seed's figure 2.1): each target's theoretical
   performance against its synthesis difficulty (1 - success rate of every experiment
   aimed at it in this benchmark), with the thermodynamics-only pick and the
-  synthesis-aware pick marked, and the buildable performance each actually reached.
+  synthesis-aware pick marked, and the buildable performance each actually reached
+  (property unit on the plot, fraction of the oracle in the legend).
 * ``fig2_2_drift.png`` (figure 2.2): performance against furnace temperature offset for
   the two planners' recommended recipes (median seed), the N(0, 10 K) drift band shaded.
 """
@@ -18,11 +20,11 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
+from synthgap.envs.buildable import fraction_of_oracle, performance_at_offsets
 from synthgap.envs.chemistry import Recipe, RecipeBatch, load_system
+from synthgap.envs.lab.thermal import FURNACE_OFFSET_SD_K
 
-from .evaluator import FURNACE_OFFSET_SD
 from .metrics import campaign_metrics, curve_quantiles, on_hours_grid
-from .oracle import performance_at_offsets
 
 PICKS = (("thermo_only", "tab:red", "o", "thermodynamics-only pick"),
          ("synthesis_aware", "tab:green", "*", "synthesis-aware pick"))
@@ -62,7 +64,7 @@ def regret_figure(result, system_key: str, recs: list[dict]) -> Figure:
             ex = r["experiments"]
             m = campaign_metrics([e["performance"] for e in ex], [e["buildable"] for e in ex],
                                  [e["lab_hours"] for e in ex], oracle)
-            reg = np.asarray(m["regret"]) / oracle
+            reg = np.asarray(m["regret"])
             curves.append(reg)
             on_h.append(on_hours_grid(reg, np.asarray(m["cum_hours"]), grid_h, 1.0))
         q = curve_quantiles(np.array(curves))
@@ -74,7 +76,7 @@ def regret_figure(result, system_key: str, recs: list[dict]) -> Figure:
         ax_h.fill_between(grid_h, qh["q25"], qh["q75"], color=line.get_color(), alpha=0.15)
     for ax, xl in ((ax_n, "experiments"), (ax_h, "simulated lab hours")):
         ax.set_xlabel(xl)
-        ax.set_ylabel("simple regret / oracle")
+        ax.set_ylabel("simple regret (fraction of the oracle)")
         ax.set_ylim(bottom=min(0.0, ax.get_ylim()[0]))
         ax.grid(alpha=0.3)
     ax_n.legend(fontsize=8)
@@ -119,8 +121,9 @@ def gap_figure(result, systems: dict[str, list[dict]]) -> Figure:
                        marker=marker, zorder=3, label=label)
             got = _median_seed_recipe(runs)
             if got is not None:
+                frac = fraction_of_oracle(got[1], result.oracles[recs[0]["cell"]["system_key"]]["value"])
                 ax.scatter([pos[t]], [got[1]], s=80, color=color, marker=marker, zorder=3,
-                           label=f"{planner}: buildable reached")
+                           label=f"{planner}: buildable reached ({frac:.2f} of the oracle)")
                 ax.annotate("", (pos[t], got[1]), (pos[t], y),
                             arrowprops={"arrowstyle": "->", "color": color, "alpha": 0.6})
         ax.set_xlabel("synthesis difficulty (1 - success rate in this benchmark)")
@@ -144,14 +147,13 @@ def drift_figure(result, systems: dict[str, list[dict]]) -> Figure:
     offsets = np.linspace(-50, 50, 41)
     for ax, (_, recs) in zip(axes, systems.items(), strict=True):
         system = load_system(recs[0]["cell"]["system"])
-        ax.axvspan(-FURNACE_OFFSET_SD, FURNACE_OFFSET_SD, color="0.9", label="±1 sd drift")
+        ax.axvspan(-FURNACE_OFFSET_SD_K, FURNACE_OFFSET_SD_K, color="0.9", label="±1 sd drift")
         for planner, color, _, label in PICKS:
             got = _median_seed_recipe([r for r in recs if r["cell"]["planner"] == planner])
             if got is None:
                 continue
             recipe, _ = got
-            perf = performance_at_offsets(system, RecipeBatch.from_recipes(system, [recipe]),
-                                          offsets)[0]
+            perf = performance_at_offsets(system, RecipeBatch.from_recipes(system, [recipe]), offsets)[0]
             ax.plot(offsets, perf, color=color,
                     label=f"{label}: {recipe.target} @ {recipe.dwell_temperature:.0f} K")
         ax.set_xlabel("furnace temperature offset (K)")

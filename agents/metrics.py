@@ -2,8 +2,10 @@
 
 A campaign's *recommendation* after k experiments is the recipe with the highest
 **measured** performance among the first k (what a lab would hand over); its quality is
-that recipe's **buildable** performance from the ground truth (see :mod:`.oracle`). So
-measurement luck does not count as progress, and regret is ``oracle - buildable``.
+that recipe's **buildable** performance from the ground truth
+(:mod:`synthgap.envs.buildable`) as a **fraction of the oracle** of the campaign's
+candidate targets (:mod:`.oracle`). So measurement luck does not count as progress,
+1.0 is the best achievable and regret is ``1 - fraction``.
 """
 
 from __future__ import annotations
@@ -12,11 +14,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from synthgap.envs.buildable import fraction_of_oracle
+
 FRACTIONS = (0.90, 0.95)  # fractions of the oracle whose effort is reported
 
 
 def best_so_far(measured: Sequence[float], buildable: Sequence[float]) -> np.ndarray:
-    """(k,) buildable performance of the recommendation after each experiment."""
+    """(k,) buildable performance of the recommendation after each experiment (the unit
+    of ``buildable``)."""
     measured = np.asarray(measured, dtype=float)
     buildable = np.asarray(buildable, dtype=float)
     out = np.empty(len(measured))
@@ -37,26 +42,33 @@ def effort_to_reach(curve: np.ndarray, level: float, effort: np.ndarray) -> floa
 
 
 def campaign_metrics(measured, buildable, lab_hours, oracle: float) -> dict:
-    """Per-campaign curves and scalars.
+    """Per-campaign curves and scalars, as fractions of the oracle.
 
-    Returns a dict with ``best_so_far``, ``regret``, ``cum_hours`` (lists, one per
-    experiment) and ``final_best``, ``final_regret``, ``experiments_to_90`` /
-    ``hours_to_90`` / ``experiments_to_95`` / ``hours_to_95`` (NaN if never reached).
+    Args:
+        measured: (k,) measured performance of each experiment (picks the recommendation).
+        buildable: (k,) buildable performance of each experiment's recipe, property unit.
+        lab_hours: (k,) lab time of each experiment, h.
+        oracle: the oracle of the campaign's candidate targets, property unit (> 0).
+
+    Returns a dict with ``best_so_far`` and ``regret`` (fractions of the oracle),
+    ``cum_hours`` (lists, one per experiment) and ``final_best``, ``final_regret``
+    (fractions), ``experiments_to_90`` / ``hours_to_90`` / ``experiments_to_95`` /
+    ``hours_to_95`` (NaN if never reached).
     """
-    bsf = best_so_far(measured, buildable)
+    bsf = best_so_far(measured, fraction_of_oracle(np.asarray(buildable, dtype=float), oracle))
     hours = np.cumsum(np.asarray(lab_hours, dtype=float))
     n = np.arange(1, len(bsf) + 1, dtype=float)
     out = {
         "best_so_far": bsf.tolist(),
-        "regret": (oracle - bsf).tolist(),
+        "regret": (1.0 - bsf).tolist(),
         "cum_hours": hours.tolist(),
         "final_best": float(bsf[-1]) if len(bsf) else 0.0,
-        "final_regret": float(oracle - bsf[-1]) if len(bsf) else float(oracle),
+        "final_regret": float(1.0 - bsf[-1]) if len(bsf) else 1.0,
     }
     for f in FRACTIONS:
         key = int(round(f * 100))
-        out[f"experiments_to_{key}"] = effort_to_reach(bsf, f * oracle, n)
-        out[f"hours_to_{key}"] = effort_to_reach(bsf, f * oracle, hours)
+        out[f"experiments_to_{key}"] = effort_to_reach(bsf, f, n)
+        out[f"hours_to_{key}"] = effort_to_reach(bsf, f, hours)
     return out
 
 

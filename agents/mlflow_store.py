@@ -1,9 +1,12 @@
-"""Where runs are kept: the one place that resolves the MLflow store.
+"""Where runs are kept: the one place that resolves and opens the MLflow store.
 
 ``--tracking-uri`` flag, else ``MLFLOW_TRACKING_URI``, else the embedded
 ``sqlite:///synthgap-runs/mlflow.db`` with artifacts in ``synthgap-runs/artifacts``
 (relative to the current directory). For any ``sqlite:///PATH/x.db`` store the
 experiments keep their artifacts in ``PATH/artifacts``, never in ``./mlruns``.
+
+The registry (:mod:`synthgap.agents.rl.registry`) reads policies from this store; every
+write (experiments, runs, metrics, models) is :mod:`synthgap.experiments.tracking`'s.
 MLflow is imported inside the functions only (``import mlflow`` costs about 1 s).
 """
 
@@ -39,16 +42,3 @@ def get_client(uri: str | None = None):
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
-
-
-def experiment_id(client, name: str, uri: str | None = None) -> str:
-    """Id of experiment ``name``, created with the store's artifact root if new."""
-    exp = client.get_experiment_by_name(name)
-    if exp is not None:
-        return exp.experiment_id
-    _, root = resolve_tracking_uri(uri)
-    kwargs = {}
-    if root is not None:
-        Path(root).mkdir(parents=True, exist_ok=True)
-        kwargs["artifact_location"] = Path(root).resolve().as_uri()
-    return client.create_experiment(name, **kwargs)

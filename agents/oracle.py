@@ -1,76 +1,43 @@
-"""The oracle: the best expected buildable performance of a system, from the ground truth.
+"""The oracle: the best buildable performance achievable, from the ground truth.
 
-*Buildable performance* of a recipe is its noise-free performance averaged over the
-furnace offsets a lab will actually see: the dwell (and the programme, in proportion)
-shifted by offsets of N(0, FURNACE_OFFSET_SD_K = 10 K), evaluated at ``N_OFFSETS`` fixed quantiles of that
-normal (deterministic, low-variance). A recipe that only works at exactly its setpoint
-scores low. (The environments' reward, :mod:`synthgap.envs.reward`, judges one measured
-sample against the same drift band: measured performance x success probability.)
+Buildable performance is defined once, in :mod:`synthgap.envs.buildable` (expected
+noise-free performance over the lab's furnace offsets, the whole programme shifted); the
+oracle is its best value over the candidate targets of a campaign, and every report
+divides by it (:func:`~synthgap.envs.buildable.fraction_of_oracle`).
 
-The oracle searches densely with batched :func:`~synthgap.envs.chemistry.fire`: many
-random recipes (the planners' own space), the best by plain performance re-scored by
-buildable performance, then a few rounds of local refinement (Gaussian steps in the unit
-box, shrinking) around the elites. Nothing here is available to a planner.
+The search is dense and batched: many random recipes (the planners' own space), the best
+by plain performance re-scored by buildable performance, then a few rounds of local
+refinement (Gaussian steps in the unit box, shrinking) around the elites. Nothing here
+is available to a planner.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 
 import numpy as np
-from scipy.stats import norm
 
-from synthgap.envs.chemistry import ChemicalSystem, RecipeBatch, fire, random_recipes
+from synthgap.envs.buildable import OFFSET_POINTS, buildable_performance
+from synthgap.envs.chemistry import ChemicalSystem, fire, random_recipes
 
-from .evaluator import FURNACE_OFFSET_SD, shifted_trace
 from .space import RecipeSpace
 
-N_OFFSETS = 16  # quantiles of the offset distribution averaged over
-
-
-def drift_offsets(n: int = N_OFFSETS, sd: float = FURNACE_OFFSET_SD) -> np.ndarray:
-    """(n,) K: the mid-quantiles of N(0, sd), the offsets buildable performance averages."""
-    return sd * norm.ppf((np.arange(n) + 0.5) / n)
-
-
-def _repeat(batch: RecipeBatch, k: int) -> RecipeBatch:
-    return RecipeBatch(**{f: np.repeat(getattr(batch, f), k) for f in batch.__dataclass_fields__})
-
-
-def performance_at_offsets(system: ChemicalSystem, batch: RecipeBatch, offsets: np.ndarray,
-                           chunk: int = 20_000) -> np.ndarray:
-    """(B, K) noise-free performance of each recipe at each furnace offset (K,) K."""
-    offsets = np.asarray(offsets, dtype=float)
-    k = len(offsets)
-    rep = _repeat(batch, k)
-    off = np.tile(offsets, len(batch))
-    out = np.empty(len(rep))
-    for i in range(0, len(rep), chunk):
-        sl = slice(i, i + chunk)
-        part = rep.take(sl)
-        out[sl] = fire(system, part, trace=shifted_trace(part, off[sl])).performance
-    return out.reshape(len(batch), k)
-
-
-def buildable_performance(system: ChemicalSystem, batch: RecipeBatch,
-                          offsets: np.ndarray | None = None) -> np.ndarray:
-    """(B,) expected performance of each recipe over furnace offset drift."""
-    offsets = drift_offsets() if offsets is None else offsets
-    if len(batch) == 0:
-        return np.zeros(0)
-    return performance_at_offsets(system, batch, offsets).mean(axis=1)
+__all__ = ["OracleResult", "buildable_performance", "campaign_oracle", "compute_oracle"]
 
 
 @dataclass(frozen=True)
 class OracleResult:
-    """The oracle of one system.
+    """The oracle of a system's candidate targets.
 
     Attributes:
         system: system name.
-        value: best expected buildable performance found, in the target's unit.
+        value: best buildable performance found, in the target's unit (that of ``recipe``).
         recipe: the recipe achieving it (``Recipe.to_dict()``).
         theoretical: that target's theoretical performance.
         n_evaluated: recipes fired (offsets included).
+        targets: the candidate targets searched over.
     """
 
     system: str
@@ -78,6 +45,7 @@ class OracleResult:
     recipe: dict
     theoretical: float
     n_evaluated: int
+    targets: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -85,10 +53,11 @@ class OracleResult:
 
 def compute_oracle(system: ChemicalSystem, n_random: int = 200_000, n_top: int = 256,
                    n_elite: int = 16, rounds: int = 8, n_local: int = 32,
-                   seed: int = 0) -> OracleResult:
+                   seed: int = 0, targets: Sequence[str] | None = None) -> OracleResult:
     """Dense batched search for the best buildable performance of ``system``.
 
     Args:
+        targets: the campaign's candidate targets; default every target of the system.
         n_random: random recipes scored by plain performance.
         n_top: of those, how many are re-scored by buildable performance.
         n_elite: elites refined locally.
@@ -96,14 +65,17 @@ def compute_oracle(system: ChemicalSystem, n_random: int = 200_000, n_top: int =
         n_local: perturbations per elite per round.
         seed: the oracle's own seed (independent of any campaign).
     """
+    if targets is not None and set(targets) == set(system.targets):
+        targets = None  # every target: the same search as the benchmark's
     rng = np.random.default_rng(seed)
-    space = RecipeSpace(system)
+    space = RecipeSpace(system, targets)
     n_eval = 0
     # 1. random screen on plain performance
     keep_X, keep_p = np.zeros((0, space.d)), np.zeros(0)
     chunk = 20_000
     for i in range(0, n_random, chunk):
-        b = random_recipes(system, min(chunk, n_random - i), rng)
+        m = min(chunk, n_random - i)
+        b = random_recipes(system, m, rng) if targets is None else space.decode_batch(space.sample(m, rng))
         p = fire(system, b).performance
         n_eval += len(b)
         X = space.encode_batch(b.take(np.argsort(p)[-n_top:]))
@@ -113,7 +85,7 @@ def compute_oracle(system: ChemicalSystem, n_random: int = 200_000, n_top: int =
         keep_X, keep_p = keep_X[top], keep_p[top]
     # 2. buildable re-score
     values = buildable_performance(system, space.decode_batch(keep_X))
-    n_eval += len(keep_X) * N_OFFSETS
+    n_eval += len(keep_X) * OFFSET_POINTS
     order = np.argsort(values)[::-1][:n_elite]
     elite_X, elite_v = keep_X[order], values[order]
     # 3. local refinement of the continuous coordinates
@@ -127,12 +99,30 @@ def compute_oracle(system: ChemicalSystem, n_random: int = 200_000, n_top: int =
         flip = rng.random(len(cand)) < 0.1
         cand[flip, space.index("atmosphere")] = rng.random(flip.sum())
         v = buildable_performance(system, space.decode_batch(cand))
-        n_eval += len(cand) * N_OFFSETS
+        n_eval += len(cand) * OFFSET_POINTS
         allX, allv = np.concatenate([elite_X, cand]), np.concatenate([elite_v, v])
         top = np.argsort(allv)[::-1][:n_elite]
         elite_X, elite_v = allX[top], allv[top]
         if r % 2 == 1:
             step /= 2
     best = space.decode(elite_X[0])
-    return OracleResult(system.name, float(elite_v[0]), best.to_dict(),
-                        float(system.targets[best.target].performance.theoretical), n_eval)
+    value = float(buildable_performance(system, best)[0])  # of the recipe reported, exactly
+    return OracleResult(system.name, value, best.to_dict(),
+                        float(system.targets[best.target].performance.theoretical), n_eval + OFFSET_POINTS,
+                        tuple(space.targets))
+
+
+@lru_cache(maxsize=32)
+def _campaign_oracle(system: ChemicalSystem, candidates: tuple[str, ...], n_random: int) -> OracleResult:
+    return compute_oracle(system, n_random=n_random, targets=candidates)
+
+
+def campaign_oracle(system: ChemicalSystem, candidates: Sequence[str] | None = None,
+                    n_random: int = 200_000) -> OracleResult:
+    """The oracle of a campaign: the best buildable performance over its candidate targets.
+
+    Computed once per process for each (system, candidates, n_random). ``candidates``
+    None: every target of the system (the benchmark's campaigns).
+    """
+    key = tuple(system.targets) if candidates is None else tuple(candidates)
+    return _campaign_oracle(system, key, n_random)

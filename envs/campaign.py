@@ -5,10 +5,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
+from numpy.typing import NDArray
 
 from .chemistry import ChemicalSystem, hull_at, load_system
 from .recipe_space import RecipeSpace
@@ -50,7 +52,7 @@ def check_action(action, space: spaces.Box) -> np.ndarray:
     return a
 
 
-class CampaignEnv(gym.Env):
+class CampaignEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
     """A self-driving-lab campaign: choose a target and a recipe, run it, learn, repeat.
 
     Each step is one experiment run through a :class:`~synthgap.envs.lab.protocol.Lab`
@@ -59,7 +61,8 @@ class CampaignEnv(gym.Env):
 
     ## Action Space
     ``Box(-1, 1, (8,), float32)``: a recipe, mapped affinely to the unit box of
-    :class:`~synthgap.envs.recipe_space.RecipeSpace`:
+    :class:`~synthgap.envs.recipe_space.RecipeSpace`; ranges and scales are those of
+    :mod:`synthgap.envs.chemistry.limits` (``tests/test_limits.py`` holds this table to them):
 
     | index | field             | range / meaning                                   |
     |-------|-------------------|---------------------------------------------------|
@@ -169,14 +172,15 @@ class CampaignEnv(gym.Env):
         self._lab_hours = 0.0
         self.history: list[dict] = []
 
-    def _obs(self) -> np.ndarray:
+    def _obs(self) -> NDArray[np.float32]:
         budget = np.array([(self.budget - self._used) / self.budget,
                            self._lab_hours / (24.0 * self.budget)])
         obs = np.concatenate([self._descriptors, self._last_action, self._last_xrd, self._last,
                               self._telemetry, budget])
         return np.minimum(np.maximum(obs, -OBS_LIMIT), OBS_LIMIT).astype(np.float32)  # np.clip: 3x slower here
 
-    def reset(self, *, seed: int | None = None, options: dict | None = None):
+    def reset(self, *, seed: int | None = None,
+              options: dict[str, Any] | None = None) -> tuple[NDArray[np.float32], dict[str, Any]]:
         super().reset(seed=seed)
         self._reset_state()
         if self._fixed_lab is not None:
@@ -185,7 +189,7 @@ class CampaignEnv(gym.Env):
             self.lab = self._factory(self.system, int(self.np_random.integers(2**31 - 1)))
         return self._obs(), {"candidates": list(self.candidates)}
 
-    def step(self, action):
+    def step(self, action: NDArray[np.float32]) -> tuple[NDArray[np.float32], float, bool, bool, dict[str, Any]]:
         if self.lab is None:
             raise RuntimeError("call reset() before step()")
         if self._used >= self.budget:
@@ -216,7 +220,7 @@ class CampaignEnv(gym.Env):
         terminated = self._used >= self.budget
         return self._obs(), float(parts.reward), terminated, False, info
 
-    def render(self):
+    def render(self) -> str | None:
         if self.render_mode != "ansi":
             return None
         if not self.history:

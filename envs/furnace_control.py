@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
+from numpy.typing import NDArray
 
 from .campaign import check_action
 from .chemistry import Recipe, load_system, network_for
@@ -19,7 +22,7 @@ COOLING_RATE = 10.0  # K/min, natural cooling after the unload command
 MAX_RAMP = 20.0  # K/min, the controller's setpoint rate limit
 
 
-class FurnaceControlEnv(gym.Env):
+class FurnaceControlEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
     """Program a furnace interval by interval for one load, then unload it.
 
     One crucible of precursors (by default BaCO3 + TiO2 for BaTiO3, milled 2 h) sits in a
@@ -29,9 +32,16 @@ class FurnaceControlEnv(gym.Env):
     what a thermogravimetric furnace shows (thermocouple, mass loss), not the phases.
 
     ## Action Space
-    ``Box(-1, 1, (2,), float32)``: [0] setpoint for the next interval, mapped linearly to
-    573 K .. the furnace's maximum; [1] > 0 unloads: the furnace cools at 10 K/min and
-    the sample is taken out (episode ends). Out-of-box or non-finite actions raise
+    ``Box(-1, 1, (2,), float32)``:
+
+    | index | field    | range / meaning                                                  |
+    |-------|----------|------------------------------------------------------------------|
+    | 0     | setpoint | 573 to 1773 K, linear: the setpoint for the next interval        |
+    | 1     | unload   | > 0 unloads: the furnace cools at 10 K/min, the sample comes out |
+
+    The setpoint range is the recipes' dwell-temperature range
+    (:mod:`synthgap.envs.chemistry.limits`), capped at the furnace's maximum; the
+    controller ramps to it at most at 20 K/min. Out-of-box or non-finite actions raise
     ``ValueError``.
 
     ## Observation Space
@@ -94,7 +104,8 @@ class FurnaceControlEnv(gym.Env):
         self.observation_space = spaces.Box(-10.0, 10.0, (6,), np.float32)
         self.furnace: FurnaceThermalModel | None = None
 
-    def reset(self, *, seed: int | None = None, options: dict | None = None):
+    def reset(self, *, seed: int | None = None,
+              options: dict[str, Any] | None = None) -> tuple[NDArray[np.float32], dict[str, Any]]:
         super().reset(seed=seed)
         offset = float(self.np_random.normal(0.0, self.offset_sigma))
         params = FurnaceParams(**{**self.params.__dict__, "offset_K": offset})
@@ -108,7 +119,7 @@ class FurnaceControlEnv(gym.Env):
         self.trace: list[tuple[float, float, float, float]] = []  # (time s, setpoint, tc, true) K
         return self._obs(), {"offset_K": offset}
 
-    def _obs(self) -> np.ndarray:
+    def _obs(self) -> NDArray[np.float32]:
         total = self.max_intervals * self.interval
         return np.clip(np.array([self.tc / 2000.0, self.setpoint / 2000.0, self.elapsed / total,
                                  self.mass_loss, self.loss_rate, self.tc_std / 10.0]), -10, 10).astype(np.float32)
@@ -135,7 +146,7 @@ class FurnaceControlEnv(gym.Env):
         self.tc, self.tc_std = float(tc[-1]), float(tc.std())
         self.elapsed += setpoints.size * CONTROL_STEP
 
-    def step(self, action):
+    def step(self, action: NDArray[np.float32]) -> tuple[NDArray[np.float32], float, bool, bool, dict[str, Any]]:
         if self.furnace is None:
             raise RuntimeError("call reset() before step()")
         a = check_action(action, self.action_space)
@@ -168,7 +179,7 @@ class FurnaceControlEnv(gym.Env):
                         phase_fractions={p: float(x) for p, x in zip(self.net.solids, fractions, strict=True)})
         return self._obs(), float(reward), bool(unload), False, info
 
-    def render(self):
+    def render(self) -> str | None:
         if self.render_mode != "ansi":
             return None
         return (f"t={self.elapsed / 3600:.1f} h setpoint {self.setpoint:.0f} K thermocouple {self.tc:.0f} K "

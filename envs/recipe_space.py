@@ -6,18 +6,18 @@ One place maps a recipe of a system to ``x`` in ``[0, 1]^d`` and back, so every 
 Coordinates (``d = 8``), in :attr:`RecipeSpace.dim_names` order:
 
 ======================  ============================================================
-``excess``              linear in :data:`RECIPE_BOUNDS` range
-``milling_time``        linear
-``ramp_rate``           logarithmic (times and rates span decades)
-``dwell_temperature``   linear
-``dwell_time``          logarithmic
-``cooling_rate``        logarithmic
+``excess``              the six continuous fields, each over its range in
+``milling_time``        :data:`~synthgap.envs.chemistry.limits.RECIPE_LIMITS`, on that
+``ramp_rate``           bound's scale (linear, or logarithmic for times and rates that
+``dwell_temperature``   span decades)
+``dwell_time``
+``cooling_rate``
 ``route``               categorical: (target, precursor set) pairs, ``k`` equal bins
 ``atmosphere``          categorical: the atmospheres table, equal bins
 ======================  ============================================================
 
-The ranges come from :data:`synthgap.envs.chemistry.RECIPE_BOUNDS`, the single source of
-truth; the log/linear choice matches :func:`synthgap.envs.chemistry.random_recipes`.
+Ranges and scales come from :mod:`synthgap.envs.chemistry.limits`, the single source of
+truth (:func:`synthgap.envs.chemistry.random_recipes` samples the same scales).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from synthgap.envs.chemistry import (
-    RECIPE_BOUNDS,
+    RECIPE_LIMITS,
     ChemicalSystem,
     Recipe,
     RecipeBatch,
@@ -36,8 +36,8 @@ from synthgap.envs.chemistry import (
 )
 
 #: Continuous fields searched on a log scale (the others are linear).
-LOG_FIELDS = frozenset({"ramp_rate", "dwell_time", "cooling_rate"})
-CONTINUOUS = tuple(RECIPE_BOUNDS)
+LOG_FIELDS = frozenset(k for k, b in RECIPE_LIMITS.items() if b.scale == "log")
+CONTINUOUS = tuple(RECIPE_LIMITS)
 CATEGORICAL = ("route", "atmosphere")
 
 
@@ -78,10 +78,11 @@ class RecipeSpace:
         self.route_labels = tuple(route_label(t, s) for t, s in self.routes)
         self.atmospheres = tuple(load_atmospheres())
         self.dim_names = CONTINUOUS + CATEGORICAL
-        self._lo = np.array([RECIPE_BOUNDS[k][0] for k in CONTINUOUS])
-        self._hi = np.array([RECIPE_BOUNDS[k][1] for k in CONTINUOUS])
+        self._lo = np.array([RECIPE_LIMITS[k].low for k in CONTINUOUS])
+        self._hi = np.array([RECIPE_LIMITS[k].high for k in CONTINUOUS])
         self._log = np.array([k in LOG_FIELDS for k in CONTINUOUS])
-        self._scalar_bounds = tuple((k, *RECIPE_BOUNDS[k][:2], k in LOG_FIELDS) for k in CONTINUOUS)
+        self._scalar_bounds = tuple((k, RECIPE_LIMITS[k].low, RECIPE_LIMITS[k].high, k in LOG_FIELDS)
+                                    for k in CONTINUOUS)
         all_targets = list(system.targets)
         self._route_target = np.array([all_targets.index(t) for t, _ in self.routes])
         self._route_set = np.array(

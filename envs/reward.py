@@ -8,17 +8,18 @@ Buildable performance of one experiment (dimensionless, about 0 to 1)::
 * ``measured``: the property measured on the sample (noisy, as the lab reports it);
 * ``theoretical_max``: the highest theoretical performance among the campaign's
   candidate targets (normalises the systems' different units);
-* ``p_success``: the process window, the probability that the same recipe still gives a
-  sample with at least ``purity_threshold`` of the target when the furnace runs off by
-  the drift band observed in the lab (Gauss-Hermite quadrature over the dwell
-  temperature, through the twin's batched kinetics: deterministic and cheap);
-* ``spread``: standard deviation of the performance over that band, normalised: the
+* ``p_success``: the process window (:func:`synthgap.envs.buildable.process_window`), the
+  share of the lab's furnace offsets (``drift_band`` sd, whole programme shifted) at which
+  the same recipe still gives a sample with at least ``purity_threshold`` of the target
+  (through the batched kinetics: deterministic and cheap);
+* ``spread``: standard deviation of the performance over those offsets, normalised: the
   risk of a recipe that only works on a knife edge;
 * ``lab_hours``: lab time the experiment took.
 
-The planner benchmark scores recipes with the same drift band from the simulator's
-truth (:mod:`synthgap.agents.oracle`: noise-free performance averaged over the offsets);
-this reward is what a lab can compute from one measured sample.
+The same firing gives the recipe's buildable performance
+(:func:`synthgap.envs.buildable.buildable_performance`, property unit), reported in the
+breakdown as ``buildable``: evaluation divides it by the oracle of the campaign's
+candidates (:func:`synthgap.envs.buildable.fraction_of_oracle`).
 
 ``performance_only`` is what a traditional predictor optimises: the target's theoretical
 performance if it sits on the 0 K hull (normalised the same way), whatever the sample.
@@ -28,11 +29,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 
-from .chemistry import ChemicalSystem, Recipe, RecipeBatch, fire, hull_at
+from .buildable import OFFSET_POINTS, ProcessWindow, buildable_performance
+from .buildable import process_window as _window
+from .chemistry import ChemicalSystem, Recipe, hull_at
+from .lab.measurement import SUCCESS_PURITY
 from .lab.thermal import FURNACE_OFFSET_SD_K
 
 REWARD_KINDS = ("buildable", "performance_only")
@@ -45,16 +48,17 @@ class RewardWeights:
     Attributes:
         time_weight: cost per lab hour (reward units / h).
         risk_weight: cost per unit of normalised performance spread.
-        purity_threshold: target weight fraction that counts as a success.
-        drift_band: furnace temperature deviation (1 sigma, K) the recipe must survive.
-        window_points: quadrature points across the drift band.
+        purity_threshold: target weight fraction that counts as a success
+            (default :data:`~synthgap.envs.lab.measurement.SUCCESS_PURITY`).
+        drift_band: furnace offset sd (1 sigma, K) the recipe must survive.
+        window_points: Gauss-Hermite points across the drift band.
     """
 
     time_weight: float = 0.005
     risk_weight: float = 0.5
-    purity_threshold: float = 0.9
+    purity_threshold: float = SUCCESS_PURITY
     drift_band: float = FURNACE_OFFSET_SD_K
-    window_points: int = 7
+    window_points: int = OFFSET_POINTS
 
     def __post_init__(self):
         for name in ("time_weight", "risk_weight", "drift_band"):
@@ -69,53 +73,31 @@ class RewardWeights:
 
 @dataclass(frozen=True)
 class RewardBreakdown:
-    """The parts of one reward, for logging and plots."""
+    """The parts of one reward, for logging and plots.
+
+    Attributes:
+        reward: the reward paid.
+        performance: measured performance / theoretical max of the candidates.
+        p_success: process-window success share, in [0, 1].
+        spread: performance sd over the offsets / theoretical max.
+        lab_hours: lab time of the experiment, h.
+        buildable: the recipe's buildable performance, the target's property unit
+            (:mod:`synthgap.envs.buildable`), whatever the reward pays.
+    """
 
     reward: float
-    performance: float  # normalised measured performance
+    performance: float
     p_success: float
     spread: float
     lab_hours: float
-
-
-@dataclass(frozen=True)
-class ProcessWindow:
-    """How a recipe fares across the furnace drift band.
-
-    Attributes:
-        p_success: weighted share of the band where the target fraction passes.
-        mean: weighted mean performance (property units).
-        std: weighted standard deviation of performance (property units).
-    """
-
-    p_success: float
-    mean: float
-    std: float
-
-
-@lru_cache(maxsize=8)
-def _quadrature(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Gauss-Hermite nodes (in sigmas) and weights for a standard normal."""
-    x, w = np.polynomial.hermite_e.hermegauss(n)
-    return x, w / w.sum()
+    buildable: float
 
 
 def process_window(system: ChemicalSystem, recipes: Recipe | Sequence[Recipe], drift_band: float,
-                   purity_threshold: float = 0.9, points: int = 7) -> list[ProcessWindow]:
-    """Fire each recipe across the drift band (dwell temperature +- N(0, drift_band) K)."""
-    recipes = [recipes] if isinstance(recipes, Recipe) else list(recipes)
-    base = RecipeBatch.from_recipes(system, recipes)
-    nodes, weights = _quadrature(points)
-    rows = np.repeat(np.arange(len(recipes)), points)
-    batch = {k: v[rows] for k, v in base.__dict__.items()}  # each recipe `points` times
-    shifted = batch["dwell_temperature"] + np.tile(nodes * drift_band, len(recipes))
-    batch["dwell_temperature"] = np.maximum(shifted, 300.0)
-    fired = fire(system, RecipeBatch(**batch))
-    ok = (fired.target_fraction >= purity_threshold).reshape(len(recipes), points)
-    perf = fired.performance.reshape(len(recipes), points)
-    mean = perf @ weights
-    std = np.sqrt(np.maximum((perf - mean[:, None]) ** 2 @ weights, 0.0))
-    return [ProcessWindow(float(p), float(m), float(s)) for p, m, s in zip(ok @ weights, mean, std, strict=True)]
+                   purity_threshold: float = SUCCESS_PURITY, points: int = OFFSET_POINTS
+                   ) -> list[ProcessWindow]:
+    """Each recipe's window over furnace offsets N(0, drift_band) K (whole programme shifted)."""
+    return _window(system, recipes, purity_threshold, drift_band, points)
 
 
 class Reward:
@@ -134,6 +116,8 @@ class Reward:
             raise ValueError(f"reward must be one of {REWARD_KINDS}, got {kind!r}")
         self.system, self.kind = system, kind
         self.weights = weights or RewardWeights()
+        self._standard_band = (self.weights.drift_band, self.weights.window_points) == (FURNACE_OFFSET_SD_K,
+                                                                                         OFFSET_POINTS)
         self.candidates = tuple(candidates)
         self.scale = max(system.targets[t].performance.theoretical for t in self.candidates)
         hull0 = hull_at(system, 0.0)
@@ -148,11 +132,14 @@ class Reward:
     def __call__(self, recipe: Recipe, measured_performance: float, lab_hours: float) -> RewardBreakdown:
         """Score one experiment from what the lab measured."""
         perf = float(measured_performance) / self.scale
-        if self.kind == "performance_only":
-            value = self.theoretical(recipe.target)
-            return RewardBreakdown(value, perf, float("nan"), float("nan"), float(lab_hours))
         w = self.weights
-        (window,) = process_window(self.system, recipe, w.drift_band, w.purity_threshold, w.window_points)
+        (window,) = _window(self.system, recipe, w.purity_threshold, w.drift_band, w.window_points)
+        # the window's offsets are the definition's unless the weights say otherwise
+        buildable = window.mean if self._standard_band else float(buildable_performance(self.system, recipe)[0])
+        if self.kind == "performance_only":  # pays the 0 K view; the buildable value is still reported
+            value = self.theoretical(recipe.target)
+            nan = float("nan")
+            return RewardBreakdown(value, perf, nan, nan, float(lab_hours), buildable)
         spread = window.std / self.scale
         value = perf * window.p_success - w.time_weight * lab_hours - w.risk_weight * spread
-        return RewardBreakdown(float(value), perf, window.p_success, spread, float(lab_hours))
+        return RewardBreakdown(float(value), perf, window.p_success, spread, float(lab_hours), buildable)

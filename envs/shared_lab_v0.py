@@ -41,7 +41,21 @@ class SharedLabEnv(ParallelEnv):
 
     ## Action Space (per agent)
     ``Box(-1, 1, (9,), float32)``: coordinates 0-7 are a recipe as in ``Campaign-v0``
-    (routes restricted to the agent's target); coordinate 8 picks the furnace load in
+    (routes restricted to the agent's target; ranges from :mod:`synthgap.envs.chemistry.limits`):
+
+    | index | field             | range / meaning                                    |
+    |-------|-------------------|----------------------------------------------------|
+    | 0     | excess            | 0 to 0.3 (fraction of the first precursor), linear |
+    | 1     | milling_time      | 0 to 12 h, linear                                  |
+    | 2     | ramp_rate         | 1 to 50 K/min, log                                 |
+    | 3     | dwell_temperature | 573 to 1773 K, linear                              |
+    | 4     | dwell_time        | 0.1 to 48 h, log                                   |
+    | 5     | cooling_rate      | 0.5 to 50 K/min, log                               |
+    | 6     | route             | the agent's target's precursor sets, equal bins    |
+    | 7     | atmosphere        | air, O2, N2, CO2, equal bins                       |
+    | 8     | load              | ``n_agents`` equal bins (below)                    |
+
+    Coordinate 8 picks the furnace load in
     ``n_agents`` equal bins: bin 0 fires alone, bin k joins the k-th other agent's load
     (the host's programme replaces the joiner's for that round). Joining an agent that
     has finished, or one that joins someone else, is infeasible and masked in

@@ -44,8 +44,8 @@ from typing import Any
 
 import yaml
 
-__all__ = ["MAX_BYTES", "MAX_DEPTH", "MAX_NODES", "UserFileError", "UserFileNotFound", "float_arg", "int_arg",
-           "load_user_file", "one_line", "parse_json", "parse_yaml", "read_user_text", "short"]
+__all__ = ["MAX_BYTES", "MAX_DEPTH", "MAX_NODES", "ConfigError", "UserFileError", "UserFileNotFound", "float_arg",
+           "int_arg", "load_user_file", "one_line", "parse_json", "parse_yaml", "read_user_text", "short"]
 
 MAX_BYTES = 1 << 20  # bytes: default size limit of a user file (1 MiB)
 MAX_DEPTH = 64  # levels of nested lists / mappings, after alias expansion
@@ -55,6 +55,14 @@ MAX_LINE_CHARS = 400  # characters of one error line (see one_line)
 SHORT_CHARS = 60  # characters of a quoted value (see short)
 _INT_ARG_CHARS = 40  # characters of an integer flag value (10**39 is beyond every limit here)
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class ConfigError(ValueError):
+    """A configuration is invalid: a training config, a lab file, a flag that sets one.
+
+    The one class for every layer (hardware, agents, experiments re-export it); the message
+    names the file or flag, the field and the problem. A ``ValueError``, so the CLI exits 2.
+    """
 
 
 class UserFileError(ValueError):

@@ -84,9 +84,14 @@ def handler(args) -> int:
         budget=args.budget, out=args.out, executor=args.executor, scheduler=args.scheduler,
         workers=args.workers, batch_size=args.batch_size, evaluator=args.evaluator,
         oracle_samples=args.oracle_samples,
-        mlflow=not args.no_mlflow, progress=not getattr(args, "no_progress", False),
+        progress=not getattr(args, "no_progress", False),
     )
-    result = run_benchmark(config)
+    tracker = None
+    if not args.no_mlflow:
+        from .tracking import log_benchmark
+
+        tracker = log_benchmark
+    result = run_benchmark(config, tracker)
     if args.json:
         json.dump(_json_safe({"summary": result.summary, "files": result.files,
                               "computed_cells": result.n_computed}),

@@ -14,6 +14,8 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
+from .cli_common import interrupted
+
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
@@ -78,18 +80,6 @@ def user_errors() -> tuple[type[BaseException], ...]:
     if mlflow_errors is not None:
         errors += (mlflow_errors.MlflowException,)
     return errors
-
-
-def interrupted(exc: BaseException) -> bool:
-    """True for Ctrl-C, also when a C extension re-raised it as another error (a
-    ``SystemError`` whose cause chain holds the ``KeyboardInterrupt``)."""
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        if isinstance(exc, KeyboardInterrupt):
-            return True
-        seen.add(id(exc))
-        exc = exc.__cause__ or exc.__context__
-    return False
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -22,7 +21,6 @@ import numpy as np
 
 DEFAULT_OUT = Path("synthgap-runs") / "demo"
 CAMPAIGN = "synthgap/Campaign-v0"
-DEMO_EXPERIMENT = "synthgap-demo"
 
 
 def add_parsers(sub) -> None:
@@ -31,7 +29,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--system", default="BaTiO3", help="system the policy is trained on")
     from synthgap.envs.userfiles import int_arg
 
-    from .train_cli import tracking_uri
+    from .cli_common import tracking_uri
 
     # argparse checks the upper bounds, _check the lower ones
 
@@ -87,8 +85,7 @@ def overview(out: Path, rng: np.random.Generator, recipes: int) -> tuple[list[di
 
 def train_policy(args, out: Path) -> dict:
     """Train PPO on Campaign-v0 through ``synthgap train``'s own code; returns its summary."""
-    from .cli import build_parser
-    from .train_cli import train_run
+    from .train_cli import parse_train_args, train_run
 
     env_kwargs = {"system": args.system, "budget": args.budget}
     config = out / "ppo.yaml"
@@ -96,7 +93,7 @@ def train_policy(args, out: Path) -> dict:
     config.write_text(f"net_arch: [64, 64]\nn_steps: {20 * args.budget}\nbatch_size: {5 * args.budget}\n"
                       "learning_rate: 0.0003\nn_epochs: 10\neval_episodes: 5\n")
     every = str(max(args.timesteps // 5, 1))  # five evaluations and checkpoints per run
-    argv = ["train", "--env", CAMPAIGN, "--algo", "ppo", "--timesteps", str(args.timesteps), "--seed", str(args.seed),
+    argv = ["--env", CAMPAIGN, "--algo", "ppo", "--timesteps", str(args.timesteps), "--seed", str(args.seed),
             "--config", str(config), "--env-kwargs", json.dumps(env_kwargs), "--eval-freq", every,
             "--checkpoint-freq", every, "--out", str(out / "train"),
             "--register-as", f"synthgap-demo-{args.system}-ppo"]
@@ -105,7 +102,7 @@ def train_policy(args, out: Path) -> dict:
     if args.no_progress:
         argv.append("--no-progress")
     with contextlib.redirect_stdout(sys.stderr):  # the progress bar writes to stdout; ours is the summary
-        return train_run(build_parser().parse_args(argv))
+        return train_run(parse_train_args(argv))
 
 
 def compare(args, model_uri: str) -> dict:
@@ -122,9 +119,9 @@ def compare(args, model_uri: str) -> dict:
 
 
 def best_so_far(episodes) -> np.ndarray:
-    """(campaigns, experiments) best buildable performance so far (normalised)."""
-    vals = [[i["reward_parts"]["performance"] * i["reward_parts"]["p_success"] for i in e.infos] for e in episodes]
-    return np.maximum.accumulate(np.array(vals), axis=1)
+    """(campaigns, experiments) buildable performance / oracle of each campaign's
+    recommendation (best measured so far), as :mod:`synthgap.agents.rl.evaluation` scores it."""
+    return np.array([e.buildable_so_far() for e in episodes])
 
 
 def plot_best_so_far(results: dict, path: Path, system: str) -> Path:
@@ -140,7 +137,7 @@ def plot_best_so_far(results: dict, path: Path, system: str) -> Path:
         q25, med, q75 = np.percentile(curves, [25, 50, 75], axis=0)
         ax.plot(x, med, color=color, lw=2, label=f"{'PPO policy' if name == 'ppo' else 'random search'} (median)")
         ax.fill_between(x, q25, q75, color=color, alpha=0.2)
-    ax.set(xlabel="experiment", ylabel="best buildable performance so far (fraction of the best theoretical)",
+    ax.set(xlabel="experiment", ylabel="buildable performance of the best so far (fraction of the oracle)",
            title=f"{system}: trained policy against random search, {len(results['ppo'])} seeded campaigns")
     ax.grid(alpha=0.3)
     ax.legend()
@@ -151,13 +148,13 @@ def plot_best_so_far(results: dict, path: Path, system: str) -> Path:
 
 
 def best_recipe(episodes):
-    """The recipe with the highest buildable performance over all campaigns, and that value."""
+    """The recipe with the highest buildable performance over all campaigns, and that value
+    as a fraction of the oracle."""
     best, value = None, -np.inf
     for e in episodes:
-        for i in e.infos:
-            v = i["reward_parts"]["performance"] * i["reward_parts"]["p_success"]
+        for i, v in zip(e.infos, e.buildable(), strict=True):
             if v > value:
-                best, value = i["recipe"], v
+                best, value = i["recipe"], float(v)
     return best, value
 
 
@@ -215,8 +212,9 @@ def run_demo(args) -> int:
         print(table(rows))
         print()
         print(f"PPO on Campaign-v0 ({args.system}, budget {args.budget}, {summary['num_timesteps']} steps in "
-              f"{summary['train_seconds']:.0f} s) against random search, median best buildable performance over "
-              f"{args.campaigns} seeded campaigns: PPO {comparison['ppo_median_best_buildable']:.3f}, "
+              f"{summary['train_seconds']:.0f} s) against random search, median best buildable performance "
+              f"(fraction of the oracle) over {args.campaigns} seeded campaigns: "
+              f"PPO {comparison['ppo_median_best_buildable']:.3f}, "
               f"random {comparison['random_median_best_buildable']:.3f}")
         print(f"report: {report}  ({elapsed:.0f} s; overview {t_overview:.0f} s, training {t_train:.0f} s)")
         print(f"model: {summary['model_uri']}; open the runs with: synthgap ui")
@@ -245,11 +243,14 @@ def write_report(out, args, rows, overview_lines, summary, comparison, recipe, r
         f"{summary['num_timesteps']} experiments of training, {summary['train_seconds']:.0f} s), registered as "
         f"`{summary['model_uri']}` and loaded back hash-checked. Evaluated on {args.campaigns} seeded campaigns "
         "that training never saw, against random search on the same campaigns:", "",
-        "| policy | median best buildable performance | mean campaign reward |", "|---|---|---|",
+        "Buildable performance is the expected performance over the lab's furnace offsets, as a fraction of "
+        "the oracle (the best achievable over the campaign's candidate targets): 1.0 is the best achievable.", "",
+        "| policy | median best buildable performance (fraction of the oracle) | mean campaign reward |",
+        "|---|---|---|",
         *(f"| {label} | {comparison[f'{key}_median_best_buildable']:.3f} | {comparison[f'{key}_mean_reward']:.3f} |"
           for label, key in (("PPO", "ppo"), ("random search", "random"))),
         "", "![learning curve](learning_curve.png)", "", "![best so far](best_so_far.png)", "",
-        f"The policy's best recipe (buildable performance {recipe_value:.3f}): {recipe.target} from "
+        f"The policy's best recipe (buildable performance {recipe_value:.3f} of the oracle): {recipe.target} from "
         f"{' + '.join(recipe.precursors)}, {recipe.dwell_temperature:.0f} K for {recipe.dwell_time:.1f} h in "
         f"{recipe.atmosphere}, ramp {recipe.ramp_rate:.1f} K/min, milled {recipe.milling_time:.1f} h.", "",
         "![chosen recipe](chosen_recipe_firing.png)", "", "![hull](hull_0K_vs_1273K.png)", "",
@@ -263,21 +264,10 @@ def write_report(out, args, rows, overview_lines, summary, comparison, recipe, r
 
 def log_demo_run(client, args, out: Path, comparison: dict, summary: dict) -> str:
     """One MLflow run holding the report, its figures and the comparison."""
-    from mlflow.entities import Metric, Param, RunTag
+    from .tracking import DEMO_EXPERIMENT, KIND_TAG, log_report_run
 
-    from .tracking import experiment_id
-
-    exp = experiment_id(client, DEMO_EXPERIMENT, args.tracking_uri)
-    run = client.create_run(exp, run_name=f"demo-{args.system}-s{args.seed}")
-    rid = run.info.run_id
-    stamp = int(time.time() * 1000)
     params = {"system": args.system, "budget": args.budget, "timesteps": args.timesteps, "seed": args.seed,
               "campaigns": args.campaigns, "recipes": args.recipes, "model_uri": summary["model_uri"]}
-    client.log_batch(rid, metrics=[Metric(k, v, stamp, 0) for k, v in comparison.items()],
-                     params=[Param(k, str(v)) for k, v in params.items()],
-                     tags=[RunTag("synthgap.kind", "demo"), RunTag("synthgap.train_run", summary["run_id"])])
-    for f in sorted(os.listdir(out)):
-        if f.endswith((".png", ".md")):
-            client.log_artifact(rid, str(out / f), "report")
-    client.set_terminated(rid, "FINISHED")
-    return rid
+    return log_report_run(client, DEMO_EXPERIMENT, f"demo-{args.system}-s{args.seed}", params=params,
+                          metrics=comparison, tags={KIND_TAG: "demo", "synthgap.train_run": summary["run_id"]},
+                          folder=out, tracking_uri=args.tracking_uri)

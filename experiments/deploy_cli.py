@@ -18,7 +18,7 @@ from pathlib import Path
 
 from synthgap.envs.userfiles import int_arg, one_line, short
 
-from .train_cli import tracking_uri
+from .cli_common import tracking_uri
 
 __all__ = ["DeployCLIError", "add_parsers", "handler"]
 
@@ -81,9 +81,10 @@ def _check_journal(path: str) -> None:
 
 
 def handler(args: argparse.Namespace) -> int:
-    """Run :func:`synthgap.hardware.deploy.deploy` for parsed ``args``."""
-    from synthgap.hardware.deploy import DeployOptions, deploy
+    """Run :func:`synthgap.experiments.deploy.deploy` for parsed ``args``."""
     from synthgap.hardware.lab import HardwareLabError
+
+    from .deploy import DeployOptions, deploy
 
     if args.resume and args.journal:
         raise DeployCLIError("--resume JOURNAL continues that journal; do not also pass --journal")

@@ -1,25 +1,35 @@
-"""MLflow tracking of training runs: store, SB3 logger output, artifacts, the policy as a model.
+"""All MLflow writing of synthgap: training, evaluation, benchmark, deploy and demo runs.
+
+The one module that creates experiments and runs and logs metrics, params, artifacts and
+models; the agents and the hardware never import MLflow to write (the trainer takes SB3
+logger outputs, the benchmark a :class:`~synthgap.agents.benchmark.BenchmarkTracker`, and
+deploy's orchestration lives in :mod:`synthgap.experiments.deploy`).
 
 Store: ``--tracking-uri``, else ``MLFLOW_TRACKING_URI``, else the embedded
 ``sqlite:///synthgap-runs/mlflow.db`` with artifacts in ``synthgap-runs/artifacts``
-(relative to the current directory). For any ``sqlite:///PATH/x.db`` store the
-experiments keep their artifacts in ``PATH/artifacts``, never in ``./mlruns``.
-MLflow is imported inside the functions only (``import mlflow`` costs about 1 s).
+(relative to the current directory), resolved by :mod:`synthgap.agents.mlflow_store` (the
+registry reads the same store). For any ``sqlite:///PATH/x.db`` store the experiments keep
+their artifacts in ``PATH/artifacts``, never in ``./mlruns``. MLflow is imported inside the
+functions only (``import mlflow`` costs about 1 s). Metrics go in batches (``log_batch`` of
+100 metrics: about 20x faster than 100 ``log_metric`` calls).
 """
 
 from __future__ import annotations
 
 import json
+import math
+import os
 import sys
 import tempfile
+import time
 import warnings
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from synthgap.agents.mlflow_store import (  # noqa: F401  (re-exported for the CLI)
+from synthgap.agents.mlflow_store import (  # noqa: F401  (re-exported: the store is opened through here)
     DEFAULT_ARTIFACT_ROOT,
     DEFAULT_TRACKING_URI,
-    experiment_id,
     get_client,
     resolve_tracking_uri,
 )
@@ -27,13 +37,37 @@ from synthgap.agents.rl.callbacks import BufferedKVWriter
 
 TRAIN_EXPERIMENT = "synthgap-train"
 EVAL_EXPERIMENT = "synthgap-evaluate"
+BENCHMARK_EXPERIMENT = "synthgap-benchmark"
+DEPLOY_EXPERIMENT = "synthgap-deploy"
+DEMO_EXPERIMENT = "synthgap-demo"
 CHECKPOINT_TAG = "synthgap.checkpoint_dir"
 OUT_TAG = "synthgap.out_dir"
 KIND_TAG = "synthgap.kind"
+EXPERIMENT_TAG = "synthgap.experiment_id"  # a deploy run: the journal's experiment id
+CAMPAIGN_TAG = "synthgap.campaign_id"
 _BATCH = 900  # log_batch takes at most 1000 metrics per call
 CURVE_METRICS = ("rollout/ep_rew_mean", "eval/mean_reward")
 
 
+# ---------------------------------------------------------------------------------- store
+def experiment_id(client, name: str, uri: str | None = None) -> str:
+    """Id of experiment ``name``, created with the store's artifact root if new."""
+    exp = client.get_experiment_by_name(name)
+    if exp is not None:
+        return exp.experiment_id
+    _, root = resolve_tracking_uri(uri)
+    kwargs = {}
+    if root is not None:
+        Path(root).mkdir(parents=True, exist_ok=True)
+        kwargs["artifact_location"] = Path(root).resolve().as_uri()
+    return client.create_experiment(name, **kwargs)
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+# ---------------------------------------------------------------------------------- training
 class MLflowOutputFormat(BufferedKVWriter):
     """SB3 logger output writing metrics to one MLflow run with ``log_batch``."""
 
@@ -144,6 +178,122 @@ def log_policy_model(client, run_id: str, policy_zip: str | Path, config, name: 
     return name, str(mv.version)
 
 
+# ---------------------------------------------------------------------------------- benchmark
+def log_benchmark(config, result, out: Path) -> dict[str, str]:
+    """Log a benchmark: config, summary and figures (parent run), every cell's curves (children).
+
+    A :class:`synthgap.agents.benchmark.BenchmarkTracker`: returns ``{"mlflow_run_id": parent
+    run id}`` for the result's files. The store is the default one (``MLFLOW_TRACKING_URI``).
+    """
+    from mlflow.entities import Metric, Param, RunTag
+
+    from synthgap.agents.metrics import campaign_metrics
+
+    client = get_client()
+    exp_id = experiment_id(client, BENCHMARK_EXPERIMENT)
+    now = int(time.time() * 1000)
+
+    def log(run_id, metrics=(), params=(), tags=()):
+        metrics = list(metrics)
+        for i in range(0, max(len(metrics), 1), _BATCH):
+            client.log_batch(run_id, metrics=metrics[i:i + _BATCH],
+                             params=list(params) if i == 0 else [],
+                             tags=list(tags) if i == 0 else [])
+
+    parent = client.create_run(exp_id, run_name=f"benchmark-{out.name}", tags={KIND_TAG: "benchmark"})
+    pid = parent.info.run_id
+    params = [Param(k, str(v)[:500]) for k, v in asdict(config).items()]
+    metrics = [Metric(f"{r['system_key']}.{r['planner']}.{k}", float(v), now, 0)
+               for r in result.summary for k, v in r.items() if _finite(v)]
+    log(pid, metrics, params)
+    for path in result.files.values():
+        if Path(path).is_file():
+            client.log_artifact(pid, path, "figures" if path.endswith(".png") else None)
+    for row in result.rows:
+        rec = next(r for r in result.cells.values()
+                   if r["cell"]["system_key"] == row["system_key"]
+                   and r["cell"]["planner"] == row["planner"] and r["cell"]["seed"] == row["seed"])
+        child = client.create_run(exp_id, run_name=rec["cell"]["key"], tags={"mlflow.parentRunId": pid})
+        ex = rec["experiments"]
+        m = campaign_metrics([e["performance"] for e in ex], [e["buildable"] for e in ex],
+                             [e["lab_hours"] for e in ex], row["oracle"])
+        ms = [Metric(k, float(v), now, 0) for k, v in row.items() if _finite(v)]
+        for step, (b, g, h) in enumerate(zip(m["best_so_far"], m["regret"], m["cum_hours"], strict=True), start=1):
+            ms += [Metric("best_so_far", b, now, step), Metric("regret", g, now, step),
+                   Metric("cum_lab_hours", h, now, step)]
+        cp = [Param(k, str(rec["cell"][k])) for k in ("system", "planner", "seed", "budget", "batch_size")]
+        log(child.info.run_id, ms, cp, [RunTag("pick_target", row["pick_target"])])
+        client.set_terminated(child.info.run_id)
+    client.set_terminated(pid)
+    return {"mlflow_run_id": pid}
+
+
+# ---------------------------------------------------------------------------------- deploy
+class ExperimentTracker:
+    """One MLflow run per finished deploy experiment, keyed by the journal's experiment id."""
+
+    def __init__(self, tracking_uri: str | None = None, experiment: str = DEPLOY_EXPERIMENT) -> None:
+        self.client = get_client(tracking_uri)
+        self.experiment_id = experiment_id(self.client, experiment, tracking_uri)
+
+    def find(self, experiment_id: str):
+        """The run already logged for ``experiment_id``, or None."""
+        runs = self.client.search_runs([self.experiment_id],
+                                       filter_string=f"tags.`{EXPERIMENT_TAG}` = '{experiment_id}'", max_results=5)
+        return runs[0] if runs else None
+
+    def log(self, rec, reward: float, *, step: int, episode: int, campaign_id: str, policy: Any,
+            journal: Path) -> bool:
+        """Log the :class:`~synthgap.envs.lab.records.SampleRecord` ``rec`` unless its experiment
+        id is already logged; True if logged now."""
+        from mlflow.entities import Metric, Param, RunTag
+
+        run = self.find(rec.sample_id)
+        if run is not None and run.info.status == "FINISHED":
+            return False
+        if run is None:
+            run = self.client.create_run(self.experiment_id, run_name=rec.sample_id, tags={
+                EXPERIMENT_TAG: rec.sample_id, CAMPAIGN_TAG: campaign_id, KIND_TAG: "deploy",
+                "synthgap.journal": str(journal), "synthgap.policy": f"{policy.name}/{policy.version}",
+                "synthgap.policy_sha256": policy.sha256})
+        run_id = run.info.run_id
+        r = rec.recipe
+        values = {"reward": reward, "performance": rec.performance, "episode": episode,
+                  "target_fraction": rec.xrd_phase_fractions.get(r.target, math.nan),
+                  "lab_hours": (rec.finished_s - rec.started_s) / 3600.0}
+        values.update({f"xrd.{p}": v for p, v in rec.xrd_phase_fractions.items()})
+        values.update({f"tc.{k}": v for k, v in rec.tc_summary.items()})
+        ts = 0
+        metrics = [Metric(k, float(v), ts, step) for k, v in values.items() if math.isfinite(float(v))]
+        params = [Param(k, str(v)) for k, v in r.to_dict().items()]
+        params.append(Param("status", rec.status))
+        self.client.log_batch(run_id, metrics=metrics, params=params,
+                              tags=[RunTag("synthgap.status", rec.status)])
+        self.client.set_terminated(run_id)
+        return True
+
+
+# ---------------------------------------------------------------------------------- demo
+def log_report_run(client, experiment: str, run_name: str, *, params: dict[str, Any], metrics: dict[str, float],
+                   tags: dict[str, str], folder: Path, tracking_uri: str | None = None) -> str:
+    """One finished run holding ``params``, ``metrics`` (step 0), ``tags`` and the ``.png`` and
+    ``.md`` files of ``folder`` under ``report/``; returns its id (the demo's report run)."""
+    from mlflow.entities import Metric, Param, RunTag
+
+    run = client.create_run(experiment_id(client, experiment, tracking_uri), run_name=run_name)
+    rid = run.info.run_id
+    stamp = int(time.time() * 1000)
+    client.log_batch(rid, metrics=[Metric(k, v, stamp, 0) for k, v in metrics.items()],
+                     params=[Param(k, str(v)) for k, v in params.items()],
+                     tags=[RunTag(k, v) for k, v in tags.items()])
+    for f in sorted(os.listdir(folder)):
+        if f.endswith((".png", ".md")):
+            client.log_artifact(rid, str(Path(folder) / f), "report")
+    client.set_terminated(rid, "FINISHED")
+    return rid
+
+
+# ---------------------------------------------------------------------------------- UI
 def ui_command(port: int = 5000, uri: str | None = None, host: str = "127.0.0.1") -> list[str]:
     """The ``mlflow server`` command line serving the store on ``host:port``."""
     uri, root = resolve_tracking_uri(uri)

@@ -19,33 +19,15 @@ from pathlib import Path
 
 from synthgap.envs.userfiles import UserFileError, int_arg, parse_json, short
 
+from .cli_common import interrupted, tracking_uri
+
 DEFAULT_OUT = "synthgap-runs/train"
-#: URI schemes MLflow has a store for (``mlflow.tracking.registry``); "" is a local path.
-TRACKING_SCHEMES = ("", "file", "sqlite", "http", "https", "postgresql", "mysql", "mssql", "databricks",
-                    "databricks-uc", "uc")
 MAX_EPISODES = 100_000  # evaluation episodes
 MAX_JSON_ARG_CHARS = 100_000  # characters of a JSON command-line value
 
 
 class TrainCLIError(ValueError):
     """Bad command-line input for the training commands."""
-
-
-def tracking_uri(text: str) -> str:
-    """``argparse`` type of ``--tracking-uri``: a URI of a scheme MLflow can store runs in.
-
-    Refused here, before MLflow is imported, instead of deep inside its registry.
-    """
-    from urllib.parse import urlparse
-
-    try:
-        scheme = urlparse(text).scheme.lower()
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a URI: {short(text)}") from None
-    if scheme.split("+")[0] not in TRACKING_SCHEMES:
-        raise argparse.ArgumentTypeError(f"unsupported scheme {short(scheme, 20)} in {short(text)}; use "
-                                         "sqlite:///PATH, http(s)://HOST:PORT, a database URI or a folder")
-    return text
 
 
 def add_parsers(subparsers) -> None:
@@ -174,6 +156,13 @@ def train_handler(args) -> int:
     return 0
 
 
+def parse_train_args(argv: list[str]) -> argparse.Namespace:
+    """``synthgap train ARGV`` parsed as the CLI does (for callers that train from code, e.g. the demo)."""
+    parser = argparse.ArgumentParser(prog="synthgap")
+    add_parsers(parser.add_subparsers(dest="command"))
+    return parser.parse_args(["train", *argv])
+
+
 def train_run(args) -> dict:
     """Train (or resume) a run; log everything to MLflow; register the final policy; return its summary."""
     from stable_baselines3.common.logger import HumanOutputFormat
@@ -236,8 +225,6 @@ def train_run(args) -> dict:
         result = train(config, run_dir, output_formats=outputs, checkpoint_dir=run_dir / "checkpoints",
                        resume=bool(args.resume), progress_bar=not args.no_progress)
     except BaseException as exc:
-        from .cli import interrupted
-
         if interrupted(exc):
             client.set_terminated(run_id, "KILLED")
             print(f"synthgap: interrupted; resume with: synthgap train --resume {run_id}", file=sys.stderr)

@@ -6,12 +6,12 @@ Modules (import them directly; this package imports nothing on its own):
 - ``balance``: :class:`MTSICSBalance`, Mettler Toledo MT-SICS balance (g).
 - ``stations``: :class:`Mill`, :class:`Press`, :class:`RobotArm` (ASCII line protocol).
 - ``xrd``: :class:`XRDFolderDriver`, request/result files in shared folders.
+- ``drivers``: the Protocols the shield and the lab need from each driver (``FurnaceDriver``, ...).
 - ``shield``: :class:`SafetyShield` (limits, interlock, watchdog, e-stop, dry-run).
 - ``config``: :class:`LabConfig`, :class:`SafetyLimits` from the lab YAML.
 - ``journal``: append-only JSON-lines :class:`Journal`.
 - ``registers``: the one Eurotherm register map; ``errors``: typed exceptions.
 - ``lab``: :class:`HardwareLab`, the ``Lab`` protocol on these drivers, behind the shield.
-- ``deploy``: ``synthgap deploy``, a registered policy running a campaign on the lab.
 - ``emulators``: pty emulators of every serial instrument and of a whole lab, ``synthgap emulate``.
 - ``testing``: :class:`ScriptedPort` / ``expected_protocol`` for byte-exact tests.
 """

@@ -2,11 +2,13 @@
 
 Every driver failure is an :class:`InstrumentError`; callers that only want to know
 "the instrument did not do it" catch that one class. The subclasses say why.
+:class:`ConfigError` (a malformed lab file) is the project's one configuration error,
+defined in :mod:`synthgap.envs.userfiles` and re-exported here.
 """
 
 from __future__ import annotations
 
-from synthgap.envs.userfiles import short
+from synthgap.envs.userfiles import ConfigError, short
 
 __all__ = [
     "BalanceBusy",
@@ -148,7 +150,3 @@ class SafetyViolation(Exception):
         self.value = value
         self.limit = limit
         self.reason = reason
-
-
-class ConfigError(ValueError):
-    """A lab configuration file is malformed; the message names file, field and problem."""

@@ -2,8 +2,9 @@
 
 One sample at a time runs the same chain as the twin (:class:`~synthgap.envs.lab.simlab.SimLab`):
 
-1. robot: vial rack -> balance; for each precursor (masses from the twin's
-   ``commanded_masses``): tare, dose, stable weight;
+1. robot: vial rack -> balance; for each precursor (masses from
+   :func:`~synthgap.envs.chemistry.stoichiometry.precursor_masses`, as the twin weighs them):
+   tare, dose, stable weight;
 2. robot: balance -> mill; mill (``milling_time`` h); robot: mill -> press; press;
    robot: press -> furnace (interlock: furnace at or below the safe temperature);
 3. fire the recipe's programme on the controller: rate limit = ``ramp_rate``, setpoint =
@@ -51,13 +52,24 @@ from typing import Any
 
 import numpy as np
 
-from synthgap.envs.chemistry import Recipe, load_system, validate_recipe
+from synthgap.envs.chemistry import Recipe, load_system
+from synthgap.envs.chemistry.discretisation import is_dwell
+from synthgap.envs.chemistry.stoichiometry import precursor_masses
 from synthgap.envs.lab.protocol import LabInputError
-from synthgap.envs.lab.records import Characterisation, FurnaceLog, Programme, SampleRecord, Segment
+from synthgap.envs.lab.records import Characterisation, FurnaceLog, Programme, SampleRecord, Segment, sample_status
+from synthgap.envs.lab.validation import (
+    LabCaps,
+    check_dose,
+    check_load,
+    check_milling,
+    check_programme,
+    check_recipe,
+)
 from synthgap.envs.userfiles import short
 
 from .balance import MTSICSBalance
 from .config import LabConfig, read_yaml
+from .drivers import BalanceDriver, DosingRobot, PolledStation, XRDDriver
 from .errors import ConfigError, InstrumentError, SafetyViolation
 from .eurotherm import EurothermController
 from .journal import Journal, read_journal
@@ -152,8 +164,11 @@ class LabShield(SafetyShield):
     state-changing command.
     """
 
-    def __init__(self, *args: Any, balance: Any = None, xrd: Any = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    robot: DosingRobot | None
+
+    def __init__(self, *args: Any, robot: DosingRobot | None = None, balance: BalanceDriver | None = None,
+                 xrd: XRDDriver | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, robot=robot, **kwargs)
         self.balance = balance
         self.xrd = xrd
 
@@ -182,7 +197,7 @@ class LabShield(SafetyShield):
                                f"below the DOSE command's resolution {DOSE_RESOLUTION_G:g} g (would be sent as {wire})")
         if float(wire) > cap:
             raise self._refuse("dose.mass", mass, cap, f"goes out as {wire} g on the wire, above max_mass_g")
-        robot = self._station("robot")
+        robot = self._station("robot", self.robot)
         self._send("dose", lambda: robot.command("DOSE", name, wire), precursor=name, mass_g=mass, wire=wire)
 
     def xrd_scan(self, sample_id: str) -> str | None:
@@ -220,12 +235,16 @@ def record_to_dict(rec: SampleRecord) -> dict[str, Any]:
 
 
 def record_from_dict(d: dict[str, Any]) -> SampleRecord:
-    """Inverse of :func:`record_to_dict`."""
+    """Inverse of :func:`record_to_dict`.
+
+    Raises:
+        ValueError: ``status`` is not a :data:`~synthgap.envs.lab.records.SampleStatus`.
+    """
     prog = d.get("programme")
     programme = None if prog is None else Programme(
         tuple(Segment(k, float(a), float(b), float(t)) for k, a, b, t in prog["segments"]), prog["atmosphere"])
     return SampleRecord(
-        d["sample_id"], d.get("tag", ""), Recipe.from_dict(d["recipe"]), d["status"],
+        d["sample_id"], d.get("tag", ""), Recipe.from_dict(d["recipe"]), sample_status(d["status"], "record.status"),
         weighed_g={k: float(v) for k, v in d.get("weighed_g", {}).items()}, lot=dict(d.get("lot", {})),
         mill_time_h=_num(d.get("mill_time_h")), furnace=int(d.get("furnace", -1)), firing_id=d.get("firing_id", ""),
         programme=programme, tc_summary={k: _num(v) for k, v in d.get("tc_summary", {}).items()},
@@ -283,11 +302,11 @@ class HardwareLab:
         self.campaign_id = next((e["campaign_id"] for e in previous if "campaign_id" in e), uuid.uuid4().hex[:8])
         self._n = sum(1 for e in previous if e.get("event") == "experiment_started")
         self.system = load_system(self.settings.system)
-        from synthgap.envs.lab.simlab import LabParams, SimLab
-
-        # The twin's commanded masses are the one source of truth for what to weigh.
-        self._twin = SimLab(self.system, n_furnaces=1, seed=0,
-                            config=LabParams(batch_mass_g=self.settings.batch_mass_g))
+        lim = config.limits
+        #: what this lab refuses beyond the recipe and programme limits: its safety limits.
+        self.caps = LabCaps(max_temperature_K=lim.max_temperature_K,
+                            max_ramp_rate_K_per_min=lim.max_ramp_rate_K_per_min, max_dwell_h=lim.max_dwell_h,
+                            max_mass_g=lim.max_mass_g)
         self._opened = time.monotonic()
         self._replay: deque[dict[str, Any]] = deque()
         self._pending: dict[str, _Pending] = {}
@@ -407,24 +426,12 @@ class HardwareLab:
 
     # ------------------------------------------------------------------ validation
     def _check_recipe(self, recipe: Recipe) -> None:
-        if not isinstance(recipe, Recipe):
-            raise LabInputError(f"expected a Recipe, got {type(recipe).__name__}")
-        validate_recipe(self.system, recipe)
-        lim = self.config.limits
-        checks = (("dwell_temperature", recipe.dwell_temperature, lim.max_temperature_K, "K"),
-                  ("ramp_rate", recipe.ramp_rate, lim.max_ramp_rate_K_per_min, "K/min"),
-                  ("cooling_rate", recipe.cooling_rate, lim.max_ramp_rate_K_per_min, "K/min"),
-                  ("dwell_time", recipe.dwell_time, lim.max_dwell_h, "h"))
-        for name, value, cap, unit in checks:
-            if value > cap:
-                raise LabInputError(f"{name} {value:g} {unit} is above this lab's limit {cap:g} {unit}")
-        for p, m in self._twin.commanded_masses(recipe):
-            if m > lim.max_mass_g:
-                raise LabInputError(f"{p}: {m:g} g is above this lab's max_mass_g {lim.max_mass_g:g} g")
+        check_recipe(self.system, recipe, self.caps, self.settings.batch_mass_g)
 
     def commanded_masses(self, recipe: Recipe) -> list[tuple[str, float]]:
-        """(precursor, g) to weigh, exactly as the twin commands them."""
-        return self._twin.commanded_masses(recipe)
+        """(precursor, g) to weigh for ``batch_mass_g`` g of target, exactly as the twin commands them."""
+        return precursor_masses(self.system, recipe.target, recipe.precursors, self.settings.batch_mass_g,
+                                recipe.excess)
 
     # ------------------------------------------------------------------ the whole chain
     def run_recipe(self, recipe: Recipe) -> SampleRecord:
@@ -502,7 +509,7 @@ class HardwareLab:
         rec.instruments["balance"] = "balance-0"
         return weighed
 
-    def _station_idle(self, name: str, driver: Any, lab_s: float) -> None:
+    def _station_idle(self, name: str, driver: PolledStation, lab_s: float) -> None:
         self._wait(lab_s)
         deadline = time.monotonic() + 60.0
         while not self.dry_run and self.shield.read(f"{name}.status", driver.status) == "BUSY":
@@ -563,7 +570,7 @@ class HardwareLab:
 
     def _rate(self, seg: Segment) -> float:
         """Rate limit of a segment, K/min (a dwell keeps the cap so a change stays ramped)."""
-        if seg.start_K == seg.end_K:
+        if is_dwell(seg.start_K, seg.end_K):
             return self.config.limits.max_ramp_rate_K_per_min
         return abs(seg.end_K - seg.start_K) * 60.0 / seg.duration_s
 
@@ -574,7 +581,7 @@ class HardwareLab:
         Lab times are taken at the middle of each Modbus transaction (at high time scales a
         transaction lasts hundreds of lab seconds).
         """
-        dwell = seg.start_K == seg.end_K
+        dwell = is_dwell(seg.start_K, seg.end_K)
         if dwell:
             self.shield.start_dwell(seg.duration_s / 3600.0)
             start = self.now
@@ -732,8 +739,7 @@ class HardwareLab:
     def submit_load(self, recipes: Sequence[Recipe], tags: Sequence[str] | None = None) -> list[str]:
         """Queue samples; this lab has one furnace and fires them one load each."""
         tags = list(tags) if tags is not None else [""] * len(recipes)
-        if len(tags) != len(recipes) or not recipes:
-            raise LabInputError("a load needs >= 1 recipe and one tag each")
+        check_load(recipes, tags)
         return [self.submit(r, t) for r, t in zip(recipes, tags, strict=True)]
 
     def run(self, until: float | None = None) -> list[SampleRecord]:
@@ -749,23 +755,19 @@ class HardwareLab:
     def dispense(self, sample_id: str, precursor: str, mass_g: float) -> float:
         """Dispense and weigh ``mass_g`` g of ``precursor`` (vial goes on the balance if needed)."""
         p = self._get(sample_id)
-        if precursor not in self.system.precursors:
-            raise LabInputError(f"unknown precursor {precursor!r} (precursors: {', '.join(self.system.precursors)})")
-        if not isinstance(mass_g, int | float) or not math.isfinite(mass_g) or mass_g <= 0:
-            raise LabInputError(f"mass_g must be a finite mass > 0 g, got {mass_g!r}")
+        mass_g = check_dose(self.system, precursor, mass_g)
         if not p.rec.weighed_g:
             self._guarded(sample_id, lambda: self._move("rack", "balance"))
-        return self._guarded(sample_id, lambda: self._dispense(p.rec, precursor, float(mass_g)))
+        return self._guarded(sample_id, lambda: self._dispense(p.rec, precursor, mass_g))
 
     def mill(self, sample_id: str, hours: float) -> None:
         """Mill the sample for ``hours`` h (the vial leaves the balance)."""
         p = self._get(sample_id)
-        if not isinstance(hours, int | float) or not 0 <= hours <= 24:
-            raise LabInputError(f"milling hours must be within [0, 24] h, got {hours!r}")
+        hours = check_milling(hours)
 
         def run() -> None:
             self._move("balance", "mill")
-            self._mill(p.rec, float(hours))
+            self._mill(p.rec, hours)
         self._guarded(sample_id, run)
 
     def press(self, sample_id: str) -> None:
@@ -782,11 +784,9 @@ class HardwareLab:
         """Fire the load with ``programme`` (setpoints within the lab's limits)."""
         for sid in sample_ids:
             self._get(sid)
-        if not sample_ids or not isinstance(programme, Programme) or not programme.segments:
-            raise LabInputError("fire needs sample ids and a Programme with at least one segment")
-        if programme.max_setpoint_K > self.config.limits.max_temperature_K:
-            raise LabInputError(f"programme setpoint {programme.max_setpoint_K:g} K is above the limit "
-                                f"{self.config.limits.max_temperature_K:g} K")
+        if not sample_ids:
+            raise LabInputError("fire needs at least one sample id")
+        check_programme(programme, self.caps)
         return self._guarded(sample_ids[0], lambda: self._fire_load(list(sample_ids), programme))
 
     def characterise(self, sample_id: str) -> Characterisation:

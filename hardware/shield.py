@@ -55,13 +55,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from synthgap.envs.userfiles import short
 
 from .config import SafetyLimits
+from .drivers import FurnaceDriver, MillDriver, PressDriver, RobotDriver, StationDriver
 from .errors import ImplausibleReading, InstrumentError, SafetyViolation
 from .journal import Journal
 
@@ -78,6 +79,7 @@ DOSE_DECIMALS = 5  # decimal places of the mass in the robot's DOSE command, g
 DOSE_RESOLUTION_G = 10.0**-DOSE_DECIMALS  # smallest dose the DOSE command can express, g
 COOLING_ALLOWANCE_K = 10.0  # K allowed on top of the cooling rate: reading noise, wire resolution
 INTERLOCK_READINGS = 2  # fresh readings a furnace move needs, all believed and at or below safe
+_Station = TypeVar("_Station", bound=StationDriver)
 LATCH_EVENT = "emergency_stop_latched"  # journal event: a stop latched (reason)
 RESET_EVENT = "emergency_stop_reset"  # journal event: an operator cleared the latch
 MAX_OPERATOR_TEXT = 200  # characters of an operator name or reset reason
@@ -140,13 +142,12 @@ class SafetyShield:
     """Guard in front of the lab drivers.
 
     Args:
-        furnace: furnace driver with ``temperature``, ``setpoint``, ``ramp_rate``,
-            ``setpoint_high_limit``, ``setpoint_low_limit`` (K, K/min), e.g.
+        furnace: a :class:`~synthgap.hardware.drivers.FurnaceDriver` (K, K/min), e.g.
             :class:`~synthgap.hardware.eurotherm.EurothermController`.
         limits: the lab's safety limits.
         journal: where every command and reading is written before sending (optional).
             If its last emergency stop was never reset, the shield starts latched.
-        robot, mill, press: optional station drivers.
+        robot, mill, press: optional station drivers (:mod:`synthgap.hardware.drivers`).
         dry_run: if True, state-changing commands are recorded, never sent.
         watchdog_s: poll timeout in s; ``None`` disables the watchdog thread.
         clock: monotonic clock, s (injectable for tests); the watchdog's clock.
@@ -154,8 +155,9 @@ class SafetyShield:
             ``clock``); a lab running an accelerated emulator passes its scaled lab clock.
     """
 
-    def __init__(self, furnace: Any, limits: SafetyLimits, journal: Journal | None = None,
-                 *, robot: Any = None, mill: Any = None, press: Any = None,
+    def __init__(self, furnace: FurnaceDriver, limits: SafetyLimits, journal: Journal | None = None,
+                 *, robot: RobotDriver | None = None, mill: MillDriver | None = None,
+                 press: PressDriver | None = None,
                  dry_run: bool = False, watchdog_s: float | None = None,
                  clock: Callable[[], float] = time.monotonic,
                  furnace_clock: Callable[[], float] | None = None) -> None:
@@ -164,7 +166,8 @@ class SafetyShield:
         self.furnace = furnace
         self.limits = limits
         self.journal = journal
-        self.stations: dict[str, Any] = {
+        self.robot, self.mill, self.press = robot, mill, press
+        self.stations: dict[str, StationDriver] = {
             name: drv for name, drv in (("robot", robot), ("mill", mill), ("press", press))
             if drv is not None}
         self.dry_run = dry_run
@@ -410,7 +413,7 @@ class SafetyShield:
         ``source`` and ``destination`` are location names (``[A-Z][A-Z0-9_]{0,31}``);
         ``mass_g`` (g), if given, must be in (0, max_mass_g].
         """
-        robot = self._station("robot")
+        robot = self._station("robot", self.robot)
         moved = {"source": source, "destination": destination, "mass_g": mass_g}
         with self._lock:  # interlock and move as one step: no stop slips in between
             self._check_latch("move_sample", moved)
@@ -458,15 +461,16 @@ class SafetyShield:
             raise self._refuse("move_sample", setpoint, safe, f"interlock: {location}: furnace "
                                f"commanded to {setpoint:g} K, above the safe temperature")
 
-    def _station(self, name: str) -> Any:
-        if name not in self.stations:
+    @staticmethod
+    def _station(name: str, driver: _Station | None) -> _Station:
+        if driver is None:
             raise InstrumentError(f"no {name} configured")
-        return self.stations[name]
+        return driver
 
     def run_mill(self, rpm: float, duration_s: float) -> None:
         """Start the mill: rpm and duration (s) real numbers > 0, within the driver's
         declared ``MAX_RPM`` / ``MAX_DURATION_S`` when it has them."""
-        mill = self._station("mill")
+        mill = self._station("mill", self.mill)
         rpm = self._positive("mill.rpm", rpm, getattr(mill, "MAX_RPM", math.inf))
         duration = self._positive("mill.duration_s", duration_s, getattr(mill, "MAX_DURATION_S", math.inf))
         self._send("mill", lambda: mill.mill(rpm, duration), rpm=rpm, duration_s=duration)
@@ -474,7 +478,7 @@ class SafetyShield:
     def press_pellet(self, force_kN: float, hold_s: float) -> None:
         """Press a pellet: force (kN) and hold (s) real numbers > 0, within the driver's
         declared ``MAX_FORCE_KN`` / ``MAX_HOLD_S`` when it has them."""
-        press = self._station("press")
+        press = self._station("press", self.press)
         force = self._positive("press.force_kN", force_kN, getattr(press, "MAX_FORCE_KN", math.inf))
         hold = self._positive("press.hold_s", hold_s, getattr(press, "MAX_HOLD_S", math.inf))
         self._send("press", lambda: press.press(force, hold), force_kN=force, hold_s=hold)

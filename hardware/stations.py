@@ -29,6 +29,7 @@ from typing import Any
 
 import serial
 
+from .drivers import STATION_STATUSES, StationStatus
 from .errors import ProtocolError, StationError
 from .lineio import LineTransport
 
@@ -95,12 +96,13 @@ class LineStation:
         """Model and serial number."""
         return self.command("ID?")
 
-    def status(self) -> str:
-        """``IDLE``, ``BUSY`` or ``FAULT``."""
+    def status(self) -> StationStatus:
+        """The station's state: ``IDLE``, ``BUSY`` or ``FAULT``."""
         state = self.command("STATUS?")
-        if state not in ("IDLE", "BUSY", "FAULT"):
-            raise ProtocolError(f"{self.KIND}: unknown status {state!r}")
-        return state
+        for known in STATION_STATUSES:
+            if state == known:
+                return known
+        raise ProtocolError(f"{self.KIND}: unknown status {state!r}")
 
     def stop(self) -> None:
         """Stop any motion immediately."""

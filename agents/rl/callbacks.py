@@ -129,8 +129,12 @@ class PeriodicCallback(BaseCallback):
         """Do the periodic work."""
 
 
-class EvalCallback(PeriodicCallback):
-    """Evaluate the deterministic policy at rollout ends; record ``eval/*`` in the logger."""
+class PeriodicEvaluation(PeriodicCallback):
+    """Evaluate the deterministic policy at rollout ends; record ``eval/*`` in the logger.
+
+    Not SB3's ``EvalCallback``: no best-model saving, no early stop; the episodes are the
+    same at every evaluation (``eval_env`` reseeded with ``seed``), so evaluations compare.
+    """
 
     def __init__(self, eval_env, freq: int, episodes: int, seed: int,
                  on_eval: Callable[[int, list[float]], None] | None = None):
@@ -160,8 +164,13 @@ class EvalCallback(PeriodicCallback):
             self.on_eval(self.model.num_timesteps, list(map(float, rewards)))
 
 
-class CheckpointCallback(PeriodicCallback):
-    """Save a resumable checkpoint at rollout starts, then send the metrics it covers."""
+class ResumableCheckpoints(PeriodicCallback):
+    """Save a resumable checkpoint at rollout starts, then send the metrics it covers.
+
+    Not SB3's ``CheckpointCallback``: each save is the folder's latest checkpoint (model,
+    replay buffer and the metrics not yet in the store, see
+    :func:`~.checkpoint.save_checkpoint`), which :func:`~.trainer.train` resumes from.
+    """
 
     def __init__(self, folder: str | Path, freq: int, writer: BufferedKVWriter | None = None,
                  on_checkpoint: Callable[[int], None] | None = None):

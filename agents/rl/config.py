@@ -14,7 +14,7 @@ from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from synthgap.envs.userfiles import UserFileError, UserFileNotFound, load_user_file, short
+from synthgap.envs.userfiles import ConfigError, UserFileError, UserFileNotFound, load_user_file, short
 
 ALGOS = ("ppo", "sac", "a2c")
 ON_POLICY = ("ppo", "a2c")
@@ -36,10 +36,6 @@ INT_RANGES: dict[str, tuple[int, int]] = {
 MAX_ROLLOUT = 1_000_000  # n_steps x n_envs: transitions held by one on-policy rollout
 MAX_LAYERS = 16  # hidden layers in net_arch
 MAX_WIDTH = 4096  # units per hidden layer
-
-
-class ConfigError(ValueError):
-    """A training configuration is invalid; the message names the field and the value."""
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .callbacks import BufferedKVWriter, CheckpointCallback, EvalCallback
+from .callbacks import BufferedKVWriter, PeriodicEvaluation, ResumableCheckpoints
 from .checkpoint import read_checkpoint, restore_logger
 from .config import ON_POLICY, ConfigError, TrainConfig
 from .envs import check_algo_fits, is_multi_agent, make_vec_env
@@ -141,12 +141,12 @@ def _train(config, env, eval_env, logger, writers, out_dir, ckpt_dir, resume, pr
     callbacks = [AgentMetricsCallback()]
     evaluator = None
     if config.eval_freq > 0:
-        evaluator = EvalCallback(eval_env, config.eval_freq, config.eval_episodes,
-                                 config.seed + EVAL_SEED_OFFSET, on_eval)
+        evaluator = PeriodicEvaluation(eval_env, config.eval_freq, config.eval_episodes,
+                                       config.seed + EVAL_SEED_OFFSET, on_eval)
         callbacks.append(evaluator)
     saver = None
     if config.checkpoint_freq > 0:
-        saver = CheckpointCallback(ckpt_dir, config.checkpoint_freq, writers[0] if writers else None, on_checkpoint)
+        saver = ResumableCheckpoints(ckpt_dir, config.checkpoint_freq, writers[0] if writers else None, on_checkpoint)
         callbacks.append(saver)
     else:
         for w in writers:

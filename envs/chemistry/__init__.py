@@ -18,14 +18,15 @@ from .catalogue import (
 )
 from .firing import FiredSamples, TemperatureTrace, fire, network_for, programme_trace
 from .hull import HullView, hull_at
-from .recipe import RECIPE_BOUNDS, Recipe, RecipeBatch, RecipeError, random_recipes, validate_recipe
+from .limits import RECIPE_BOUNDS, RECIPE_LIMITS
+from .recipe import Recipe, RecipeBatch, RecipeError, random_recipes, validate_recipe
 from .tables import MissingDataError
 from .thermo import Phase, ThermoError, balance
 
 __all__ = [
     "CatalogueError", "ChemicalSystem", "Target", "bundled_system_names", "find_phase",
     "load_atmospheres", "load_system", "FiredSamples", "TemperatureTrace", "fire",
-    "network_for", "programme_trace", "HullView", "hull_at", "RECIPE_BOUNDS", "Recipe",
+    "network_for", "programme_trace", "HullView", "hull_at", "RECIPE_BOUNDS", "RECIPE_LIMITS", "Recipe",
     "RecipeBatch", "RecipeError", "random_recipes", "validate_recipe", "MissingDataError",
     "Phase", "ThermoError", "balance",
 ]

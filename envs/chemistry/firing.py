@@ -13,9 +13,11 @@ from functools import lru_cache
 import numpy as np
 
 from .catalogue import ChemicalSystem, load_system
-from .kinetics import COOL_STEPS, DWELL_STEPS, RAMP_STEPS, KineticState, ReactionNetwork, milling_rate_factor
+from .discretisation import COOL_STEPS, DWELL_STEPS, RAMP_STEPS
+from .kinetics import KineticState, ReactionNetwork, milling_rate_factor
 from .phenotype import performance
 from .recipe import ROOM_TEMPERATURE, Recipe, RecipeBatch
+from .stoichiometry import precursor_amounts
 
 
 @lru_cache(maxsize=32)
@@ -69,26 +71,6 @@ def programme_trace(batch: RecipeBatch) -> TemperatureTrace:
         np.concatenate([ramp_T, dwell_T, cool_T], axis=1),
         np.concatenate([ramp_dt, dwell_dt, cool_dt], axis=1),
     )
-
-
-@lru_cache(maxsize=64)
-def precursor_amounts(system: ChemicalSystem, target: str, precursors: tuple[str, ...]) -> np.ndarray:
-    """(P,) mol of each solid to make 1 mol of target with exact cation stoichiometry.
-
-    Solved on the elements other than O, C and H (those come and go as gases).
-    """
-    net = network_for(system)
-    elements = [e for e in net.elements if e not in ("O", "C", "H")]
-    cols = [net.elements.index(e) for e in elements]
-    pre_idx = [net.solids.index(p) for p in precursors]
-    M = net.solid_elements[pre_idx][:, cols].T  # (E, K)
-    want = net.solid_elements[net.solids.index(target), cols]
-    x, *_ = np.linalg.lstsq(M, want, rcond=None)
-    if not np.allclose(M @ x, want, atol=1e-9) or np.any(x < -1e-12):
-        raise ValueError(f"precursors {precursors} cannot supply the cations of {target}")
-    out = np.zeros(len(net.solids))
-    out[pre_idx] = x
-    return out
 
 
 def starting_amounts(system: ChemicalSystem, batch: RecipeBatch) -> np.ndarray:

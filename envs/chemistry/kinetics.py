@@ -29,7 +29,9 @@ import numba
 import numpy as np
 
 from .catalogue import ChemicalSystem, load_atmospheres
+from .discretisation import COOL_STEPS, DWELL_STEPS, RAMP_STEPS
 from .recipe import ROOM_TEMPERATURE
+from .stoichiometry import molar_mass
 from .tables import EV_TO_J_PER_MOL, R_GAS
 
 T_GRID_MIN, T_GRID_MAX, T_GRID_STEP = 250.0, 2500.0, 1.0  # K
@@ -39,7 +41,6 @@ REFERENCE_PARTICLE_SIZE = 2.0  # um: particle size at which m = 1
 UNMILLED_PARTICLE_SIZE = 10.0  # um
 MILLED_PARTICLE_SIZE = 0.5  # um, the finest a ball mill reaches
 MILLING_TIME_CONSTANT = 2.0  # h
-RAMP_STEPS, DWELL_STEPS, COOL_STEPS = 24, 24, 16  # integration steps per programme segment
 INITIAL_GRAIN_SIZE = 0.05  # um, crystallites as they first form
 
 
@@ -87,7 +88,7 @@ class ReactionNetwork:
         self.atmospheres: tuple[str, ...] = tuple(load_atmospheres())
         s_index = {n: i for i, n in enumerate(self.solids)}
         g_index = {n: i for i, n in enumerate(self.gases)}
-        self.molar_mass = np.array([_molar_mass(system.phases[n].formula) for n in self.solids])
+        self.molar_mass = np.array([molar_mass(system.phases[n].formula) for n in self.solids])
         self.elements: tuple[str, ...] = system.elements
         self.solid_elements = np.array(
             [[system.phases[n].element_amounts.get(e, 0.0) for e in self.elements] for n in self.solids]
@@ -197,7 +198,7 @@ class ReactionNetwork:
         _programmes_kernel(
             n, col(dwell_temperature), col(ramp_rate), col(dwell_time), col(cooling_rate),
             np.asarray(atmosphere, dtype=np.int64) * self.n_grid, col(rate_factor),
-            self._tables(), gas, lost, grain2,
+            self._tables(), gas, lost, grain2, (RAMP_STEPS, DWELL_STEPS, COOL_STEPS),
         )
         return KineticState(n, gas, lost, np.sqrt(grain2))
 
@@ -207,12 +208,6 @@ class ReactionNetwork:
     def element_totals(self, state_amounts: np.ndarray, gas: np.ndarray, lost: np.ndarray) -> np.ndarray:
         """(B, E) mol of each element in sample + released gas + volatilized solid."""
         return state_amounts @ self.solid_elements + gas @ self.gas_elements + lost @ self.solid_elements
-
-
-def _molar_mass(formula: str) -> float:
-    from pymatgen.core import Composition
-
-    return float(Composition(formula).weight)
 
 
 def _pad(terms: list[list[tuple[int, float]]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -356,22 +351,24 @@ def _traces_range(lo, hi, n, T, dt, offset, factor, tables, gas, lost, grain2): 
 
 @numba.njit(cache=True, inline="always")
 def _programmes_range(lo, hi, n, dwell_T, ramp, dwell_h, cool, offset, factor, tables, gas, lost,
-                      grain2):  # pragma: no cover - compiled
+                      grain2, steps):  # pragma: no cover - compiled
     """Samples lo..hi-1 through their programmes (ramp, dwell, cool), steps made on the fly.
 
     The same steps as :func:`~synthgap.envs.chemistry.firing.programme_trace`: midpoints of
-    RAMP_STEPS, DWELL_STEPS and COOL_STEPS equal parts of each segment.
+    ``steps`` = (ramp, dwell, cool) equal parts of each segment (:mod:`.discretisation`;
+    an argument, not a global, because numba's cache would not see a change in that module).
     """
+    ramp_steps, dwell_steps, cool_steps = steps
     for b in range(lo, hi):
         span, off, fac = dwell_T[b] - ROOM_TEMPERATURE, offset[b], factor[b]
-        dt = span * 60.0 / ramp[b] / RAMP_STEPS
-        for k in range(RAMP_STEPS):
-            T = ROOM_TEMPERATURE + span * (k + 0.5) / RAMP_STEPS
+        dt = span * 60.0 / ramp[b] / ramp_steps
+        for k in range(ramp_steps):
+            T = ROOM_TEMPERATURE + span * (k + 0.5) / ramp_steps
             _advance(n, b, T, dt, off, fac, tables, gas, lost, grain2)
-        _dwell(n, b, dwell_T[b], dwell_h[b] * 3600.0 / DWELL_STEPS, DWELL_STEPS, off, fac, tables, gas, lost, grain2)
-        dt = span * 60.0 / cool[b] / COOL_STEPS
-        for k in range(COOL_STEPS):
-            T = dwell_T[b] - span * (k + 0.5) / COOL_STEPS
+        _dwell(n, b, dwell_T[b], dwell_h[b] * 3600.0 / dwell_steps, dwell_steps, off, fac, tables, gas, lost, grain2)
+        dt = span * 60.0 / cool[b] / cool_steps
+        for k in range(cool_steps):
+            T = dwell_T[b] - span * (k + 0.5) / cool_steps
             _advance(n, b, T, dt, off, fac, tables, gas, lost, grain2)
 
 
@@ -394,10 +391,10 @@ def _traces_threaded(n, T, dt, offset, factor, tables, gas, lost, grain2):  # pr
 
 @numba.njit(cache=True, parallel=True, error_model="numpy")
 def _programmes_threaded(n, dwell_T, ramp, dwell_h, cool, offset, factor, tables, gas, lost,
-                         grain2):  # pragma: no cover - compiled
+                         grain2, steps):  # pragma: no cover - compiled
     for c in numba.prange((n.shape[0] + CHUNK - 1) // CHUNK):
         _programmes_range(c * CHUNK, min(n.shape[0], (c + 1) * CHUNK), n, dwell_T, ramp, dwell_h, cool,
-                          offset, factor, tables, gas, lost, grain2)
+                          offset, factor, tables, gas, lost, grain2, steps)
 
 
 
@@ -409,8 +406,9 @@ def _traces_serial(n, T, dt, offset, factor, tables, gas, lost, grain2):  # prag
 
 @numba.njit(cache=True, error_model="numpy")
 def _programmes_serial(n, dwell_T, ramp, dwell_h, cool, offset, factor, tables, gas, lost,
-                       grain2):  # pragma: no cover - compiled
-    _programmes_range(0, n.shape[0], n, dwell_T, ramp, dwell_h, cool, offset, factor, tables, gas, lost, grain2)
+                       grain2, steps):  # pragma: no cover - compiled
+    _programmes_range(0, n.shape[0], n, dwell_T, ramp, dwell_h, cool, offset, factor, tables, gas, lost, grain2,
+                      steps)
 
 
 def _traces_kernel(n, *args) -> None:

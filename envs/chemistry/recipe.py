@@ -1,13 +1,12 @@
 """Synthesis recipes: what a chemist (or an agent) asks the lab to do.
 
-One source of truth for a recipe's fields, their units and their allowed ranges
-(:data:`RECIPE_BOUNDS`); the environments' action spaces, the random sampler, the
-validation of recipe files and the safety limits all read them from here.
+A recipe's fields and units are defined here; their allowed ranges are owned by
+:mod:`.limits` (:data:`~.limits.RECIPE_LIMITS`), which :func:`validate_recipe`, the
+random sampler and every action space read.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from functools import lru_cache
@@ -18,17 +17,9 @@ import numpy as np
 
 from ..userfiles import UserFileError, load_user_file, short
 from .catalogue import ChemicalSystem, load_atmospheres
+from .limits import RECIPE_BOUNDS, RECIPE_LIMITS  # noqa: F401 (RECIPE_BOUNDS: also read from here)
 
-#: field -> (low, high, unit, meaning): the allowed range of every continuous recipe field.
-RECIPE_BOUNDS: dict[str, tuple[float, float, str, str]] = {
-    "excess": (0.0, 0.30, "fraction", "extra amount of the first precursor (e.g. 0.1 = 10 % excess)"),
-    "milling_time": (0.0, 12.0, "h", "ball-milling time before firing"),
-    "ramp_rate": (1.0, 50.0, "K/min", "heating rate from room temperature to the dwell"),
-    "dwell_temperature": (573.0, 1773.0, "K", "furnace setpoint during the dwell (1500 degC box furnace)"),
-    "dwell_time": (0.1, 48.0, "h", "time at the dwell temperature"),
-    "cooling_rate": (0.5, 50.0, "K/min", "cooling rate back to room temperature"),
-}
-CONTINUOUS_FIELDS = tuple(RECIPE_BOUNDS)
+CONTINUOUS_FIELDS = tuple(RECIPE_LIMITS)
 ROOM_TEMPERATURE = 298.15  # K
 
 
@@ -40,27 +31,29 @@ class RecipeError(ValueError):
 class Recipe:
     """One synthesis recipe.
 
-    Attributes:
-        target: phase to make (a target of the system).
-        precursors: the precursor set, one of the target's allowed sets.
-        excess: extra fraction of the first precursor (0 to 0.3).
-        milling_time: ball-milling time, h.
-        ramp_rate: heating rate, K/min.
-        dwell_temperature: dwell setpoint, K.
-        dwell_time: dwell duration, h.
-        cooling_rate: cooling rate, K/min.
-        atmosphere: furnace atmosphere (a name in ``atmospheres.yaml``: air, O2, N2, CO2).
+    Each field's docstring ends with its unit, the unit it has in recipe files, JSON records
+    and the lab's tables (``cmd.<field>`` columns); the names stay unit-free because files
+    use them. The ranges are :data:`~.limits.RECIPE_LIMITS` (same units).
     """
 
     target: str
+    """Phase to make: a target of the system."""
     precursors: tuple[str, ...]
+    """The precursor set: one of the target's allowed sets (phase names)."""
     excess: float = 0.0
+    """Extra amount of the first precursor over stoichiometry (0.1 = 10 % excess), fraction."""
     milling_time: float = 2.0
+    """Ball-milling time before firing, h."""
     ramp_rate: float = 5.0
+    """Heating rate from room temperature to the dwell, K/min."""
     dwell_temperature: float = 1273.0
+    """Furnace setpoint during the dwell, K."""
     dwell_time: float = 4.0
+    """Time at the dwell temperature, h."""
     cooling_rate: float = 5.0
+    """Cooling rate back to room temperature, K/min."""
     atmosphere: str = "air"
+    """Furnace atmosphere: a name in ``atmospheres.yaml`` (air, O2, N2, CO2)."""
 
     def to_dict(self) -> dict[str, Any]:
         """The recipe as a plain dict (precursors as a list), for files and logs."""
@@ -138,10 +131,10 @@ def validate_recipe(system: ChemicalSystem, recipe: Recipe) -> Recipe:
         allowed = "; ".join(", ".join(s) for s in sets)
         raise RecipeError(f"precursors {short(list(recipe.precursors))} cannot make {recipe.target}; "
                           f"allowed sets: {allowed}")
-    for key, (lo, hi, unit, _) in RECIPE_BOUNDS.items():
+    for key, bound in RECIPE_LIMITS.items():
         v = getattr(recipe, key)
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not lo <= v <= hi:
-            raise RecipeError(f"{key} must be within [{lo:g}, {hi:g}] {unit}, got {short(v)}")
+        if not bound.contains(v):
+            raise RecipeError(f"{key} must be within {bound.describe()}, got {short(v)}")
     atmospheres = load_atmospheres()
     if recipe.atmosphere not in atmospheres:
         raise RecipeError(f"atmosphere {short(recipe.atmosphere)} unknown; choose from {', '.join(atmospheres)}")
@@ -224,10 +217,10 @@ def random_recipes(
     n_sets = np.array([len(system.targets[t].precursor_sets) for t in targets])
     pre = np.floor(rng.random(n) * n_sets[t_idx]).astype(np.int64)
     cols: dict[str, np.ndarray] = {}
-    for key, (lo, hi, _, _) in RECIPE_BOUNDS.items():
-        if key in ("milling_time", "excess", "dwell_temperature"):
-            cols[key] = rng.uniform(lo, hi, n)
+    for key, b in RECIPE_LIMITS.items():
+        if b.scale == "linear":
+            cols[key] = rng.uniform(b.low, b.high, n)
         else:
-            cols[key] = np.exp(rng.uniform(np.log(lo), np.log(hi), n))
+            cols[key] = np.exp(rng.uniform(np.log(b.low), np.log(b.high), n))
     atm = rng.integers(0, len(load_atmospheres()), n)
     return RecipeBatch(target=t_idx.astype(np.int64), precursor_set=pre, atmosphere=atm, **cols)

@@ -18,17 +18,40 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 
 from synthgap.envs.chemistry import Recipe
+from synthgap.envs.chemistry.discretisation import is_dwell
 from synthgap.envs.chemistry.recipe import CONTINUOUS_FIELDS, ROOM_TEMPERATURE
+from synthgap.envs.userfiles import short
 
 __all__ = [
     "Segment", "Programme", "FurnaceLog", "Characterisation", "SampleTruth", "SampleRecord",
-    "ReferenceReading", "write_records", "read_table", "RECORD_FILES",
+    "ReferenceReading", "write_records", "read_table", "RECORD_FILES", "SampleStatus", "SAMPLE_STATUSES",
+    "FiringStatus", "FIRING_STATUSES", "sample_status",
 ]
+
+#: Where a sample stands: ``queued`` (submitted), ``running`` (in the chain), ``done``
+#: (measured), ``failed`` (a furnace breakdown ended its firing: no measurement) or
+#: ``dry_run`` (a hardware dry run: nothing sent, nothing measured).
+SampleStatus = Literal["queued", "running", "done", "failed", "dry_run"]
+SAMPLE_STATUSES: tuple[SampleStatus, ...] = get_args(SampleStatus)
+#: How a firing ended: ``ok``, or ``failed`` (the furnace broke down during it).
+FiringStatus = Literal["ok", "failed"]
+FIRING_STATUSES: tuple[FiringStatus, ...] = get_args(FiringStatus)
+
+
+def sample_status(value: Any, where: str = "status") -> SampleStatus:
+    """``value`` as a :data:`SampleStatus`, for records built from data (journals, files).
+
+    Raises:
+        ValueError: not one of :data:`SAMPLE_STATUSES` (the message quotes it and lists them).
+    """
+    if isinstance(value, str) and value in SAMPLE_STATUSES:
+        return value  # type: ignore[return-value]  # narrowed by the membership test
+    raise ValueError(f"{where}: unknown sample status {short(value)}; expected one of {', '.join(SAMPLE_STATUSES)}")
 
 #: table name -> file stem written by :func:`write_records`.
 RECORD_FILES = {
@@ -47,7 +70,8 @@ class Segment:
     """One segment of a furnace programme: the setpoint moves linearly.
 
     Attributes:
-        kind: "ramp", "dwell" or "cool" (free text for the log; "dwell" is held flat).
+        kind: "ramp", "dwell" or "cool" (free text for the log; a segment is a dwell when
+            its setpoint is flat, :func:`~synthgap.envs.chemistry.discretisation.is_dwell`).
         start_K: setpoint at the start, K.
         end_K: setpoint at the end, K.
         duration_s: s (> 0).
@@ -91,7 +115,7 @@ class Programme:
         mask = np.zeros(time_s.size, dtype=bool)
         t0 = 0.0
         for s in self.segments:
-            if s.kind == "dwell":  # steps ending in (t0, t0 + duration]
+            if is_dwell(s.start_K, s.end_K):  # steps ending in (t0, t0 + duration]
                 lo, hi = np.searchsorted(time_s, (t0, t0 + s.duration_s), side="right")
                 mask[lo:hi] = True
             t0 += s.duration_s
@@ -131,7 +155,7 @@ class FurnaceLog:
         firing_id, furnace: identifiers.
         sample_ids: the crucibles in the load.
         programme: the setpoint programme as commanded.
-        status: "ok" or "failed" (breakdown during the firing).
+        status: :data:`FiringStatus`, "ok" or "failed" (breakdown during the firing).
         started_s, finished_s: lab time, s (finished = failure time when failed).
         time_s: (S,) s since the start of the programme, end of each logged step.
         setpoint_K: (S,) K, the working setpoint of each step.
@@ -144,7 +168,7 @@ class FurnaceLog:
     furnace: int
     sample_ids: tuple[str, ...]
     programme: Programme
-    status: str
+    status: FiringStatus
     started_s: float
     finished_s: float
     time_s: np.ndarray
@@ -234,7 +258,8 @@ class SampleRecord:
     Attributes:
         sample_id, tag: identifiers (tag: free text, e.g. the submitting agent).
         recipe: the recipe as commanded.
-        status: "queued", "running", "done" or "failed" (furnace breakdown).
+        status: :data:`SampleStatus`: "queued", "running", "done", "failed" (furnace
+            breakdown) or "dry_run" (hardware dry run).
         weighed_g: precursor -> balance reading, g.
         lot: precursor -> lot id.
         mill_time_h: milling time as logged, h.
@@ -253,7 +278,7 @@ class SampleRecord:
     sample_id: str
     tag: str
     recipe: Recipe
-    status: str = "queued"
+    status: SampleStatus = "queued"
     weighed_g: dict[str, float] = field(default_factory=dict)
     lot: dict[str, str] = field(default_factory=dict)
     mill_time_h: float = math.nan

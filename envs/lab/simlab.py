@@ -62,15 +62,21 @@ from synthgap.envs.chemistry import (
     RecipeBatch,
     TemperatureTrace,
     fire,
-    load_atmospheres,
     load_system,
     network_for,
-    validate_recipe,
 )
-from synthgap.envs.chemistry.firing import precursor_amounts
-from synthgap.envs.chemistry.recipe import RECIPE_BOUNDS
+from synthgap.envs.chemistry.discretisation import (
+    COOL_STEPS,
+    DWELL_STEPS,
+    RAMP_STEPS,
+    SETTLE_STEPS,
+    is_dwell,
+    segment_steps,
+)
+from synthgap.envs.chemistry.stoichiometry import amount_per_target, precursor_masses
 
 from .firing_queue import FiringQueue
+from .measurement import MeasurementModel, lab_measurement
 from .protocol import LabInputError
 from .records import (
     Characterisation,
@@ -78,11 +84,13 @@ from .records import (
     Programme,
     ReferenceReading,
     SampleRecord,
+    SampleStatus,
     Segment,
     write_records,
 )
 from .station import Station
 from .thermal import FURNACE_OFFSET_SD_K, FurnaceParams, FurnaceThermalModel
+from .validation import LabCaps, check_dose, check_load, check_milling, check_programme, check_recipe
 
 __all__ = ["LabParams", "SimLab", "STATIONS", "REFERENCE_STANDARDS", "firing_grid",
            "reference_programme", "random_lab_recipes"]
@@ -91,7 +99,6 @@ DAY = 86400.0  # s
 STATIONS = ("robot", "balance", "mill", "press", "xrd", "property")
 #: melting-point standards of the reference runs: name -> melting point, K.
 REFERENCE_STANDARDS = {"Al": 933.47, "Ag": 1234.93, "Au": 1337.33}
-RAMP_STEPS, SETTLE_STEPS, DWELL_STEPS, COOL_STEPS = 32, 4, 20, 16  # steps per segment
 REFERENCE_STEP_S = 60.0  # s, logging step of the slow reference ramp
 REFERENCE_FAST_RATE, REFERENCE_SLOW_RATE = 10.0, 2.0  # K/min
 
@@ -129,9 +136,8 @@ class LabParams:
         mtbf_h: mean time between furnace failures (calendar), h; inf: never.
         repair_h: mean repair time, h.
         reference_every: sample firings between reference runs of a furnace; 0: none.
-        xrd_detection_limit: weight fraction below which XRD reports 0.
-        xrd_sd: absolute sd of XRD weight fractions.
-        performance_rel_sd: relative sd of the property measurement.
+        measurement: XRD and property noise and the XRD detection limit
+            (:mod:`synthgap.envs.lab.measurement`, the one model every lab uses).
         log_events: keep an ``(event, time)`` log in ``SimLab.log`` (tests, debugging).
     """
 
@@ -162,9 +168,7 @@ class LabParams:
     mtbf_h: float = 60 * 24.0
     repair_h: float = 8.0
     reference_every: int = 10
-    xrd_detection_limit: float = 0.02
-    xrd_sd: float = 0.01
-    performance_rel_sd: float = 0.03
+    measurement: MeasurementModel = field(default_factory=lab_measurement)
     log_events: bool = False
 
     def __post_init__(self) -> None:
@@ -175,11 +179,12 @@ class LabParams:
             if not (isinstance(v, (int, float)) and v > 0 and not math.isnan(v)):
                 raise LabInputError(f"LabParams.{name} must be > 0, got {v!r}")
         for name in ("duration_cv", "dispense_rel_sd", "balance_sd_g", "humidity_sd",
-                     "hygroscopicity", "offset_sd_K", "offset_walk_K_per_sqrt_day", "xrd_sd",
-                     "performance_rel_sd", "xrd_detection_limit"):
+                     "hygroscopicity", "offset_sd_K", "offset_walk_K_per_sqrt_day"):
             v = getattr(self, name)
             if not (math.isfinite(v) and v >= 0):
                 raise LabInputError(f"LabParams.{name} must be finite and >= 0, got {v!r}")
+        if not isinstance(self.measurement, MeasurementModel):
+            raise LabInputError(f"LabParams.measurement must be a MeasurementModel, got {self.measurement!r}")
         if not 0 < self.purity_min <= 1:
             raise LabInputError(f"LabParams.purity_min must be in (0, 1], got {self.purity_min!r}")
         if self.samples_per_lot < 1 or self.reference_every < 0:
@@ -197,23 +202,23 @@ _MIDPOINTS = {n: (np.arange(n) + 0.5) / n for n in {RAMP_STEPS, COOL_STEPS}}
 def firing_grid(programme: Programme, tau_s: float) -> tuple[np.ndarray, np.ndarray]:
     """Working setpoints (S,) K and step lengths (S,) s at which a firing is simulated.
 
-    Ramps get ``RAMP_STEPS`` steps (rising) or ``COOL_STEPS`` (falling), each holding the
-    ramp's midpoint value; a dwell gets ``SETTLE_STEPS`` short steps over the first
-    ``min(4 tau, dwell / 2)`` (the overshoot) and ``DWELL_STEPS`` over the rest. A
-    standard three-segment programme gives 72 steps, which the kinetics take as is.
+    The steps of :mod:`synthgap.envs.chemistry.discretisation`: ramps get ``RAMP_STEPS``
+    steps (rising) or ``COOL_STEPS`` (falling), each holding the ramp's midpoint value; a
+    dwell's ``DWELL_STEPS`` are ``SETTLE_STEPS`` short steps over the first
+    ``min(4 tau, dwell / 2)`` (the overshoot) and the rest over what is left. A standard
+    three-segment programme gives 64 steps, which the kinetics take as is.
     """
     segments = programme.segments
-    counts = [SETTLE_STEPS + DWELL_STEPS if s.start_K == s.end_K
-              else RAMP_STEPS if s.end_K > s.start_K else COOL_STEPS for s in segments]
+    counts = [segment_steps(s.start_K, s.end_K) for s in segments]
     sp = np.empty(sum(counts))
     dt = np.empty(sp.size)
     k = 0
     for s, n in zip(segments, counts, strict=True):
-        if s.start_K == s.end_K:
+        if is_dwell(s.start_K, s.end_K):
             settle = min(4.0 * tau_s, 0.5 * s.duration_s)
             sp[k:k + n] = s.start_K
             dt[k:k + SETTLE_STEPS] = settle / SETTLE_STEPS
-            dt[k + SETTLE_STEPS:k + n] = (s.duration_s - settle) / DWELL_STEPS
+            dt[k + SETTLE_STEPS:k + n] = (s.duration_s - settle) / (DWELL_STEPS - SETTLE_STEPS)
         else:
             sp[k:k + n] = s.start_K + (s.end_K - s.start_K) * _MIDPOINTS[n]
             dt[k:k + n] = s.duration_s / n
@@ -336,9 +341,7 @@ class SimLab:
         net = network_for(system)
         self._net = net
         self._solid_index = {n: i for i, n in enumerate(net.solids)}
-        self._molar_mass = dict(zip(net.solids, net.molar_mass.tolist(), strict=True))
         self._impurity = self._impurity_phases()
-        self._atmospheres = set(load_atmospheres())
         self._samples: dict[str, _Sample] = {}
         self._unreported: list[SampleRecord] = []
         self._pending_fire: list[_Sample] = []
@@ -346,7 +349,6 @@ class SimLab:
         self._drained: simpy.Event | None = None
         self._n_samples = 0
         self._n_firings = 0
-        self._mass_cache: dict[tuple[str, tuple[str, ...]], list[tuple[str, float]]] = {}
 
         caps = dict(config.capacity)
         self._stations = {s: Station(self.env, s, caps[s]) for s in STATIONS}
@@ -362,6 +364,8 @@ class SimLab:
         self._models = [FurnaceThermalModel(replace(config.furnace, offset_K=o), self.rng)
                         for o in offsets]
         self.max_temperature_K = min(m.params.max_temperature_K for m in self._models)
+        #: what this lab refuses beyond the recipe and programme limits: its furnaces' maximum.
+        self.caps = LabCaps(max_temperature_K=self.max_temperature_K)
         self._since_reference = [config.reference_every] * self.n_furnaces
         self._jobs: FiringQueue[_Job] = FiringQueue(self.env, _may_fire)
         self._workers = [self.env.process(self._furnace_worker(f)) for f in range(self.n_furnaces)]
@@ -400,8 +404,7 @@ class SimLab:
         """
         recipes = list(recipes)
         tags = list(tags) if tags is not None else [""] * len(recipes)
-        if not recipes or len(tags) != len(recipes):
-            raise LabInputError(f"a load needs >= 1 recipe and one tag each, got {len(recipes)} and {len(tags)}")
+        check_load(recipes, tags)
         programme = Programme.from_recipe(recipes[0])
         for r in recipes:
             self._check_recipe(r)
@@ -455,20 +458,13 @@ class SimLab:
     def dispense(self, sample_id: str, precursor: str, mass_g: float) -> float:
         """Dispense ``mass_g`` g of ``precursor``; return the balance reading, g."""
         st = self._sample(sample_id)
-        if precursor not in self.system.precursors:
-            raise LabInputError(f"unknown precursor {precursor!r} in {self.system.name} "
-                                f"(precursors: {', '.join(self.system.precursors)})")
-        if not isinstance(mass_g, (int, float)) or not math.isfinite(mass_g) or mass_g <= 0:
-            raise LabInputError(f"mass_g must be a finite mass > 0 g, got {mass_g!r}")
-        return self._run_proc(self._p_dispense(st, precursor, float(mass_g)))
+        mass_g = check_dose(self.system, precursor, mass_g)
+        return self._run_proc(self._p_dispense(st, precursor, mass_g))
 
     def mill(self, sample_id: str, hours: float) -> None:
-        """Ball-mill the sample for ``hours`` h (0 to the recipe bound)."""
+        """Ball-mill the sample for ``hours`` h (within the recipe limits)."""
         st = self._sample(sample_id)
-        lo, hi = RECIPE_BOUNDS["milling_time"][:2]
-        if not isinstance(hours, (int, float)) or not lo <= hours <= hi:
-            raise LabInputError(f"milling hours must be within [{lo:g}, {hi:g}] h, got {hours!r}")
-        self._run_proc(self._p_mill(st, float(hours)))
+        self._run_proc(self._p_mill(st, check_milling(hours)))
 
     def press(self, sample_id: str) -> None:
         """Press the sample's powder into a pellet."""
@@ -522,33 +518,13 @@ class SimLab:
 
     # ------------------------------------------------------------------ validation
     def _check_recipe(self, recipe: Recipe) -> None:
-        if not isinstance(recipe, Recipe):
-            raise LabInputError(f"expected a Recipe, got {type(recipe).__name__}")
-        validate_recipe(self.system, recipe)  # RecipeError is a ValueError
-        if recipe.dwell_temperature > self.max_temperature_K:
-            raise LabInputError(f"dwell_temperature {recipe.dwell_temperature:g} K is above the "
-                                f"furnace maximum {self.max_temperature_K:g} K")
+        check_recipe(self.system, recipe, self.caps, self.config.batch_mass_g)
 
     def _check_programme(self, programme: Programme, furnace: int | None) -> None:
-        if not isinstance(programme, Programme) or not programme.segments:
-            raise LabInputError("programme must be a Programme with at least one segment")
         if furnace is not None and not (isinstance(furnace, (int, np.integer))
                                         and 0 <= furnace < self.n_furnaces):
             raise LabInputError(f"furnace must be in 0..{self.n_furnaces - 1}, got {furnace!r}")
-        for s in programme.segments:
-            vals = (s.start_K, s.end_K, s.duration_s)
-            if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in vals):
-                raise LabInputError(f"programme segment {s} has a non-finite value")
-            if s.duration_s <= 0:
-                raise LabInputError(f"segment duration must be > 0 s, got {s.duration_s!r}")
-            if min(s.start_K, s.end_K) <= 0:
-                raise LabInputError(f"setpoints must be > 0 K, got {s}")
-        if programme.max_setpoint_K > self.max_temperature_K:
-            raise LabInputError(f"programme setpoint {programme.max_setpoint_K:g} K is above the "
-                                f"furnace maximum {self.max_temperature_K:g} K")
-        if programme.atmosphere not in self._atmospheres:
-            raise LabInputError(f"atmosphere {programme.atmosphere!r} unknown; choose from "
-                                f"{', '.join(sorted(self._atmospheres))}")
+        check_programme(programme, self.caps)
 
     def _sample(self, sample_id: str) -> _Sample:
         try:
@@ -609,18 +585,10 @@ class SimLab:
 
     def commanded_masses(self, recipe: Recipe) -> list[tuple[str, float]]:
         """(precursor, g) to weigh for ``config.batch_mass_g`` g of target, excess included."""
-        key = (recipe.target, tuple(recipe.precursors))
-        base = self._mass_cache.get(key)
-        if base is None:
-            mol = precursor_amounts(self.system, recipe.target, key[1])
-            n_target = self.config.batch_mass_g / self._molar_mass[recipe.target]
-            base = [(p, float(mol[self._solid_index[p]]) * n_target * self._molar_mass[p])
-                    for p in key[1]]
-            self._mass_cache[key] = base
-        first = base[0][0]
-        return [(p, m * (1.0 + recipe.excess) if p == first else m) for p, m in base]
+        return precursor_masses(self.system, recipe.target, recipe.precursors, self.config.batch_mass_g,
+                                recipe.excess)
 
-    def _finish(self, st: _Sample, status: str) -> None:
+    def _finish(self, st: _Sample, status: SampleStatus) -> None:
         st.rec.status = status
         st.rec.finished_s = float(self.env.now)
         self._unreported.append(st.rec)
@@ -708,13 +676,13 @@ class SimLab:
         t.dispensed_g[precursor] = t.dispensed_g.get(precursor, 0.0) + dispensed
         t.moisture[precursor] = water
         t.purity[precursor] = lot.purity
-        n_target = c.batch_mass_g / self._molar_mass[rec.recipe.target]
-        dry = dispensed * (1.0 - water)
-        st.initial[self._solid_index[precursor]] += dry * lot.purity / self._molar_mass[precursor] / n_target
+        target, dry = rec.recipe.target, dispensed * (1.0 - water)
+        st.initial[self._solid_index[precursor]] += amount_per_target(
+            self.system, target, precursor, dry * lot.purity, c.batch_mass_g)
         imp = self._impurity[precursor]
         if imp is not None:
-            st.initial[self._solid_index[imp]] += (
-                dry * (1.0 - lot.purity) / self._molar_mass[imp] / n_target)
+            st.initial[self._solid_index[imp]] += amount_per_target(
+                self.system, target, imp, dry * (1.0 - lot.purity), c.batch_mass_g)
         return weighed
 
     def _p_mill(self, st: _Sample, hours: float) -> Generator:
@@ -907,15 +875,11 @@ class SimLab:
 
     def _measure(self, st: _Sample) -> None:
         """Measured XRD fractions and property from the truth and the drawn noise."""
-        c = self.config
+        model = self.config.measurement
         true = np.array([st.rec.truth.phase_fractions.get(p, 0.0) for p in self._net.solids])
-        meas = np.maximum(true + c.xrd_sd * st.xrd_noise, 0.0)
-        meas[meas < c.xrd_detection_limit] = 0.0
-        total = meas.sum()
-        if total > 0:
-            meas /= total
+        meas = model.xrd(true, st.xrd_noise)
         st.rec.xrd_phase_fractions = dict(zip(self._net.solids, meas.tolist(), strict=True))
-        st.rec.performance = st.rec.truth.performance * (1.0 + c.performance_rel_sd * st.perf_noise)
+        st.rec.performance = model.property(st.rec.truth.performance, st.perf_noise)
 
 
 def _rows(arrays: list[np.ndarray]) -> np.ndarray:

@@ -35,6 +35,9 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from synthgap.envs.chemistry.limits import FURNACE_MAX_TEMPERATURE_K
+from synthgap.envs.chemistry.recipe import ROOM_TEMPERATURE
+
 __all__ = ["FURNACE_OFFSET_SD_K", "FurnaceParams", "FurnaceState", "FurnaceThermalModel"]
 
 #: Spread (1 sigma, K) of furnace calibration offsets in a lab: between furnaces and as
@@ -56,7 +59,8 @@ class FurnaceParams:
             (stationary std is ``drift_sigma_K / sqrt(2 * drift_theta_per_s)``, K).
         drift_theta_per_s: OU mean-reversion rate, 1/s (> 0).
         noise_K: standard deviation of the thermocouple white noise, K (>= 0).
-        max_temperature_K: highest setpoint the furnace can physically reach, K.
+        max_temperature_K: highest setpoint the furnace can physically reach, K (default
+            :data:`~synthgap.envs.chemistry.limits.FURNACE_MAX_TEMPERATURE_K`).
         ambient_K: ambient temperature, K; the furnace cannot cool below it.
     """
 
@@ -66,8 +70,8 @@ class FurnaceParams:
     drift_sigma_K: float = 0.2
     drift_theta_per_s: float = 0.01
     noise_K: float = 0.3
-    max_temperature_K: float = 1773.15
-    ambient_K: float = 298.15
+    max_temperature_K: float = FURNACE_MAX_TEMPERATURE_K
+    ambient_K: float = ROOM_TEMPERATURE
 
     def __post_init__(self) -> None:
         checks = {

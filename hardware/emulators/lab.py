@@ -20,8 +20,8 @@ XRD physics: besides the request file, the lab drops ``<inbox>/<sample_id>.sampl
 (recipe, weighed masses, batch mass, logged thermocouple trace). The responder takes the
 sample temperature as the logged thermocouple minus the furnace's true calibration offset
 (which only the emulator knows), and fires the weighed amounts through
-:func:`synthgap.envs.chemistry.fire` on that trace, then adds the twin's XRD noise
-(``xrd_sd``, detection limit) and property noise. Its result file carries
+:func:`synthgap.envs.chemistry.fire` on that trace, then measures it with the lab's measurement model
+(:mod:`synthgap.envs.lab.measurement`: XRD noise and detection limit, property noise). Its result file carries
 ``phase_fractions`` plus ``performance`` (the property measurement).
 
 Units: temperatures K, masses g, times s (simulated unless stated as wall-clock).
@@ -34,13 +34,15 @@ import math
 import os
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import yaml
 
+from synthgap.envs.chemistry.limits import FURNACE_MAX_TEMPERATURE_K, PROGRAMME_RATE, RECIPE_LIMITS
+from synthgap.envs.lab.measurement import MeasurementModel, lab_measurement
 from synthgap.envs.lab.thermal import FurnaceParams
 from synthgap.envs.userfiles import load_user_file
 
@@ -62,9 +64,14 @@ VIAL_MASS_G = 12.0  # g, an empty vial on the balance pan
 RESPONDER_POLL_S = 0.005  # s wall, XRD inbox polling period
 BALANCE_LOCATION = "BALANCE"
 
-#: limits of the emulated lab (match the Campaign-v0 action box: 1773 K, 50 K/min, 48 h).
-DEFAULT_LIMITS = {"max_temperature_K": 1773.15, "max_ramp_rate_K_per_min": 50.0, "max_dwell_h": 48.0,
-                  "max_mass_g": 50.0, "safe_temperature_K": 333.15}
+MAX_DOSE_G = 50.0  # g, heaviest dose of the emulated lab (assumption: a 50 g crucible load)
+SAFE_TEMPERATURE_K = 333.15  # K (60 degC), below it the robot may reach into the furnace (assumption)
+
+#: limits of the emulated lab, from :mod:`synthgap.envs.chemistry.limits`: every recipe of the
+#: action box runs (furnace maximum, fastest programme rate, longest dwell).
+DEFAULT_LIMITS = {"max_temperature_K": FURNACE_MAX_TEMPERATURE_K, "max_ramp_rate_K_per_min": PROGRAMME_RATE.high,
+                  "max_dwell_h": RECIPE_LIMITS["dwell_time"].high, "max_mass_g": MAX_DOSE_G,
+                  "safe_temperature_K": SAFE_TEMPERATURE_K}
 
 
 @dataclass(frozen=True)
@@ -76,8 +83,7 @@ class LabEmulatorSettings:
         time_scale: simulated s per wall-clock s of the furnace (and the lab clock).
         offset_K: the furnace's true calibration offset (thermocouple reads this much high), K.
         dispense_rel_sd: relative sd of a dose around the commanded mass.
-        xrd_sd: absolute sd of XRD weight fractions; xrd_detection_limit: below it XRD reads 0.
-        performance_rel_sd: relative sd of the property measurement.
+        measurement: XRD and property noise and the XRD detection limit (the twin's model).
         seed: seed of every emulated noise source.
     """
 
@@ -85,9 +91,7 @@ class LabEmulatorSettings:
     time_scale: float = 100_000.0
     offset_K: float = 3.0
     dispense_rel_sd: float = 0.01
-    xrd_sd: float = 0.01
-    xrd_detection_limit: float = 0.02
-    performance_rel_sd: float = 0.03
+    measurement: MeasurementModel = field(default_factory=lab_measurement)
     seed: int = 0
 
 
@@ -189,15 +193,12 @@ class XRDResponder:
     def measure(self, sample: dict[str, Any]) -> tuple[dict[str, float], float]:
         """Measured XRD fractions and property of a sample sidecar (see module docstring)."""
         fired = fire_sample(sample, self.offset_K)
-        s = self.settings
+        model = self.settings.measurement
         solids = list(fired["phase_fractions"])
         true = np.array([fired["phase_fractions"][p] for p in solids])
-        meas = np.clip(true + s.xrd_sd * self.rng.standard_normal(true.size), 0.0, None)
-        meas[meas < s.xrd_detection_limit] = 0.0
-        if meas.sum() > 0:
-            meas /= meas.sum()
-        perf = fired["performance"] * (1.0 + s.performance_rel_sd * float(self.rng.standard_normal()))
-        return dict(zip(solids, meas.tolist(), strict=True)), float(perf)
+        meas = model.xrd(true, self.rng.standard_normal(true.size))
+        perf = model.property(fired["performance"], float(self.rng.standard_normal()))
+        return dict(zip(solids, meas.tolist(), strict=True)), perf
 
 
 def fire_sample(sample: dict[str, Any], offset_K: float) -> dict[str, Any]:
@@ -208,15 +209,12 @@ def fire_sample(sample: dict[str, Any], offset_K: float) -> dict[str, Any]:
     masses (mol per mol of target intended).
     """
     from synthgap.envs.chemistry import Recipe, TemperatureTrace, fire, load_system, network_for
+    from synthgap.envs.chemistry.stoichiometry import amounts_from_masses
 
     system = load_system(sample["system"])
     recipe = Recipe.from_dict(sample["recipe"])
     net = network_for(system)
-    idx = {n: i for i, n in enumerate(net.solids)}
-    n_target = float(sample["batch_mass_g"]) / float(net.molar_mass[idx[recipe.target]])
-    initial = np.zeros(len(net.solids))
-    for p, g in sample["weighed_g"].items():
-        initial[idx[p]] += float(g) / float(net.molar_mass[idx[p]]) / n_target
+    initial = amounts_from_masses(system, recipe.target, sample["weighed_g"], float(sample["batch_mass_g"]))
     t = np.asarray(sample["trace"]["time_s"], dtype=float)
     tc = np.asarray(sample["trace"]["thermocouple_K"], dtype=float) - offset_K
     if t.size < 2:
@@ -257,7 +255,7 @@ class LabEmulator:
         self.limits = limits
         self.slave, self.decimals = slave, decimals
         params = FurnaceParams(offset_K=s.offset_K,
-                               max_temperature_K=max(1773.15, limits["max_temperature_K"] + 50.0))
+                               max_temperature_K=max(FURNACE_MAX_TEMPERATURE_K, limits["max_temperature_K"] + 50.0))
         self.furnace = FurnaceEmulator(params, rng.spawn(1)[0], slave=slave, decimals=decimals,
                                        time_scale=s.time_scale)
         self.balance = BalanceEmulator(rng=rng.spawn(1)[0])

@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 
 from synthgap.envs.chemistry import Recipe, fire
-from synthgap.hardware.deploy import EXPERIMENT_TAG, DeployError, DeployOptions, ExperimentTracker, deploy
+from synthgap.experiments.deploy import DeployError, DeployOptions, deploy
+from synthgap.experiments.tracking import EXPERIMENT_TAG, ExperimentTracker
 from synthgap.hardware.emulators.lab import LabEmulator, LabEmulatorSettings, fire_sample
 from synthgap.hardware.journal import read_journal
 from synthgap.hardware.registers import register

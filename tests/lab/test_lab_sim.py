@@ -152,7 +152,7 @@ def test_seed_determinism(tmp_path):
     (lambda lab: lab.dispense(lab.new_sample(R), "BaCO3", -1.0), "mass_g"),
     (lambda lab: lab.dispense(lab.new_sample(R), "Unobtainium", 1.0), "unknown precursor"),
     (lambda lab: lab.fire([lab.new_sample(R)], Programme((Segment("dwell", 1900, 1900, 60),))),
-     "above the furnace maximum"),
+     "programme setpoint 1900 K is above this lab's limit 1773.15 K"),
     (lambda lab: lab.fire(["S99999"], Programme.from_recipe(R)), "unknown sample id"),
 ])
 def test_bad_input_rejected_before_simulating(call, match):

@@ -10,12 +10,13 @@ SIGTERM send the furnace to its safe temperature (journaled) before the process 
 safe state is sent once more after unwinding, because the handler may have interrupted a
 Modbus transaction (a frame sent into a half-finished exchange is dropped by the slave).
 
-Tracking: every finished experiment becomes one MLflow run (experiment
-``synthgap-deploy``) tagged ``synthgap.experiment_id`` = the journal's experiment id.
-Before logging, the tracker looks that tag up, so an experiment is logged exactly once
-even across crashes and resumes (a run left unfinished by a crash is completed, not
-duplicated). MLflow is imported lazily; the store is ``tracking_uri``, else
-``MLFLOW_TRACKING_URI``, else ``sqlite:///synthgap-runs/mlflow.db``. Dry runs log nothing.
+Tracking (:class:`synthgap.experiments.tracking.ExperimentTracker`): every finished
+experiment becomes one MLflow run (experiment ``synthgap-deploy``) tagged
+``synthgap.experiment_id`` = the journal's experiment id. Before logging, the tracker looks
+that tag up, so an experiment is logged exactly once even across crashes and resumes (a run
+left unfinished by a crash is completed, not duplicated). MLflow is imported lazily; the
+store is ``tracking_uri``, else ``MLFLOW_TRACKING_URI``, else
+``sqlite:///synthgap-runs/mlflow.db``. Dry runs log nothing.
 
 Resume (``resume=JOURNAL``): the journal is the source of truth. Finished experiments
 (``experiment_finished`` events, each with its whole record) are queued in the lab
@@ -32,25 +33,18 @@ and the policy's next step makes that experiment again under a new id.
 from __future__ import annotations
 
 import logging
-import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from synthgap.envs.lab.records import SampleRecord
+from synthgap.hardware.journal import read_journal
+from synthgap.hardware.lab import HardwareLab, finished_records, load_lab_file
 
-from .journal import read_journal
-from .lab import HardwareLab, finished_records, load_lab_file
-
-__all__ = ["DEPLOY_EXPERIMENT", "DeployError", "DeployOptions", "DeployResult", "ExperimentTracker", "deploy",
-           "load_deploy_policy"]
+__all__ = ["DeployError", "DeployOptions", "DeployResult", "deploy", "load_deploy_policy"]
 
 log = logging.getLogger(__name__)
 
-DEPLOY_EXPERIMENT = "synthgap-deploy"
-EXPERIMENT_TAG = "synthgap.experiment_id"
-CAMPAIGN_TAG = "synthgap.campaign_id"
 DEFAULT_ENV_ID = "synthgap/Campaign-v0"
 _LAB_KWARGS = ("lab", "lab_factory", "n_furnaces")  # the deploy lab replaces the twin
 
@@ -125,52 +119,6 @@ def load_deploy_policy(uri: str, tracking_uri: str | None = None, trust_local_fi
                   version="local", sha256=sha256_file(path))
 
 
-# ---------------------------------------------------------------------------------- tracking
-class ExperimentTracker:
-    """One MLflow run per finished experiment, keyed by the journal's experiment id."""
-
-    def __init__(self, tracking_uri: str | None = None, experiment: str = DEPLOY_EXPERIMENT) -> None:
-        from synthgap.agents.mlflow_store import experiment_id, get_client
-
-        self.client = get_client(tracking_uri)
-        self.experiment_id = experiment_id(self.client, experiment, tracking_uri)
-
-    def find(self, experiment_id: str):
-        """The run already logged for ``experiment_id``, or None."""
-        runs = self.client.search_runs([self.experiment_id],
-                                       filter_string=f"tags.`{EXPERIMENT_TAG}` = '{experiment_id}'", max_results=5)
-        return runs[0] if runs else None
-
-    def log(self, rec: SampleRecord, reward: float, *, step: int, episode: int, campaign_id: str,
-            policy: Any, journal: Path) -> bool:
-        """Log ``rec`` unless its experiment id is already logged; True if logged now."""
-        from mlflow.entities import Metric, Param, RunTag
-
-        run = self.find(rec.sample_id)
-        if run is not None and run.info.status == "FINISHED":
-            return False
-        if run is None:
-            run = self.client.create_run(self.experiment_id, run_name=rec.sample_id, tags={
-                EXPERIMENT_TAG: rec.sample_id, CAMPAIGN_TAG: campaign_id, "synthgap.kind": "deploy",
-                "synthgap.journal": str(journal), "synthgap.policy": f"{policy.name}/{policy.version}",
-                "synthgap.policy_sha256": policy.sha256})
-        run_id = run.info.run_id
-        r = rec.recipe
-        values = {"reward": reward, "performance": rec.performance, "episode": episode,
-                  "target_fraction": rec.xrd_phase_fractions.get(r.target, math.nan),
-                  "lab_hours": (rec.finished_s - rec.started_s) / 3600.0}
-        values.update({f"xrd.{p}": v for p, v in rec.xrd_phase_fractions.items()})
-        values.update({f"tc.{k}": v for k, v in rec.tc_summary.items()})
-        ts = 0
-        metrics = [Metric(k, float(v), ts, step) for k, v in values.items() if math.isfinite(float(v))]
-        params = [Param(k, str(v)) for k, v in r.to_dict().items()]
-        params.append(Param("status", rec.status))
-        self.client.log_batch(run_id, metrics=metrics, params=params,
-                              tags=[RunTag("synthgap.status", rec.status)])
-        self.client.set_terminated(run_id)
-        return True
-
-
 # ---------------------------------------------------------------------------------- deploy
 def _ask(recipe: Any, stdin: TextIO, stdout: TextIO) -> bool:
     d = recipe.to_dict()
@@ -234,7 +182,12 @@ def deploy(options: DeployOptions, stdin: TextIO | None = None, stdout: TextIO |
                  and e["experiment_id"] not in finished_ids
                  and not any(x.get("event") == "experiment_abandoned" and x.get("experiment_id") == e["experiment_id"]
                              for x in previous)]
-    tracker = None if options.dry_run else ExperimentTracker(options.tracking_uri)
+    if options.dry_run:
+        tracker = None
+    else:
+        from .tracking import ExperimentTracker
+
+        tracker = ExperimentTracker(options.tracking_uri)
     lab = HardwareLab(config, settings, journal=journal, dry_run=options.dry_run)
     result = DeployResult(journal=journal, campaign_id=lab.campaign_id)
     env = None

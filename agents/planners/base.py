@@ -24,7 +24,7 @@ import numpy as np
 
 from synthgap.envs.chemistry import Recipe
 
-from .space import RecipeSpace
+from ..space import RecipeSpace
 
 
 class PlannerError(ValueError):
@@ -64,7 +64,7 @@ class ExperimentResult:
         performance: measured property of the target, in the target's unit (0 if the
             target did not form).
         phase_fractions: phase name -> measured weight fraction (XRD refinement), sums to 1.
-        success: the target formed as the majority phase (see ``evaluator.SUCCESS_PURITY``).
+        success: the target formed as the majority phase (see ``synthgap.envs.lab.measurement.SUCCESS_PURITY``).
         lab_hours: simulated lab time the experiment took, h.
     """
 

@@ -1,133 +1,22 @@
-"""The benchmarked planners, all on :class:`~synthgap.agents.space.RecipeSpace`.
-
-======================  ===============================================================
-name                    what it does
-======================  ===============================================================
-``random``              uniform points of the unit box
-``sobol``               scrambled Sobol points (scipy.stats.qmc), in sequence
-``lhs``                 a Latin hypercube of the whole budget (scipy.stats.qmc)
-``tpe``                 Optuna TPE through ``study.ask()`` / ``study.tell()``
-``gp``                  Optuna's Gaussian-process sampler, same API
-``nsga2``               Optuna NSGA-II on two objectives: performance and robustness
-``thermo_only``         the traditional AI: trusts the 0 K hull, picks the on-hull target
-                        of highest theoretical performance, then runs TPE on its recipes
-``synthesis_aware``     ARROWS-style heuristic: learns trapping intermediates from XRD of
-                        failures, switches precursor sets, raises temperature and
-                        milling, gives up on targets that keep failing, refines inside
-                        the chosen route with a Gaussian process (scikit-learn)
-======================  ===============================================================
-
-:func:`make_planner` builds one by name; :data:`PLANNERS` is the registry.
+"""Planners that bring chemistry: the thermodynamics-only "traditional AI" and the
+synthesis-aware heuristic that learns kinetic traps from the XRD of its failures.
 """
 
 from __future__ import annotations
 
-import math
 import warnings
-from collections.abc import Callable
 
 import numpy as np
-from scipy.stats import qmc
 
 from synthgap.envs.chemistry import hull_at
 
-from .planner import ExperimentResult, Planner, PlannerError, Suggestion
-from .space import RecipeSpace
+from ..space import RecipeSpace
+from .base import ExperimentResult, Planner, Suggestion
+from .optuna import OptunaPlanner
+
+__all__ = ["ON_HULL_TOLERANCE", "SynthesisAwarePlanner", "ThermoOnlyPlanner", "thermodynamic_pick"]
 
 ON_HULL_TOLERANCE = 1e-6  # eV/atom: "on the 0 K hull"
-
-
-class RandomPlanner(Planner):
-    """Uniform random points of the unit box."""
-
-    name = "random"
-
-    def _ask(self, n: int) -> list[np.ndarray]:
-        return list(self.space.sample(n, self.rng))
-
-
-class SobolPlanner(Planner):
-    """Scrambled Sobol points, drawn once (a power of two >= budget) and handed out in order."""
-
-    name = "sobol"
-
-    def __init__(self, space: RecipeSpace, budget: int, seed: int | None = None):
-        super().__init__(space, budget, seed)
-        m = max(1, math.ceil(math.log2(self.budget)))
-        self._points = qmc.Sobol(space.d, scramble=True, rng=self.rng).random_base2(m)
-
-    def _ask(self, n: int) -> list[np.ndarray]:
-        return list(self._points[self.n_asked:self.n_asked + n])
-
-
-class LatinHypercubePlanner(Planner):
-    """A Latin hypercube of the whole budget, handed out in order."""
-
-    name = "lhs"
-
-    def __init__(self, space: RecipeSpace, budget: int, seed: int | None = None):
-        super().__init__(space, budget, seed)
-        self._points = qmc.LatinHypercube(space.d, rng=self.rng).random(self.budget)
-
-    def _ask(self, n: int) -> list[np.ndarray]:
-        return list(self._points[self.n_asked:self.n_asked + n])
-
-
-def robustness(suggestion: Suggestion, result: ExperimentResult) -> float:
-    """NSGA-II's second objective: the measured weight fraction of the target (0 to 1).
-
-    A fully converted sample sits on a plateau where a furnace offset changes little; a
-    half-reacted one sits on a slope. It needs no extra experiment, only the XRD.
-    """
-    return float(result.phase_fractions.get(suggestion.recipe.target, 0.0))
-
-
-class OptunaPlanner(Planner):
-    """An Optuna sampler driven through the ask/tell API (never re-implemented).
-
-    Args:
-        sampler: ``"tpe"``, ``"gp"`` or ``"nsga2"`` (two objectives: performance and
-            :func:`robustness`, both maximised).
-    """
-
-    SAMPLERS = ("tpe", "gp", "nsga2")
-
-    def __init__(self, space: RecipeSpace, budget: int, seed: int | None = None,
-                 sampler: str = "tpe"):
-        import optuna
-
-        super().__init__(space, budget, seed)
-        if sampler not in self.SAMPLERS:
-            raise PlannerError(f"unknown Optuna sampler {sampler!r}; choose from {self.SAMPLERS}")
-        self.name = sampler
-        optuna.logging.set_verbosity(optuna.logging.ERROR)  # per-trial info is noise here
-        sampler_seed = int(self.rng.integers(2**31 - 1))
-        n_startup = max(4, min(10, self.budget // 3))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            if sampler == "tpe":
-                s = optuna.samplers.TPESampler(seed=sampler_seed, n_startup_trials=n_startup)
-            elif sampler == "gp":
-                s = optuna.samplers.GPSampler(seed=sampler_seed, n_startup_trials=n_startup)
-            else:
-                s = optuna.samplers.NSGAIISampler(
-                    seed=sampler_seed, population_size=max(4, min(50, self.budget // 3)))
-        directions = ["maximize", "maximize"] if sampler == "nsga2" else ["maximize"]
-        self.study = optuna.create_study(directions=directions, sampler=s)
-
-    def _ask(self, n: int) -> list[tuple[np.ndarray, object]]:
-        out = []
-        for _ in range(n):
-            trial = self.study.ask()
-            out.append((self.space.suggest(trial), trial))
-        return out
-
-    def _tell(self, suggestion: Suggestion, result: ExperimentResult) -> None:
-        if self.name == "nsga2":
-            values = [float(result.performance), robustness(suggestion, result)]
-        else:
-            values = float(result.performance)
-        self.study.tell(suggestion.payload, values)
 
 
 def thermodynamic_pick(space: RecipeSpace) -> str:
@@ -359,27 +248,3 @@ class SynthesisAwarePlanner(Planner):
             # a batch spreads over routes: count the pending one as a likely failure
             vals[route] *= self.fail_decay
         return out
-
-
-#: name -> factory(space, budget, seed) of every benchmarked planner.
-PLANNERS: dict[str, Callable[..., Planner]] = {
-    "random": RandomPlanner,
-    "sobol": SobolPlanner,
-    "lhs": LatinHypercubePlanner,
-    "tpe": lambda space, budget, seed=None: OptunaPlanner(space, budget, seed, "tpe"),
-    "gp": lambda space, budget, seed=None: OptunaPlanner(space, budget, seed, "gp"),
-    "nsga2": lambda space, budget, seed=None: OptunaPlanner(space, budget, seed, "nsga2"),
-    "thermo_only": ThermoOnlyPlanner,
-    "synthesis_aware": SynthesisAwarePlanner,
-}
-
-
-def make_planner(name: str, space: RecipeSpace, budget: int, seed: int | None = None) -> Planner:
-    """A planner from :data:`PLANNERS` by name.
-
-    Raises:
-        PlannerError: unknown name (the message lists the known ones).
-    """
-    if name not in PLANNERS:
-        raise PlannerError(f"unknown planner {name!r}; choose from {', '.join(PLANNERS)}")
-    return PLANNERS[name](space, budget, seed)

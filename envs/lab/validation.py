@@ -1,0 +1,146 @@
+"""What a lab refuses before doing anything: one validation for the twin and the hardware.
+
+:class:`~synthgap.envs.lab.simlab.SimLab` and :class:`~synthgap.hardware.lab.HardwareLab`
+both call these functions, so the same bad request gets the same error, word for word,
+whichever lab it is sent to. The bounds come from :mod:`synthgap.envs.chemistry.limits`;
+a lab adds its own caps (:class:`LabCaps`: its furnace maximum, its safety limits),
+which may be stricter, never looser.
+
+Every check raises :class:`~synthgap.envs.lab.protocol.LabInputError` (a ``ValueError``)
+quoting the bad value, or :class:`~synthgap.envs.chemistry.RecipeError` (also a
+``ValueError``) for a recipe outside the system or the recipe limits.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from synthgap.envs.chemistry import ChemicalSystem, Recipe, load_atmospheres, validate_recipe
+from synthgap.envs.chemistry.discretisation import is_dwell
+from synthgap.envs.chemistry.limits import (
+    FURNACE_MAX_TEMPERATURE_K,
+    PROGRAMME_MAX_SEGMENTS,
+    PROGRAMME_RATE,
+    PROGRAMME_SETPOINT,
+    RATE_TOLERANCE,
+    RECIPE_LIMITS,
+)
+from synthgap.envs.chemistry.stoichiometry import precursor_masses
+
+from .protocol import LabInputError
+from .records import Programme
+
+__all__ = ["LabCaps", "check_dose", "check_load", "check_milling", "check_programme", "check_recipe"]
+
+
+@dataclass(frozen=True)
+class LabCaps:
+    """One lab's own limits on top of the recipe and programme limits.
+
+    Attributes:
+        max_temperature_K: highest setpoint, K (its furnace maximum or safety limit).
+        max_ramp_rate_K_per_min: fastest setpoint rate, K/min (heating and cooling).
+        max_dwell_h: longest dwell, h.
+        max_mass_g: heaviest single dose, g.
+    """
+
+    max_temperature_K: float = FURNACE_MAX_TEMPERATURE_K
+    max_ramp_rate_K_per_min: float = PROGRAMME_RATE.high
+    max_dwell_h: float = RECIPE_LIMITS["dwell_time"].high
+    max_mass_g: float = math.inf
+
+
+def _above(name: str, value: float, cap: float, unit: str) -> LabInputError:
+    return LabInputError(f"{name} {value:g} {unit} is above this lab's limit {cap:g} {unit}")
+
+
+def check_recipe(system: ChemicalSystem, recipe: Recipe, caps: LabCaps, batch_mass_g: float) -> Recipe:
+    """Check a recipe against the system, the recipe limits and the lab's caps; return it.
+
+    Args:
+        batch_mass_g: g of target each recipe is weighed for (for the dose cap).
+
+    Raises:
+        LabInputError: not a recipe, or above one of the lab's caps.
+        RecipeError: outside the system or the recipe limits.
+    """
+    if not isinstance(recipe, Recipe):
+        raise LabInputError(f"expected a Recipe, got {type(recipe).__name__}")
+    validate_recipe(system, recipe)
+    checks = (("dwell_temperature", recipe.dwell_temperature, caps.max_temperature_K, "K"),
+              ("ramp_rate", recipe.ramp_rate, caps.max_ramp_rate_K_per_min, "K/min"),
+              ("cooling_rate", recipe.cooling_rate, caps.max_ramp_rate_K_per_min, "K/min"),
+              ("dwell_time", recipe.dwell_time, caps.max_dwell_h, "h"))
+    for name, value, cap, unit in checks:
+        if value > cap:
+            raise _above(name, value, cap, unit)
+    if math.isfinite(caps.max_mass_g):
+        for p, m in precursor_masses(system, recipe.target, recipe.precursors, batch_mass_g, recipe.excess):
+            if m > caps.max_mass_g:
+                raise LabInputError(f"{p}: {m:g} g is above this lab's max_mass_g {caps.max_mass_g:g} g")
+    return recipe
+
+
+def check_load(recipes: Sequence[Recipe], tags: Sequence[str]) -> None:
+    """A furnace load: at least one recipe, one tag each (the recipes are checked apart)."""
+    if not recipes or len(tags) != len(recipes):
+        raise LabInputError(f"a load needs >= 1 recipe and one tag each, got {len(recipes)} and {len(tags)}")
+
+
+def check_programme(programme: Programme, caps: LabCaps) -> Programme:
+    """Check a furnace programme: 1 to ``PROGRAMME_MAX_SEGMENTS`` segments, each with finite
+    setpoints in the programme and lab limits, a duration > 0 s, a rate within the limits
+    (a dwell no longer than the lab's longest), and a known atmosphere; return it.
+
+    Raises:
+        LabInputError: naming the segment and the bad value.
+    """
+    if not isinstance(programme, Programme) or not programme.segments:
+        raise LabInputError("programme must be a Programme with at least one segment")
+    if len(programme.segments) > PROGRAMME_MAX_SEGMENTS:
+        raise LabInputError(f"a programme has at most {PROGRAMME_MAX_SEGMENTS} segments, "
+                            f"got {len(programme.segments)}")
+    top = min(PROGRAMME_SETPOINT.high, caps.max_temperature_K)
+    max_rate = min(PROGRAMME_RATE.high, caps.max_ramp_rate_K_per_min)
+    for s in programme.segments:
+        vals = (s.start_K, s.end_K, s.duration_s)
+        if not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in vals):
+            raise LabInputError(f"programme segment {s} has a non-finite value")
+        if s.duration_s <= 0:
+            raise LabInputError(f"segment duration must be > 0 s, got {s.duration_s!r}")
+        if min(s.start_K, s.end_K) < PROGRAMME_SETPOINT.low:
+            raise LabInputError(f"setpoints must be >= {PROGRAMME_SETPOINT.low:g} K, got {s}")
+        if max(s.start_K, s.end_K) > top:
+            raise _above("programme setpoint", max(s.start_K, s.end_K), top, "K")
+        if is_dwell(s.start_K, s.end_K):
+            if s.duration_s / 3600.0 > caps.max_dwell_h:
+                raise _above("dwell", s.duration_s / 3600.0, caps.max_dwell_h, "h")
+        else:
+            rate = abs(s.end_K - s.start_K) * 60.0 / s.duration_s
+            if rate > max_rate * (1.0 + RATE_TOLERANCE):
+                raise _above("segment rate", rate, max_rate, "K/min")
+    atmospheres = load_atmospheres()
+    if programme.atmosphere not in atmospheres:
+        raise LabInputError(f"atmosphere {programme.atmosphere!r} unknown; choose from "
+                            f"{', '.join(sorted(atmospheres))}")
+    return programme
+
+
+def check_milling(hours: float) -> float:
+    """Milling hours within the recipe limits; return them as a float."""
+    bound = RECIPE_LIMITS["milling_time"]
+    if not bound.contains(hours):
+        raise LabInputError(f"milling hours must be within {bound.describe()}, got {hours!r}")
+    return float(hours)
+
+
+def check_dose(system: ChemicalSystem, precursor: str, mass_g: float) -> float:
+    """A dose of one of the system's precursors, finite and > 0 g; return the mass as a float."""
+    if precursor not in system.precursors:
+        raise LabInputError(f"unknown precursor {precursor!r} in {system.name} "
+                            f"(precursors: {', '.join(system.precursors)})")
+    if isinstance(mass_g, bool) or not isinstance(mass_g, int | float) or not math.isfinite(mass_g) or mass_g <= 0:
+        raise LabInputError(f"mass_g must be a finite mass > 0 g, got {mass_g!r}")
+    return float(mass_g)
