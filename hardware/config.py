@@ -1,4 +1,7 @@
-"""Lab configuration (YAML): instrument ports, slave addresses and safety limits.
+"""The lab file (YAML): instrument ports, slave addresses, safety limits and lab settings.
+
+:func:`read_lab_file` is the one reader of a lab file; every caller (the hardware lab,
+deploy, the emulators' ``--config``, :meth:`LabConfig.from_yaml`) goes through it.
 
 Example ``lab.yaml``::
 
@@ -15,9 +18,12 @@ Example ``lab.yaml``::
       max_dwell_h: 48
       max_mass_g: 50
       safe_temperature_K: 333.15
+    lab: {system: BaTiO3, time_scale: 20000, poll_s: 0.005}
 
-Every section except ``limits`` is optional. A malformed file raises
-:class:`~synthgap.hardware.errors.ConfigError` naming the file, the field and the problem.
+Every section except ``limits`` is optional (:func:`load_lab_file` also requires every
+instrument, as a :class:`~synthgap.hardware.lab.HardwareLab` needs them). ``lab`` holds the
+:class:`LabSettings`. A malformed file raises :class:`~synthgap.hardware.errors.ConfigError`
+naming the file, the field and the problem.
 """
 
 from __future__ import annotations
@@ -31,7 +37,8 @@ from synthgap.envs.userfiles import UserFileError, load_user_file, short
 
 from .errors import ConfigError
 
-__all__ = ["DeviceConfig", "LabConfig", "SafetyLimits", "XRDConfig"]
+__all__ = ["DeviceConfig", "LabConfig", "LabSettings", "SafetyLimits", "XRDConfig", "load_lab_file",
+           "read_lab_file"]
 
 
 @dataclass(frozen=True)
@@ -137,8 +144,9 @@ class LabConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> LabConfig:
-        """Load and validate ``path``; raises ``ConfigError`` on any problem."""
-        return cls.from_dict(read_yaml(path), Path(path))
+        """Load and validate the lab file ``path`` (its ``lab`` section is validated, then
+        dropped: :func:`read_lab_file`); raises ``ConfigError`` on any problem."""
+        return read_lab_file(path)[0]
 
     @classmethod
     def from_dict(cls, data: Any, source: str | Path = "<dict>") -> LabConfig:
@@ -170,6 +178,81 @@ class LabConfig:
             raise fail("journal", f"expected a path string, got {short(journal)}")
         return cls(limits=limits, xrd=xrd, journal=Path(journal) if journal else None,
                    source=Path(source) if source != "<dict>" else None, **devices)
+
+
+@dataclass(frozen=True)
+class LabSettings:
+    """The ``lab`` section of the lab file.
+
+    Attributes:
+        system: chemical system the lab makes (catalogue name).
+        time_scale: lab seconds per wall-clock second (an accelerated emulator); None: real time.
+        poll_s: furnace polling period during a firing, wall-clock s.
+        batch_mass_g: target mass each recipe is weighed for, g.
+        ambient_K: end setpoint of the cooling segment, K.
+        xrd_poll_s: XRD result polling period, wall-clock s.
+        reconnect_s: how long an emergency stop keeps re-opening a lost furnace port, wall s.
+        watchdog_s: shield watchdog (no poll for this long -> safe), wall s; None: off.
+        mill_rpm, press_force_kN, press_hold_s: fixed station settings.
+    """
+
+    system: str = "BaTiO3"
+    time_scale: float | None = None
+    poll_s: float = 1.0
+    batch_mass_g: float = 2.0
+    ambient_K: float = 298.15
+    xrd_poll_s: float = 1.0
+    reconnect_s: float = 30.0
+    watchdog_s: float | None = None
+    mill_rpm: float = 400.0
+    press_force_kN: float = 10.0
+    press_hold_s: float = 60.0
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str) -> LabSettings:
+        """Validate the parsed ``lab`` section (None: defaults); ``where`` names the file in messages."""
+        if data is None:
+            return cls()
+        if not isinstance(data, dict):
+            raise ConfigError(f"{where}: lab: expected a mapping, got {short(data)}")
+        names = {f.name for f in fields(cls)}
+        for key, value in data.items():
+            if key not in names:
+                raise ConfigError(f"{where}: lab.{key}: unknown field (expected one of {sorted(names)})")
+            if key == "system":
+                if not isinstance(value, str):
+                    raise ConfigError(f"{where}: lab.system: expected a system name, got {short(value)}")
+                continue
+            if value is None and key in ("time_scale", "watchdog_s"):
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) \
+                    or value <= 0:
+                raise ConfigError(f"{where}: lab.{key}: expected a finite number > 0, got {short(value)}")
+        return cls(**data)
+
+
+INSTRUMENTS = ("furnace", "balance", "mill", "press", "robot", "xrd")  # the sections a HardwareLab needs
+
+
+def read_lab_file(path: str | Path) -> tuple[LabConfig, LabSettings]:
+    """Read a lab YAML: the instrument config (instruments may be missing) and the ``lab``
+    settings. The one reader of a lab file. Raises ``ConfigError``."""
+    path = Path(path)
+    data = read_yaml(path)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: <top level>: expected a mapping, got {type(data).__name__}")
+    data = dict(data)
+    settings = LabSettings.from_dict(data.pop("lab", None), str(path))
+    return LabConfig.from_dict(data, path), settings
+
+
+def load_lab_file(path: str | Path) -> tuple[LabConfig, LabSettings]:
+    """:func:`read_lab_file`, and every instrument must be configured. Raises ``ConfigError``."""
+    config, settings = read_lab_file(path)
+    missing = [n for n in INSTRUMENTS if getattr(config, n) is None]
+    if missing:
+        raise ConfigError(f"{path}: {', '.join(missing)}: missing (a HardwareLab needs every instrument)")
+    return config, settings
 
 
 _TYPES = {"float": (int, float), "int": (int,), "str": (str,), "Path": (str,)}

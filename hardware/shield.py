@@ -9,36 +9,21 @@
   high/low registers and makes sure a ramp-rate limit within the cap is active (a rate
   of 0 on a Eurotherm means "step change", i.e. unlimited).
 - An unknown temperature counts as hot. A reading is believed only if the read did not
-  raise (timeout, lost port, protocol error, :class:`~synthgap.hardware.errors.ImplausibleReading`
-  from the driver, e.g. sensor break), it is a real finite number, it lies in
-  (0 K, ``max_plausible_temperature_K``], and it did not fall faster than the furnace can
-  cool (``max_cooling_rate_K_per_min``, plus ``COOLING_ALLOWANCE_K``) since the last
-  believed reading: a stale 0 degC frame a second after 1400 K is not believed.
-  :meth:`SafetyShield.poll` raises (an ``InstrumentError``) instead of returning an
-  unknown temperature, so no caller can compare NaN with a limit.
-- Interlock: a robot move into or out of a furnace location (a name containing
-  ``FURNACE``) needs a fresh believed reading at or below ``safe_temperature_K`` *and* the
-  controller's target setpoint at or below it (a furnace commanded hot is about to be
-  hot; its element is hotter than the thermocouple). The temperature is read
-  ``INTERLOCK_READINGS`` times in a row, each believed and at or below safe, so one stale
-  frame (the trial's late Modbus reply) cannot open the interlock: the next reading is the
-  true one, or it fell too fast to be believed. Anything else is refused and journaled
-  ("interlock: ..."). A sensor that keeps reading a plausible cold value cannot be told
-  from a cold furnace by software: that needs the furnace's own hardware interlock.
-- Watchdog: if no believed reading is taken for ``watchdog_s`` seconds, or a dwell runs
-  past ``max_dwell_h``, the furnace is sent to the safe temperature (emergency stop).
+  raise (timeout, lost port, protocol error, ``ImplausibleReading`` from the driver, e.g.
+  sensor break) and it is believable (:mod:`~synthgap.hardware.shield_values`: a real
+  number, plausible, not fallen faster than the furnace can cool). :meth:`SafetyShield.poll`
+  raises (``InstrumentError``) rather than return an unknown temperature.
+- Interlock (:mod:`~synthgap.hardware.interlock`): a robot move into or out of a furnace
+  needs the furnace believed at or below ``safe_temperature_K``, twice in a row, *and*
+  commanded so; anything else is refused and journaled ("interlock: ...").
+- Watchdog (:mod:`~synthgap.hardware.watchdog`): if no believed reading is taken for
+  ``watchdog_s`` seconds, or a dwell runs past ``max_dwell_h``, the furnace is sent to the
+  safe temperature (emergency stop).
 - Latched emergency stop (:meth:`SafetyShield.emergency_stop`, called directly, by the
   watchdog or by :meth:`SafetyShield.signal_guard` on SIGINT/SIGTERM): the setpoint goes
-  to safe, the stations are stopped, and the stop *latches* (journaled
-  ``emergency_stop_latched``). While latched every heating or motion command is refused
-  with "emergency stop latched: <reason>": a setpoint above the safe temperature, a ramp
-  rate, a dwell, a robot move, milling, pressing, dosing, taring, an XRD request. What
-  still passes: reads and polls, a setpoint at or below the safe temperature (it only
-  cools; the stop itself sends one), :meth:`end_dwell`, :meth:`connect` (it only narrows
-  what the controller accepts and caps the ramp rate), and further emergency stops. Only
-  :meth:`SafetyShield.reset_emergency_stop` (operator and reason, journaled
-  ``emergency_stop_reset``) clears it; a poll does not. A shield built on a journal whose
-  last stop was never reset starts latched (a resumed campaign included).
+  to safe, the stations are stopped, and the stop *latches*: heating and motion commands
+  are refused until :meth:`SafetyShield.reset_emergency_stop`, also across a resume
+  (:mod:`~synthgap.hardware.latch` says what still passes).
 - Dry-run: no state-changing command is sent (reads are); commands are recorded in
   ``dry_run_log`` and the journal. Validation, interlock and latch apply as for real.
 
@@ -50,92 +35,39 @@ from __future__ import annotations
 import logging
 import math
 import re
-import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-import numpy as np
-
 from synthgap.envs.userfiles import short
 
 from .config import SafetyLimits
 from .drivers import FurnaceDriver, MillDriver, PressDriver, RobotDriver, StationDriver
 from .errors import ImplausibleReading, InstrumentError, SafetyViolation
+from .interlock import FURNACE_LOCATION, check_interlock
 from .journal import Journal
+from .latch import LATCH_EVENT, MAX_OPERATOR_TEXT, RESET_EVENT, check_operator_text, latched_reason, send_stop
+from .shield_values import (
+    DOSE_DECIMALS,
+    DOSE_RESOLUTION_G,
+    LOCATION,
+    PRECURSOR_NAME,
+    SAMPLE_ID,
+    believable_temperature,
+    brief_error,
+    real_number,
+)
+from .signal_guard import stop_on_signals
+from .watchdog import WatchdogThread, watchdog_reason
 
 __all__ = ["DOSE_DECIMALS", "DOSE_RESOLUTION_G", "LATCH_EVENT", "LOCATION", "PRECURSOR_NAME", "RESET_EVENT",
            "SAMPLE_ID", "SafetyLimits", "SafetyShield", "check_operator_text", "latched_reason"]
 
 log = logging.getLogger(__name__)
 
-FURNACE_LOCATION = "FURNACE"  # a robot location whose name contains this is inside a furnace
-LOCATION = re.compile(r"[A-Z][A-Z0-9_]{0,31}")  # robot location names (the robot driver's rule)
-PRECURSOR_NAME = re.compile(r"[A-Za-z][A-Za-z0-9()._-]{0,31}")  # one ASCII word on a station line
-SAMPLE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # a file-name-safe sample id
-DOSE_DECIMALS = 5  # decimal places of the mass in the robot's DOSE command, g
-DOSE_RESOLUTION_G = 10.0**-DOSE_DECIMALS  # smallest dose the DOSE command can express, g
-COOLING_ALLOWANCE_K = 10.0  # K allowed on top of the cooling rate: reading noise, wire resolution
-INTERLOCK_READINGS = 2  # fresh readings a furnace move needs, all believed and at or below safe
 _Station = TypeVar("_Station", bound=StationDriver)
-LATCH_EVENT = "emergency_stop_latched"  # journal event: a stop latched (reason)
-RESET_EVENT = "emergency_stop_reset"  # journal event: an operator cleared the latch
-MAX_OPERATOR_TEXT = 200  # characters of an operator name or reset reason
-_ERROR_CHARS = 160  # characters of a driver error quoted in a refusal reason
-
-
-def _real(value: Any) -> tuple[float | None, str]:
-    """``(value as float, "")`` for a real finite number (int, float, numpy scalar), else
-    ``(None, why)``: bool, NaN, inf, an int beyond float range, str, None, arrays, ..."""
-    if isinstance(value, bool | np.bool_):
-        return None, "a bool, not a number"
-    if isinstance(value, int | np.integer):
-        try:
-            number = float(value)
-        except OverflowError:
-            return None, "an integer too large for a float"
-    elif isinstance(value, float | np.floating):
-        number = float(value)
-    else:
-        return None, f"not a real number (a {type(value).__name__})"
-    if not math.isfinite(number):
-        return None, "not finite"
-    return number, ""
-
-
-def _number(command: str, value: Any) -> float:
-    """``value`` as a float if it is a real finite number, else ``SafetyViolation`` (not journaled)."""
-    number, why = _real(value)
-    if number is None:
-        raise SafetyViolation(command, value, None, why)
-    return number
-
-
-def _brief(exc: BaseException) -> str:
-    """``Type: message`` of an error, cut for a refusal reason."""
-    text = f"{type(exc).__name__}: {exc}"
-    return text if len(text) <= _ERROR_CHARS else text[:_ERROR_CHARS] + "..."
-
-
-def check_operator_text(name: str, value: Any) -> str:
-    """A non-empty printable line of at most ``MAX_OPERATOR_TEXT`` characters, else ValueError."""
-    if not isinstance(value, str) or not value.strip() or len(value) > MAX_OPERATOR_TEXT \
-            or not value.isprintable():
-        raise ValueError(f"{name} must be a non-empty printable line of at most {MAX_OPERATOR_TEXT} "
-                         f"characters, got {short(value)}")
-    return value.strip()
-
-
-def latched_reason(journal: Journal) -> tuple[str, int] | None:
-    """``(reason, seq)`` of the last emergency stop in ``journal`` that no later reset
-    cleared, else None."""
-    stop = journal.last_event(LATCH_EVENT)
-    reset = journal.last_event(RESET_EVENT)
-    if stop is None or (reset is not None and reset.get("seq", 0) > stop.get("seq", 0)):
-        return None
-    return str(stop.get("reason", "unknown")), int(stop.get("seq", 0))
 
 
 class SafetyShield:
@@ -156,10 +88,8 @@ class SafetyShield:
     """
 
     def __init__(self, furnace: FurnaceDriver, limits: SafetyLimits, journal: Journal | None = None,
-                 *, robot: RobotDriver | None = None, mill: MillDriver | None = None,
-                 press: PressDriver | None = None,
-                 dry_run: bool = False, watchdog_s: float | None = None,
-                 clock: Callable[[], float] = time.monotonic,
+                 *, robot: RobotDriver | None = None, mill: MillDriver | None = None, press: PressDriver | None = None,
+                 dry_run: bool = False, watchdog_s: float | None = None, clock: Callable[[], float] = time.monotonic,
                  furnace_clock: Callable[[], float] | None = None) -> None:
         if watchdog_s is not None and not (math.isfinite(watchdog_s) and watchdog_s > 0):
             raise ValueError(f"watchdog_s {watchdog_s!r} must be finite and > 0")
@@ -182,10 +112,8 @@ class SafetyShield:
         self._dwell_deadline: float | None = None
         self._tripped = False
         self._latched: str | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        restored = latched_reason(journal) if journal is not None else None
-        if restored is not None:
+        self._watchdog: WatchdogThread | None = None
+        if (restored := latched_reason(journal) if journal is not None else None) is not None:
             self._latched = restored[0]
             log.critical("emergency stop still latched from journal seq %d: %s", restored[1], restored[0])
             self._record(LATCH_EVENT, reason=restored[0], restored_from_seq=restored[1])
@@ -216,7 +144,7 @@ class SafetyShield:
             try:
                 return action()
             except Exception as exc:
-                self._record("command_failed", command=command, error=_brief(exc))
+                self._record("command_failed", command=command, error=brief_error(exc))
                 raise
 
     def _refuse(self, command: str, value: Any, limit: Any, reason: str) -> SafetyViolation:
@@ -229,7 +157,7 @@ class SafetyShield:
         return SafetyViolation(command, value, limit, reason)
 
     def _checked(self, command: str, value: Any) -> float:
-        number, why = _real(value)
+        number, why = real_number(value)
         if number is None:
             raise self._refuse(command, value, None, why)
         return number
@@ -264,19 +192,16 @@ class SafetyShield:
         Allowed while latched: it only narrows what the controller accepts.
         """
         lim = self.limits
-        self._send("setpoint_high_limit", lambda: setattr(
-            self.furnace, "setpoint_high_limit", lim.max_temperature_K),
-            value=lim.max_temperature_K, while_latched=True)
-        self._send("setpoint_low_limit", lambda: setattr(
-            self.furnace, "setpoint_low_limit", lim.min_temperature_K),
-            value=lim.min_temperature_K, while_latched=True)
+        self._send("setpoint_high_limit", lambda: setattr(self.furnace, "setpoint_high_limit", lim.max_temperature_K),
+                   value=lim.max_temperature_K, while_latched=True)
+        self._send("setpoint_low_limit", lambda: setattr(self.furnace, "setpoint_low_limit", lim.min_temperature_K),
+                   value=lim.min_temperature_K, while_latched=True)
         raw = self.furnace.ramp_rate
-        rate, _ = _real(raw)
+        rate, _ = real_number(raw)
         self._record("reading", name="ramp_rate", value=raw)
         if rate is None or not 0 < rate <= lim.max_ramp_rate_K_per_min:
-            self._send("ramp_rate", lambda: setattr(
-                self.furnace, "ramp_rate", lim.max_ramp_rate_K_per_min),
-                value=lim.max_ramp_rate_K_per_min, previous=raw, while_latched=True)
+            self._send("ramp_rate", lambda: setattr(self.furnace, "ramp_rate", lim.max_ramp_rate_K_per_min),
+                       value=lim.max_ramp_rate_K_per_min, previous=raw, while_latched=True)
         self.poll()
 
     # -- reads -------------------------------------------------------------------------------
@@ -286,23 +211,22 @@ class SafetyShield:
 
         Raises:
             InstrumentError: the temperature is unknown: the driver's own error (timeout,
-                lost port, ``ImplausibleReading``...) or ``ImplausibleReading`` from the
-                shield (not a finite number, outside (0 K, max_plausible_temperature_K],
-                or cooler than the furnace can have cooled since the last believed reading).
-                Journaled as ``reading_unknown``; the watchdog is not fed.
+                lost port, ``ImplausibleReading``...) or ``ImplausibleReading`` from the shield
+                (:func:`~synthgap.hardware.shield_values.believable_temperature`). Journaled
+                as ``reading_unknown``; the watchdog is not fed.
         """
         with self._lock:  # one transaction on the port at a time (the watchdog thread sends too)
             try:
                 raw = self.furnace.temperature
             except InstrumentError as exc:
-                self._record("reading_unknown", name="temperature", reason=_brief(exc))
+                self._record("reading_unknown", name="temperature", reason=brief_error(exc))
                 raise
             except Exception as exc:  # a driver bug is an unknown temperature too
-                self._record("reading_unknown", name="temperature", reason=_brief(exc))
-                raise InstrumentError(f"temperature read failed: {_brief(exc)}") from exc
+                self._record("reading_unknown", name="temperature", reason=brief_error(exc))
+                raise InstrumentError(f"temperature read failed: {brief_error(exc)}") from exc
             now = self.furnace_clock()
             try:
-                value = self._believable(raw, now)
+                value = believable_temperature(raw, now, self._believed, self.limits)
             except ImplausibleReading as exc:
                 self._record("reading_unknown", name="temperature", raw=raw, reason=exc.reason)
                 raise
@@ -310,29 +234,6 @@ class SafetyShield:
             self._believed = (value, now)
             self._last_poll = self.clock()
             self._tripped = False
-        return value
-
-    def _believable(self, raw: Any, now: float) -> float:
-        """``raw`` as a temperature, K, or ``ImplausibleReading`` (see :meth:`poll`)."""
-        value, why = _real(raw)
-        if value is None:
-            raise ImplausibleReading("temperature", short(raw), why)
-        lim = self.limits
-        if value <= 0.0:
-            raise ImplausibleReading("temperature", value, "at or below absolute zero")
-        if value > lim.max_plausible_temperature_K:
-            raise ImplausibleReading("temperature", value, f"above max_plausible_temperature_K="
-                                     f"{lim.max_plausible_temperature_K:g} K")
-        if self._believed is not None:
-            last, then = self._believed
-            elapsed = max(now - then, 0.0)
-            floor = last - lim.max_cooling_rate_K_per_min * elapsed / 60.0 - COOLING_ALLOWANCE_K
-            if value < floor:
-                raise ImplausibleReading(
-                    "temperature", value,
-                    f"fell {last - value:.1f} K in {elapsed:.3g} s from the last believed {last:.1f} K, "
-                    f"faster than max_cooling_rate_K_per_min={lim.max_cooling_rate_K_per_min:g} "
-                    "(a stale or zero frame?)")
         return value
 
     # -- furnace commands ----------------------------------------------------------------------
@@ -380,9 +281,9 @@ class SafetyShield:
         if quantize is None:
             return value
         try:
-            wire, why = _real(quantize(prop, value))
+            wire, why = real_number(quantize(prop, value))
         except ValueError as exc:
-            raise self._refuse(prop, value, None, f"not representable on the wire: {_brief(exc)}") from None
+            raise self._refuse(prop, value, None, f"not representable on the wire: {brief_error(exc)}") from None
         if wire is None:
             raise self._refuse(prop, value, None, f"the driver would send {why}")
         return wire
@@ -406,9 +307,8 @@ class SafetyShield:
 
     # -- stations ---------------------------------------------------------------------------
     def move_sample(self, source: str, destination: str, mass_g: float | None = None) -> None:
-        """Robot move with interlock: a furnace location (name containing ``FURNACE``) only
-        with a believed furnace temperature and a target setpoint at or below the safe
-        temperature (see the module docstring).
+        """Robot move with interlock: a furnace location (name containing ``FURNACE``) only with the
+        furnace believed and commanded at or below the safe temperature (:mod:`~synthgap.hardware.interlock`).
 
         ``source`` and ``destination`` are location names (``[A-Z][A-Z0-9_]{0,31}``);
         ``mass_g`` (g), if given, must be in (0, max_mass_g].
@@ -428,38 +328,10 @@ class SafetyShield:
             if source == destination:
                 raise self._refuse("move_sample", moved, None, "source and destination are the same")
             furnace_side = [loc for loc in (source, destination) if FURNACE_LOCATION in loc]
-            if furnace_side:
-                self._interlock(furnace_side[0])
+            if furnace_side:  # refused (journaled) unless believed and commanded at or below safe
+                check_interlock(furnace_side[0], self.limits.safe_temperature_K, poll=self.poll, record=self._record,
+                                read_setpoint=lambda: self.furnace.setpoint, refuse=self._refuse)
             self._send("move_sample", lambda: robot.move(source, destination), **moved)
-
-    def _interlock(self, location: str) -> None:
-        """Refuse (journaled) unless the furnace is believed at or below safe and commanded so."""
-        safe = self.limits.safe_temperature_K
-        for _ in range(INTERLOCK_READINGS):
-            try:
-                temperature = self.poll()
-            except InstrumentError as exc:
-                raise self._refuse("move_sample", None, safe, f"interlock: {location}: furnace temperature "
-                                   f"unknown ({_brief(exc)}), counted as hot") from exc
-            if temperature > safe:
-                raise self._refuse("move_sample", temperature, safe,
-                                   f"interlock: {location} above safe temperature")
-        try:
-            raw = self.furnace.setpoint
-        except Exception as exc:  # any failure to read it: unknown, counted as hot
-            self._record("reading_unknown", name="setpoint", reason=_brief(exc))
-            raise self._refuse("move_sample", None, safe, f"interlock: {location}: furnace setpoint "
-                               f"unknown ({_brief(exc)}), counted as hot") from exc
-        setpoint, why = _real(raw)
-        if setpoint is None or setpoint <= 0:
-            why = why or "at or below absolute zero"
-            self._record("reading_unknown", name="setpoint", raw=raw, reason=why)
-            raise self._refuse("move_sample", raw, safe,
-                               f"interlock: {location}: furnace setpoint unknown ({why}), counted as hot")
-        self._record("reading", name="setpoint", value=setpoint)
-        if setpoint > safe:
-            raise self._refuse("move_sample", setpoint, safe, f"interlock: {location}: furnace "
-                               f"commanded to {setpoint:g} K, above the safe temperature")
 
     @staticmethod
     def _station(name: str, driver: _Station | None) -> _Station:
@@ -508,29 +380,9 @@ class SafetyShield:
                 ("setpoint", lambda: setattr(self.furnace, "setpoint", safe))]
             for name, station in self.stations.items():
                 actions.append((f"{name}.stop", station.stop))
-            for command, action in actions:
-                # not through _send: a journal that fails (disk full) must not keep the stop
-                # from going out; the failure is logged and the stop sent all the same
-                try:
-                    self._record("command", command=command, dry_run=self.dry_run,
-                                 reason=f"emergency stop: {reason}",
-                                 value=safe if command == "setpoint" else None)
-                except Exception as exc:
-                    ok = False
-                    log.critical("emergency stop: journaling %s failed: %r; sending it anyway", command, exc)
-                if self.dry_run:
-                    self.dry_run_log.append((command, {"reason": f"emergency stop: {reason}"}))
-                    continue
-                try:
-                    action()
-                except Exception as exc:  # keep going: stop everything we can
-                    ok = False
-                    log.critical("emergency stop: %s failed: %r", command, exc)
-                    try:
-                        self._record("command_failed", command=command, error=_brief(exc))
-                    except Exception:  # noqa: BLE001 - already logged at CRITICAL
-                        pass
-            return ok
+            sent = send_stop(actions, reason, record=self._record, safe_K=safe,
+                             dry_run_log=self.dry_run_log if self.dry_run else None)
+            return ok and sent
 
     def reset_emergency_stop(self, operator: str, reason: str) -> bool:
         """Clear a latched emergency stop: journaled ``emergency_stop_reset`` with the
@@ -554,61 +406,19 @@ class SafetyShield:
 
     @contextmanager
     def signal_guard(self) -> Iterator[SafetyShield]:
-        """Within this block SIGINT/SIGTERM stop the campaign and then the furnace.
-
-        The handler touches nothing that takes a lock (no port, no journal, no logging):
-        it runs in the main thread between two bytecodes of whatever was interrupted,
-        possibly inside a Modbus transaction or inside :meth:`Journal.append
-        <synthgap.hardware.journal.Journal.append>` holding its lock, and re-entering
-        either would merge frames or deadlock. It only notes the signal and raises
-        (KeyboardInterrupt for SIGINT, SystemExit for SIGTERM). Once the stack has unwound
-        to this block no transaction is in flight: the signal is journaled and the
-        emergency stop sent (and latched). Only the first signal raises; later ones
-        (during the unwinding or the stop) are journaled, never obeyed, so cleanup and the
-        stop are not cut short. SIGKILL remains the hard stop; the journal makes it resumable.
-        """
-        pending: list[str] = []
-
-        def handler(signum: int, frame: object) -> None:
-            pending.append(signal.Signals(signum).name)  # list.append: atomic, lock-free
-            if len(pending) > 1:
-                return  # already unwinding or stopping: let it finish
-            if signum == signal.SIGINT:
-                raise KeyboardInterrupt
-            raise SystemExit(128 + signum)
-
-        previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-        try:
+        """Within this block SIGINT/SIGTERM unwind the campaign, then the signal is journaled and the
+        emergency stop sent (latched): :func:`~synthgap.hardware.signal_guard.stop_on_signals`."""
+        with stop_on_signals(self.emergency_stop, self._record):
             yield self
-        finally:
-            try:
-                if pending:
-                    log.critical("%s: campaign unwound, emergency stop", pending[0])
-                    for name in pending[:]:
-                        self._record("signal", name=name)
-                    recorded = len(pending)
-                    self.emergency_stop(f"signal {pending[0]}")
-                    for name in pending[recorded:]:  # arrived during the stop
-                        self._record("signal", name=name, during="emergency stop")
-            finally:
-                for sig, old in previous.items():
-                    signal.signal(sig, old)
 
     # -- watchdog ------------------------------------------------------------------------------
     def check_watchdog(self) -> str | None:
-        """One watchdog check; trips (emergency stop) and returns the reason, else None.
-
-        The no-poll trip fires once until the next believed reading; the stop it sends
-        stays latched until :meth:`reset_emergency_stop`.
-        """
+        """One watchdog check; trips (emergency stop) and returns the reason, else None. The no-poll
+        trip fires once until the next believed reading; its stop latches (:meth:`reset_emergency_stop`)."""
         with self._lock:
-            now = self.clock()
-            reason = None
-            if self._dwell_deadline is not None and now > self._dwell_deadline:
-                reason = f"dwell exceeded max_dwell_h={self.limits.max_dwell_h}"
-            elif (self.watchdog_s is not None and not self._tripped
-                  and now - self._last_poll > self.watchdog_s):
-                reason = f"no poll for {now - self._last_poll:.1f} s (watchdog {self.watchdog_s} s)"
+            reason = watchdog_reason(self.clock(), dwell_deadline=self._dwell_deadline, last_poll=self._last_poll,
+                                     watchdog_s=self.watchdog_s, tripped=self._tripped,
+                                     max_dwell_h=self.limits.max_dwell_h)
             if reason is None:
                 return None
             self._tripped = True
@@ -617,24 +427,21 @@ class SafetyShield:
 
     def start_watchdog(self, period_s: float | None = None) -> None:
         """Start the watchdog thread (checks every ``period_s`` s, default watchdog_s/4)."""
-        if self._thread is not None:
+        if self._watchdog is not None:
             return
-        period = period_s or (self.watchdog_s or 1.0) / 4
+        self._watchdog = WatchdogThread(self.check_watchdog, period_s or (self.watchdog_s or 1.0) / 4)
+        self._watchdog.start()
 
-        def run() -> None:
-            while not self._stop.wait(period):
-                self.check_watchdog()
-
-        self._stop.clear()
-        self._thread = threading.Thread(target=run, name="safety-watchdog", daemon=True)
-        self._thread.start()
+    @property
+    def _thread(self) -> threading.Thread | None:
+        """The running watchdog thread, or None."""
+        return self._watchdog.thread if self._watchdog is not None else None
 
     def close(self) -> None:
         """Stop the watchdog thread (the drivers are closed by their owner)."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=2.0)
-            self._thread = None
+        if self._watchdog is not None:
+            self._watchdog.stop()
+            self._watchdog = None
 
     def __enter__(self) -> SafetyShield:
         return self

@@ -24,7 +24,7 @@ from .records import (
 )
 from .thermal import FurnaceParams, FurnaceState, FurnaceThermalModel
 
-_LAZY = {"LabParams": ".simlab", "SimLab": ".simlab", "random_lab_recipes": ".simlab"}
+_LAZY = {"LabParams": ".params", "SimLab": ".simlab", "random_lab_recipes": ".simlab"}
 
 __all__ = [
     "Lab", "LabInputError", "Characterisation", "FurnaceLog", "Programme", "ReferenceReading",

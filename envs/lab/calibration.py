@@ -1,6 +1,6 @@
 """Furnace calibration from the lab's own records (no simulator truth).
 
-Method: the twin runs periodic reference firings (see :mod:`synthgap.envs.lab.simlab`):
+Method: the twin runs periodic reference firings (see :mod:`synthgap.envs.lab.furnace`):
 a slow ramp through the melting points of Al, Ag and Au, the way a thermocouple is
 checked against fixed points. Each melt is detected in the crucible (a sample-side
 event), so at that moment the sample temperature is the known melting point T_m while

@@ -46,7 +46,7 @@ from synthgap.envs.lab.measurement import MeasurementModel, lab_measurement
 from synthgap.envs.lab.thermal import FurnaceParams
 from synthgap.envs.userfiles import load_user_file
 
-from ..config import LabConfig
+from ..config import LabConfig, read_lab_file
 from ..xrd import write_json_atomic
 from .balance import BalanceEmulator
 from .base import Fault, PtyEmulator
@@ -357,22 +357,6 @@ class LabEmulator:
         self.stop()
 
 
-def read_lab_yaml(path: str | Path) -> tuple[LabConfig, dict[str, Any]]:
-    """A lab file's ``LabConfig`` and its raw ``lab`` section (devices may be missing)."""
-    from ..config import read_yaml
-    from ..errors import ConfigError
-
-    path = Path(path)
-    data = read_yaml(path)  # the safe user-file loader: size, nesting and alias limits
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: <top level>: expected a mapping")
-    data = dict(data)
-    section = data.pop("lab", None) or {}
-    if not isinstance(section, dict):
-        raise ConfigError(f"{path}: lab: expected a mapping")
-    return LabConfig.from_dict(data, path), section
-
-
 def _check_system(system: Any, where: str) -> None:
     """Refuse, before anything starts, a system the XRD responder could not fire."""
     from synthgap.envs.chemistry import CatalogueError, load_system
@@ -393,8 +377,8 @@ def run_lab(args: Any, stop: threading.Event, out: Any) -> int:
     import signal
     import tempfile
 
-    config, section = read_lab_yaml(args.config) if args.config else (None, {})
-    system = args.system or section.get("system") or LabEmulatorSettings.system
+    config, lab_settings = read_lab_file(args.config) if args.config else (None, None)
+    system = args.system or (lab_settings.system if lab_settings is not None else LabEmulatorSettings.system)
     _check_system(system, "--system" if args.system else f"{args.config}: lab.system")
     settings = LabEmulatorSettings(system=system, time_scale=args.time_scale, seed=args.seed)
     workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="synthgap-lab-"))

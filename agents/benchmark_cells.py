@@ -1,0 +1,196 @@
+"""The benchmark's grid: its configuration, its cells (one campaign each) and how a cell runs.
+
+A *cell* is one campaign (system, planner, seed, budget). :func:`run_cell` is a pure
+function of its :class:`Cell` (every random draw comes from seeds derived from it), so
+the same cell gives the same numbers in this process, a process pool or a Dask worker.
+Its record (JSON-serialisable; lab hours in h, ask times in s, performance in the
+target's property unit) carries :data:`CACHE_VERSION`, which :mod:`.benchmark` checks
+before it reuses a cached cell. Running the grid and caching it is :mod:`.benchmark`'s job;
+its tables, :mod:`.benchmark_tables`'.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import zlib
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from synthgap.envs.buildable import buildable_performance
+from synthgap.envs.chemistry import (
+    CatalogueError,
+    ChemicalSystem,
+    Recipe,
+    RecipeBatch,
+    bundled_system_names,
+    load_system,
+)
+
+from .evaluator import EVALUATORS
+from .oracle import compute_oracle
+from .planners import PLANNERS, make_planner
+from .space import RecipeSpace
+
+DEFAULT_PLANNERS = ("random", "sobol", "tpe", "gp", "nsga2", "thermo_only", "synthesis_aware")
+EXECUTORS = ("local", "dask")
+CACHE_VERSION = 2  # bump when a cell's meaning changes; old cell files are then ignored
+
+
+class BenchmarkError(ValueError):
+    """Bad benchmark input (unknown planner or system, bad counts); the message says which."""
+
+
+@dataclass(frozen=True)
+class BenchmarkConfig:
+    """Everything a benchmark run depends on (logged as the parent run's params).
+
+    Attributes:
+        systems: bundled system names or paths of system data files.
+        planners: planner names (keys of ``PLANNERS``).
+        seeds: campaigns per (system, planner); seeds are 0 .. seeds-1.
+        budget: experiments per campaign.
+        out: output folder (cells are cached here).
+        executor: ``"local"`` (process pool) or ``"dask"``.
+        scheduler: Dask scheduler address; none starts a loopback LocalCluster.
+        workers: worker processes (default: CPU count for local, 2 for a LocalCluster).
+        batch_size: suggestions asked per round (experiments in flight together).
+        evaluator: ``"simple"`` (:class:`~.evaluator.Evaluator`) or ``"twin"`` (the SimPy
+            lab twin through :class:`~.evaluator.LabTwinEvaluator`).
+        oracle_samples: random recipes the oracle screens per system.
+        progress: show a progress bar.
+    """
+
+    systems: tuple[str, ...]
+    planners: tuple[str, ...] = DEFAULT_PLANNERS
+    seeds: int = 20
+    budget: int = 30
+    out: str = "synthgap-runs/benchmark"
+    executor: str = "local"
+    scheduler: str | None = None
+    workers: int | None = None
+    batch_size: int = 1
+    evaluator: str = "simple"
+    oracle_samples: int = 200_000
+    progress: bool = True
+
+    def validate(self) -> BenchmarkConfig:
+        """Raise :class:`BenchmarkError` naming the first bad field; return self."""
+        if not self.systems:
+            raise BenchmarkError("--systems: give at least one system name or file")
+        for s in self.systems:
+            try:
+                load_system(s)
+            except CatalogueError as exc:
+                raise BenchmarkError(f"--systems: cannot load {s!r}: {exc}") from None
+        unknown = [p for p in self.planners if p not in PLANNERS]
+        if unknown or not self.planners:
+            raise BenchmarkError(f"--planners: unknown {unknown or '(none given)'}; "
+                                 f"choose from {', '.join(PLANNERS)}")
+        for name in ("seeds", "budget", "batch_size", "oracle_samples"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise BenchmarkError(f"{name} must be a positive integer, got {v!r}")
+        if self.workers is not None and (not isinstance(self.workers, int) or self.workers < 1):
+            raise BenchmarkError(f"workers must be a positive integer, got {self.workers!r}")
+        if self.executor not in EXECUTORS:
+            raise BenchmarkError(f"--executor must be one of {EXECUTORS}, got {self.executor!r}")
+        if self.evaluator not in EVALUATORS:
+            raise BenchmarkError(f"--evaluator must be one of {tuple(EVALUATORS)}, "
+                                 f"got {self.evaluator!r}")
+        if self.scheduler and self.executor != "dask":
+            raise BenchmarkError("--scheduler needs --executor dask")
+        return self
+
+
+def system_key(system: str) -> str:
+    """File-safe key of a system argument: the bundled name, or a file's stem + content hash."""
+    if system in bundled_system_names():
+        return system
+    p = Path(system)
+    digest = hashlib.sha1(p.read_bytes()).hexdigest()[:8] if p.exists() else "missing"
+    return f"{p.stem}-{digest}"
+
+
+def _crc(text: str) -> int:
+    return zlib.crc32(text.encode())
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One campaign of the benchmark grid."""
+
+    system: str
+    planner: str
+    seed: int
+    budget: int
+    batch_size: int = 1
+    evaluator: str = "simple"
+
+    @property
+    def key(self) -> str:
+        q = f"__q{self.batch_size}" if self.batch_size != 1 else ""
+        e = f"__{self.evaluator}" if self.evaluator != "simple" else ""
+        return f"{system_key(self.system)}__{self.planner}__s{self.seed:03d}__b{self.budget}{q}{e}"
+
+    def planner_seed(self) -> int:
+        ss = np.random.SeedSequence([self.seed, _crc(system_key(self.system)), _crc(self.planner)])
+        return int(ss.generate_state(1)[0])
+
+    def evaluation_rng(self, i: int) -> np.random.Generator:
+        """The lab noise of experiment ``i``: shared by every planner (common random numbers)."""
+        return np.random.default_rng([self.seed, _crc(system_key(self.system)), i])
+
+
+def grid(config: BenchmarkConfig) -> list[Cell]:
+    return [Cell(s, p, seed, config.budget, config.batch_size, config.evaluator)
+            for s in config.systems for p in config.planners for seed in range(config.seeds)]
+
+
+def score_recipes(system: ChemicalSystem, recipes: Sequence[dict]) -> list[float]:
+    """Buildable performance (property unit) of each recipe (``Recipe.to_dict()`` form), as
+    the cells record it; reports divide it by the oracle (:func:`.metrics.campaign_metrics`)."""
+    batch = RecipeBatch.from_recipes(system, [Recipe.from_dict(r) for r in recipes])
+    return [float(b) for b in buildable_performance(system, batch)]
+
+
+def run_cell(cell: Cell) -> dict:
+    """Run one campaign; return its raw record (JSON-serialisable)."""
+    if cell.planner == "gp":
+        import torch
+
+        torch.set_num_threads(1)  # one cell per core: threads would oversubscribe the machine
+    system = load_system(cell.system)
+    space = RecipeSpace(system)
+    planner = make_planner(cell.planner, space, cell.budget, seed=cell.planner_seed())
+    evaluator = EVALUATORS[cell.evaluator](system)
+    experiments, ask_seconds = [], []
+    while planner.remaining:
+        n = min(cell.batch_size, planner.remaining)
+        t0 = time.perf_counter()
+        batch = planner.ask(n)
+        ask_seconds.extend([(time.perf_counter() - t0) / n] * n)
+        for s in batch:
+            i = len(experiments)
+            res = evaluator.evaluate(s.recipe, cell.evaluation_rng(i))
+            planner.tell(s.id, res)
+            experiments.append({"id": s.id, "recipe": s.recipe.to_dict(), **res.to_dict()})
+    for e, b in zip(experiments, score_recipes(system, [e["recipe"] for e in experiments]), strict=True):
+        e["buildable"] = b
+    return {
+        "version": CACHE_VERSION,
+        "cell": {**asdict(cell), "key": cell.key, "system_key": system_key(cell.system)},
+        "system_name": system.name,
+        "experiments": experiments,
+        "ask_seconds": ask_seconds,
+        "chosen_target": getattr(planner, "target", None),
+    }
+
+
+def run_oracle(system: str, n_random: int) -> dict:
+    """The oracle of one system as a dict (see :func:`compute_oracle`)."""
+    return {"version": CACHE_VERSION, "n_random": n_random,
+            **compute_oracle(load_system(system), n_random=n_random).to_dict()}

@@ -1,0 +1,142 @@
+"""The benchmark's tables: per-cell rows, per-(system, planner) summaries, and the files they go to.
+
+From the raw cell and oracle records (:mod:`.benchmark_cells`): ``results.csv`` (one row
+per cell), ``summary.csv`` and ``summary.md`` (medians and IQRs over seeds per system and
+planner; best buildable performance and regret as fractions of the oracle, lab hours in h,
+wall time in ms per suggestion), ``benchmark.json`` (configuration + summary) and the
+figures (:mod:`.figures`).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from synthgap.envs.lab.thermal import FURNACE_OFFSET_SD_K
+
+from .benchmark_cells import BenchmarkConfig, Cell, system_key
+from .metrics import campaign_metrics, median_iqr
+
+
+@dataclass
+class BenchmarkResult:
+    """What a benchmark produced.
+
+    Attributes:
+        rows: one dict per cell (``results.csv``).
+        summary: one dict per (system, planner) (``summary.csv``).
+        cells: cell key -> raw record.
+        oracles: system key -> oracle record.
+        n_computed: cells computed in this call (0 when everything came from the cache).
+        files: name -> path of every output written.
+    """
+
+    rows: list[dict]
+    summary: list[dict]
+    cells: dict[str, dict]
+    oracles: dict[str, dict]
+    n_computed: int
+    files: dict[str, str] = field(default_factory=dict)
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        if math.isnan(v):
+            return "—"
+        return f"{v:.4g}"
+    return str(v)
+
+
+def summarise(config: BenchmarkConfig, cells: Sequence[Cell], records: dict, oracles: dict
+              ) -> BenchmarkResult:
+    """Per-cell rows and per-(system, planner) summary from raw records."""
+    rows = []
+    for c in cells:
+        rec = records[c.key]
+        oracle = oracles[system_key(c.system)]["value"]
+        ex = rec["experiments"]
+        m = campaign_metrics([e["performance"] for e in ex], [e["buildable"] for e in ex],
+                             [e["lab_hours"] for e in ex], oracle)
+        best_i = int(np.argmax([e["performance"] for e in ex]))
+        rows.append({
+            "system": rec["system_name"], "system_key": system_key(c.system),
+            "planner": c.planner, "seed": c.seed, "budget": c.budget, "oracle": oracle,
+            "final_best": m["final_best"], "final_regret": m["final_regret"],
+            "experiments_to_90": m["experiments_to_90"], "experiments_to_95": m["experiments_to_95"],
+            "hours_to_90": m["hours_to_90"], "hours_to_95": m["hours_to_95"],
+            "total_hours": float(sum(e["lab_hours"] for e in ex)),
+            "success_rate": float(np.mean([e["success"] for e in ex])),
+            "wall_ms_per_suggestion": 1e3 * float(np.mean(rec["ask_seconds"])),
+            "pick_target": ex[best_i]["recipe"]["target"],
+            "chosen_target": rec.get("chosen_target") or "",
+        })
+    summary = []
+    keys = list(dict.fromkeys((r["system_key"], r["planner"]) for r in rows))
+    for sk, p in keys:
+        rs = [r for r in rows if r["system_key"] == sk and r["planner"] == p]
+        row = {"system": rs[0]["system"], "system_key": sk, "planner": p, "seeds": len(rs),
+               "budget": rs[0]["budget"], "oracle": rs[0]["oracle"]}
+        for col in ("final_best", "final_regret", "experiments_to_90", "experiments_to_95",
+                    "hours_to_90", "hours_to_95", "success_rate", "wall_ms_per_suggestion"):
+            med, q25, q75 = median_iqr([r[col] for r in rs])
+            row[f"{col}_median"], row[f"{col}_q25"], row[f"{col}_q75"] = med, q25, q75
+        for f in (90, 95):
+            row[f"reached_{f}"] = float(np.mean([not math.isnan(r[f"experiments_to_{f}"]) for r in rs]))
+        row["pick_target"] = Counter(r["pick_target"] for r in rs).most_common(1)[0][0]
+        summary.append(row)
+    return BenchmarkResult(rows, summary, {c.key: records[c.key] for c in cells},
+                           {system_key(s): oracles[system_key(s)] for s in config.systems}, 0)
+
+
+SUMMARY_MD_COLUMNS = (
+    ("system", "system"), ("planner", "planner"), ("oracle", "oracle"),
+    ("final_best_median", "best buildable / oracle (median)"), ("final_best_q25", "q25"),
+    ("final_best_q75", "q75"), ("final_regret_median", "regret / oracle (median)"),
+    ("experiments_to_90_median", "exps to 90%"), ("experiments_to_95_median", "exps to 95%"),
+    ("reached_95", "reached 95%"), ("hours_to_95_median", "lab h to 95%"),
+    ("success_rate_median", "success rate"), ("wall_ms_per_suggestion_median", "ms/suggestion"),
+    ("pick_target", "pick"),
+)
+
+
+def markdown_table(rows: Iterable[dict], columns=SUMMARY_MD_COLUMNS) -> str:
+    lines = ["| " + " | ".join(h for _, h in columns) + " |",
+             "|" + "|".join("---" for _ in columns) + "|"]
+    for r in rows:
+        lines.append("| " + " | ".join(_fmt(r[k]) for k, _ in columns) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _write_csv(path: Path, rows: list[dict]) -> None:
+    with path.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+
+
+def write_outputs(config: BenchmarkConfig, out: Path, result: BenchmarkResult) -> dict[str, str]:
+    from .figures import write_figures
+
+    files = {"results_csv": out / "results.csv", "summary_csv": out / "summary.csv",
+             "summary_md": out / "summary.md", "benchmark_json": out / "benchmark.json"}
+    _write_csv(files["results_csv"], result.rows)
+    _write_csv(files["summary_csv"], result.summary)
+    header = (f"# Planner benchmark\n\n{config.seeds} seeds x budget {config.budget}; "
+              "best buildable performance = expected performance over furnace drift "
+              f"N(0, {FURNACE_OFFSET_SD_K:g} K) of the recipe with the best measured performance, "
+              "as a fraction of the oracle (the best achievable, property unit in column 'oracle'); "
+              "medians and IQRs over seeds; '—' = not reached by at least half the seeds.\n\n")
+    files["summary_md"].write_text(header + markdown_table(result.summary))
+    files["benchmark_json"].write_text(json.dumps(
+        {"config": asdict(config), "summary": result.summary, "oracles": result.oracles},
+        indent=1, default=str))
+    out_files = {k: str(v) for k, v in files.items()}
+    out_files.update(write_figures(result, out / "figures"))
+    return out_files

@@ -1,0 +1,117 @@
+"""The model of a chemical system: the frozen records a system file becomes.
+
+A :class:`ChemicalSystem` holds its phases (:class:`~.phases.Phase`), precursors, reaction
+network (:class:`ReactionSpec`, Arrhenius parameters), grain-growth and evaporation laws
+and its targets (:class:`Target`, each with the :class:`PerformanceModel` of the property
+it is made for). Units are in each attribute's docstring: J/mol, 1/s, um, um^2/s.
+Reading and checking a file is :mod:`.system_reader`'s job; finding one, :mod:`.catalogue`'s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from .phases import Phase
+from .reactions import BalancedReaction
+
+
+@dataclass(frozen=True)
+class PerformanceModel:
+    """How a target's measured property follows from the sample (its phenotype).
+
+    performance = theoretical * purity**purity_exponent
+                  * exp(-ln(grain / optimal_grain)**2 / (2 grain_tolerance**2))
+
+    Attributes:
+        property: what is measured (e.g. "relative permittivity").
+        unit: its unit.
+        theoretical: the ideal value for a phase-pure sample at optimal grain size (the
+            "0 K view": what a predictor scores the formula with).
+        optimal_grain: grain size of best performance, um.
+        grain_tolerance: width of the grain-size optimum in ln(um).
+        purity_exponent: how fast impurity phases degrade the property.
+    """
+
+    property: str
+    unit: str
+    theoretical: float
+    optimal_grain: float = 1.0
+    grain_tolerance: float = 1.0
+    purity_exponent: float = 2.0
+
+
+@dataclass(frozen=True)
+class Target:
+    """A phase a campaign tries to make.
+
+    Attributes:
+        phase: the target phase name.
+        precursor_sets: the allowed precursor combinations (tuples of phase names).
+        performance: how the measured property follows from the sample.
+        unobtainium: flagged in the catalogue as 0 K-stable but unbuildable.
+    """
+
+    phase: str
+    precursor_sets: tuple[tuple[str, ...], ...]
+    performance: PerformanceModel
+    unobtainium: bool = False
+
+
+@dataclass(frozen=True)
+class ReactionSpec:
+    """A solid-state reaction of the network, with Arrhenius parameters.
+
+    Attributes:
+        reaction: the balanced reaction.
+        activation_energy: Ea, J/mol.
+        prefactor: A, 1/s (rate constant of the reaction at full driving force and
+            reference particle size).
+    """
+
+    reaction: BalancedReaction
+    activation_energy: float
+    prefactor: float
+
+
+@dataclass(frozen=True, eq=False)  # identity hash: systems are cached per file
+class ChemicalSystem:
+    """One chemical system of the catalogue.
+
+    Attributes:
+        name: the system's name (also its file stem).
+        description: a paragraph for humans.
+        phases: name -> Phase, in file order.
+        precursors: phases that can be weighed into a recipe.
+        reactions: the reaction network.
+        targets: name -> Target.
+        grain_growth: (activation energy J/mol, prefactor um^2/s).
+        volatiles: phase name -> (activation energy J/mol, prefactor 1/s) of evaporation.
+        source: the file it was read from.
+    """
+
+    name: str
+    description: str
+    phases: Mapping[str, Phase]
+    precursors: tuple[str, ...]
+    reactions: tuple[ReactionSpec, ...]
+    targets: Mapping[str, Target]
+    grain_growth: tuple[float, float]
+    volatiles: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    source: str = ""
+
+    @property
+    def elements(self) -> tuple[str, ...]:
+        seen: dict[str, None] = {}
+        for p in self.phases.values():
+            for el in p.element_amounts:
+                seen.setdefault(el, None)
+        return tuple(seen)
+
+    @property
+    def solids(self) -> tuple[str, ...]:
+        return tuple(n for n, p in self.phases.items() if not p.is_gas)
+
+    @property
+    def gases(self) -> tuple[str, ...]:
+        return tuple(n for n, p in self.phases.items() if p.is_gas)
