@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 import numpy as np
@@ -16,7 +16,11 @@ from .chemistry import ChemicalSystem, hull_at, load_system
 from .recipe_space import RecipeSpace
 from .reward import Reward, RewardWeights
 
-LabFactory = Callable[[ChemicalSystem, int], object]
+if TYPE_CHECKING:
+    from .lab.protocol import Lab
+
+#: makes a fresh lab for an episode: ``(system, seed) -> Lab``; the envs' ``lab_factory`` argument.
+LabFactory = Callable[[ChemicalSystem, int], "Lab"]
 OBS_LIMIT = 10.0  # observations are clipped to [-10, 10] (they are features, not commands)
 
 

@@ -15,7 +15,7 @@ import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
-from .campaign import OBS_LIMIT, check_action
+from .campaign import OBS_LIMIT, LabFactory, SimLabFactory, check_action
 from .chemistry import ChemicalSystem, Recipe, hull_at, load_system
 from .recipe_space import RecipeSpace
 from .reward import Reward, RewardWeights
@@ -74,14 +74,22 @@ class SharedLabEnv(ParallelEnv):
     minus ``wait_weight`` x its queue waits (h); plus, for every live agent,
     ``throughput_weight`` x samples finished per lab-day in the round.
 
+    ## Starting State
+    A fresh lab from ``lab_factory(system, seed)``, the seed drawn from the env's generator
+    (the default factory: a new twin, furnaces with fresh offsets); nothing measured yet.
+
     ## Episode End
     An agent terminates when its budget is spent; a finished agent never comes back.
 
     ## Arguments
     system (default "BaTiO3"); n_agents (default 3); targets: one per agent (default:
     the system's first buildable target for all); budget per agent (default 10);
-    n_furnaces (default 2); weights: :class:`RewardWeights`; wait_weight (per hour,
-    default 0.005); throughput_weight (default 0.05).
+    n_furnaces: furnaces of the default twin (default 2; unused with ``lab_factory``);
+    weights: :class:`RewardWeights`; wait_weight (per hour, default 0.005);
+    throughput_weight (default 0.05); lab_factory: callable ``(system, seed) -> Lab``
+    called at every reset, as in ``Campaign-v0`` (default :class:`SimLabFactory`, the SimPy
+    twin with ``n_furnaces``). The env closes the lab it made (``close()``, if the lab has
+    one) at the next reset and in :meth:`close`.
     """
 
     metadata = {"name": "shared_lab_v0", "render_modes": []}
@@ -89,7 +97,9 @@ class SharedLabEnv(ParallelEnv):
     def __init__(self, system: str | ChemicalSystem = "BaTiO3", n_agents: int = DEFAULT_AGENTS,
                  targets: Sequence[str] | None = None, budget: int = 10, n_furnaces: int = 2,
                  weights: RewardWeights | None = None, wait_weight: float = 0.005,
-                 throughput_weight: float = 0.05):
+                 throughput_weight: float = 0.05, lab_factory: LabFactory | None = None):
+        if lab_factory is not None and not callable(lab_factory):
+            raise TypeError(f"lab_factory must be a callable (system, seed) -> Lab, got {lab_factory!r}")
         self.system = load_system(system) if isinstance(system, str) else system
         if not isinstance(n_agents, int) or n_agents < 1:
             raise ValueError(f"n_agents must be a positive int, got {n_agents!r}")
@@ -104,6 +114,7 @@ class SharedLabEnv(ParallelEnv):
         self.recipe_spaces = {a: RecipeSpace(self.system, [t]) for a, t in self.targets.items()}
         self.rewards_fn = {a: Reward(self.system, [t], "buildable", weights) for a, t in self.targets.items()}
         self.budget, self.n_furnaces = budget, n_furnaces
+        self.lab_factory: LabFactory = lab_factory if lab_factory is not None else SimLabFactory(n_furnaces)
         self.wait_weight, self.throughput_weight = float(wait_weight), float(throughput_weight)
         hull0 = hull_at(self.system, 0.0)
         self._desc = {a: np.array([1.0, float(hull0.e_above_hull[t] < 1e-9)]) for a, t in self.targets.items()}
@@ -126,10 +137,9 @@ class SharedLabEnv(ParallelEnv):
     # -- episode ---------------------------------------------------------------------------
 
     def reset(self, seed: int | None = None, options: dict | None = None):
-        from .lab.simlab import SimLab
-
         self._rng = np.random.default_rng(seed)
-        self.lab = SimLab(self.system, n_furnaces=self.n_furnaces, seed=int(self._rng.integers(2**31 - 1)))
+        self.close()
+        self.lab = self.lab_factory(self.system, int(self._rng.integers(2**31 - 1)))
         self.agents = list(self.possible_agents)
         n = len(self.possible_agents)
         self._used = dict.fromkeys(self.agents, 0)
@@ -141,6 +151,13 @@ class SharedLabEnv(ParallelEnv):
         self._round_hours = 0.0
         self._n = n
         return {a: self._obs(a) for a in self.agents}, {a: self._info(a) for a in self.agents}
+
+    def close(self) -> None:
+        """Close the lab this env made (a hardware lab frees its ports); the twin has nothing to close."""
+        lab, self.lab = self.lab, None
+        close = getattr(lab, "close", None)
+        if close is not None:
+            close()
 
     def _others(self, agent: str) -> list[str]:
         return [b for b in self.possible_agents if b != agent]
@@ -174,6 +191,8 @@ class SharedLabEnv(ParallelEnv):
         return host
 
     def step(self, actions: dict):
+        if self.lab is None:
+            raise RuntimeError("call reset() before step()")
         live = list(self.agents)
         missing = [a for a in live if a not in actions]
         if missing:

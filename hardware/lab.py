@@ -51,9 +51,9 @@ import numpy as np
 
 from synthgap.envs.chemistry import Recipe, load_system
 from synthgap.envs.chemistry.stoichiometry import precursor_masses
+from synthgap.envs.lab import validation
 from synthgap.envs.lab.protocol import LabInputError
 from synthgap.envs.lab.records import Characterisation, FurnaceLog, Programme, SampleRecord
-from synthgap.envs.lab.validation import LabCaps, check_dose, check_load, check_milling, check_programme, check_recipe
 
 from .backend import HardwareBackend
 from .campaign_state import CampaignState, ScaledClock, finished_records, record_from_dict, record_to_dict
@@ -117,7 +117,7 @@ class HardwareLab:
         self.system = load_system(self.settings.system)
         lim = config.limits
         #: what this lab refuses beyond the recipe and programme limits: its safety limits.
-        self.caps = LabCaps(max_temperature_K=lim.max_temperature_K,
+        self.caps = validation.LabCaps(max_temperature_K=lim.max_temperature_K,
                             max_ramp_rate_K_per_min=lim.max_ramp_rate_K_per_min, max_dwell_h=lim.max_dwell_h,
                             max_mass_g=lim.max_mass_g)
         #: the lab clock, lab s (see ``clock``)
@@ -212,7 +212,7 @@ class HardwareLab:
 
     # ------------------------------------------------------------------ validation
     def _check_recipe(self, recipe: Recipe) -> None:
-        check_recipe(self.system, recipe, self.caps, self.settings.batch_mass_g)
+        validation.check_recipe(self.system, recipe, self.caps, self.settings.batch_mass_g)
 
     def commanded_masses(self, recipe: Recipe) -> list[tuple[str, float]]:
         """(precursor, g) to weigh for ``batch_mass_g`` g of target, exactly as the twin commands them."""
@@ -378,12 +378,13 @@ class HardwareLab:
     def submit_load(self, recipes: Sequence[Recipe], tags: Sequence[str] | None = None) -> list[str]:
         """Queue samples; this lab has one furnace and fires them one load each."""
         tags = list(tags) if tags is not None else [""] * len(recipes)
-        check_load(recipes, tags)
+        validation.check_load(recipes, tags, self._check_recipe)  # the whole load, before any of it is queued
         return [self.submit(r, t) for r, t in zip(recipes, tags, strict=True)]
 
     def run(self, until: float | None = None) -> list[SampleRecord]:
         """Make the queued samples in order (until lab time ``until``, s); return the finished."""
         out = []
+        validation.check_until(until, self.now)
         while self._queue and (until is None or self.now < until):
             sid = self._queue.pop(0)
             rec = self._pending[sid].rec
@@ -394,7 +395,7 @@ class HardwareLab:
     def dispense(self, sample_id: str, precursor: str, mass_g: float) -> float:
         """Dispense and weigh ``mass_g`` g of ``precursor`` (vial goes on the balance if needed)."""
         p = self._get(sample_id)
-        mass_g = check_dose(self.system, precursor, mass_g)
+        mass_g = validation.check_dose(self.system, precursor, mass_g)
         if not p.rec.weighed_g:
             self._guarded(sample_id, lambda: self.backend.move("rack", "balance"))
         return self._guarded(sample_id, lambda: self._dispense(p.rec, precursor, mass_g))
@@ -402,7 +403,7 @@ class HardwareLab:
     def mill(self, sample_id: str, hours: float) -> None:
         """Mill the sample for ``hours`` h (the vial leaves the balance)."""
         p = self._get(sample_id)
-        hours = check_milling(hours)
+        hours = validation.check_milling(hours)
 
         def run() -> None:
             self.backend.move("balance", "mill")
@@ -423,16 +424,15 @@ class HardwareLab:
         """Fire the load with ``programme`` (setpoints within the lab's limits)."""
         for sid in sample_ids:
             self._get(sid)
-        if not sample_ids:
-            raise LabInputError("fire needs at least one sample id")
-        check_programme(programme, self.caps)
+        validation.check_load_ids(sample_ids)
+        validation.check_programme(programme, self.caps)
         return self._guarded(sample_ids[0], lambda: self._fire_load(list(sample_ids), programme))
 
     def characterise(self, sample_id: str) -> Characterisation:
         """XRD and property of a fired sample; finishes the sample."""
         p = self._get(sample_id)
         if not p.fired:
-            raise LabInputError(f"sample {sample_id!r} has not been fired")
+            raise validation.not_fired(sample_id)
 
         def run() -> Characterisation:
             self.backend.move("furnace", "xrd")

@@ -1,4 +1,5 @@
-"""Test-wide settings: no telemetry, no stray SB3 folders in /tmp, no key in $HOME, headless plots."""
+"""Test-wide settings: no telemetry, no stray SB3 folders in /tmp, no key in $HOME, headless plots;
+the emulated lab shared by a test module."""
 
 import os
 
@@ -33,3 +34,23 @@ def _policy_signing_key(tmp_path_factory):
         os.environ.pop("SYNTHGAP_KEY_FILE", None)
     else:
         os.environ["SYNTHGAP_KEY_FILE"] = old
+
+
+#: lab s per wall s of the emulated lab: a few lab hours of firing take a fraction of a wall second.
+EMULATOR_TIME_SCALE = 50_000.0
+
+
+@pytest.fixture(scope="module")
+def lab_emulator(tmp_path_factory):
+    """The whole emulated lab (furnace, balance, mill, press, robot, XRD) on pseudo-terminals.
+
+    One per test module (its start and the first lab's warm-up are paid once), at :data:`EMULATOR_TIME_SCALE`,
+    seed 3. Its ``lab_file`` opens a :class:`~synthgap.hardware.lab.HardwareLab`; pass each lab
+    its own ``journal=`` so tests do not read each other's events. Tests that unplug a port or
+    count every request an instrument saw want a fresh emulator of their own instead.
+    """
+    from synthgap.hardware.emulators.lab import LabEmulator, LabEmulatorSettings
+
+    settings = LabEmulatorSettings(time_scale=EMULATOR_TIME_SCALE, seed=3)
+    with LabEmulator(tmp_path_factory.mktemp("lab"), settings) as emu:
+        yield emu

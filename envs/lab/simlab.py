@@ -45,7 +45,17 @@ from .params import STATIONS, LabParams
 from .protocol import LabInputError
 from .records import Characterisation, FurnaceLog, Programme, SampleRecord, SampleStatus, write_records
 from .samples import SampleState, evaluate, measure
-from .validation import LabCaps, check_dose, check_load, check_milling, check_programme, check_recipe
+from .validation import (
+    LabCaps,
+    check_dose,
+    check_load,
+    check_load_ids,
+    check_milling,
+    check_programme,
+    check_recipe,
+    check_until,
+    not_fired,
+)
 
 __all__ = ["LabParams", "SimLab", "STATIONS", "REFERENCE_STANDARDS", "firing_grid",
            "reference_grid", "reference_programme", "random_lab_recipes"]
@@ -150,13 +160,7 @@ class SimLab:
         """
         recipes = list(recipes)
         tags = list(tags) if tags is not None else [""] * len(recipes)
-        check_load(recipes, tags)
-        programme = Programme.from_recipe(recipes[0])
-        for r in recipes:
-            self._check_recipe(r)
-            if Programme.from_recipe(r) != programme or r.atmosphere != recipes[0].atmosphere:
-                raise LabInputError("recipes of one load must share the firing programme and atmosphere; "
-                                    f"{r.target} differs from {recipes[0].target}")
+        programme = check_load(recipes, tags, self._check_recipe)
         members = [self._new_sample(r, t) for r, t in zip(recipes, tags, strict=True)]
         self._outstanding += len(members)
         if self._drained is None or self._drained.triggered:
@@ -170,9 +174,7 @@ class SimLab:
         Returns the records finished since the last ``run`` that ``run_recipe`` did not
         already return, in finishing order.
         """
-        if until is not None:
-            if not math.isfinite(until) or until < self.now:
-                raise LabInputError(f"until must be a lab time >= now ({self.now} s), got {until!r}")
+        if check_until(until, self.now) is not None:
             if self._outstanding:
                 self.env.run(until=self.env.any_of([self._drained,
                                                     self.env.timeout(until - self.now)]))
@@ -220,10 +222,7 @@ class SimLab:
              furnace: int | None = None) -> FurnaceLog:
         """Fire a load of crucibles with one programme (optionally on a given furnace)."""
         samples = [self._sample(s) for s in sample_ids]
-        if not samples:
-            raise LabInputError("fire needs at least one sample id")
-        if len(set(sample_ids)) != len(sample_ids):
-            raise LabInputError(f"duplicate sample ids in the load: {list(sample_ids)}")
+        check_load_ids(sample_ids)
         self._check_programme(programme, furnace)
         return self._run_proc(self._p_fire(samples, programme, furnace))
 
@@ -231,7 +230,7 @@ class SimLab:
         """XRD and property measurement of a fired sample."""
         st = self._sample(sample_id)
         if not st.fired:
-            raise LabInputError(f"sample {sample_id!r} has not been fired successfully")
+            raise not_fired(sample_id)
         self._run_proc(self._p_characterise(st))
         self._finalise()
         r = st.rec

@@ -14,7 +14,7 @@ quoting the bad value, or :class:`~synthgap.envs.chemistry.RecipeError` (also a
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from synthgap.envs.chemistry import ChemicalSystem, Recipe, load_atmospheres, validate_recipe
@@ -83,10 +83,42 @@ def check_recipe(system: ChemicalSystem, recipe: Recipe, caps: LabCaps, batch_ma
     return recipe
 
 
-def check_load(recipes: Sequence[Recipe], tags: Sequence[str]) -> None:
-    """A furnace load: at least one recipe, one tag each (the recipes are checked apart)."""
+def check_load(recipes: Sequence[Recipe], tags: Sequence[str],
+               check_recipe: Callable[[Recipe], object]) -> Programme:
+    """A furnace load, checked whole before any of it is queued: at least one recipe, one
+    tag each, every recipe valid (``check_recipe``, the lab's own recipe check), and one
+    firing programme and atmosphere for all. Returns that programme."""
     if not recipes or len(tags) != len(recipes):
         raise LabInputError(f"a load needs >= 1 recipe and one tag each, got {len(recipes)} and {len(tags)}")
+    programme = Programme.from_recipe(recipes[0])
+    for r in recipes:
+        check_recipe(r)
+        if Programme.from_recipe(r) != programme or r.atmosphere != recipes[0].atmosphere:
+            raise LabInputError("recipes of one load must share the firing programme and atmosphere; "
+                                f"{r.target} differs from {recipes[0].target}")
+    return programme
+
+
+def check_load_ids(sample_ids: Sequence[str]) -> list[str]:
+    """The sample ids of one furnace load: at least one, none twice (one crucible is in one place)."""
+    ids = list(sample_ids)
+    if not ids:
+        raise LabInputError("fire needs at least one sample id")
+    if len(set(ids)) != len(ids):
+        raise LabInputError(f"duplicate sample ids in the load: {ids}")
+    return ids
+
+
+def check_until(until: float | None, now: float) -> float | None:
+    """``until`` of ``run``: None, or a finite lab time at or after ``now``, s."""
+    if until is not None and not (isinstance(until, int | float) and math.isfinite(until) and until >= now):
+        raise LabInputError(f"until must be a lab time >= now ({now} s), got {until!r}")
+    return until
+
+
+def not_fired(sample_id: str) -> LabInputError:
+    """The refusal to characterise a sample that has no successful firing."""
+    return LabInputError(f"sample {sample_id!r} has not been fired successfully")
 
 
 def check_programme(programme: Programme, caps: LabCaps) -> Programme:

@@ -7,6 +7,8 @@ import pytest
 from pettingzoo.test import parallel_api_test, parallel_seed_test
 
 from synthgap.envs import shared_lab_v0
+from synthgap.envs.campaign import SimLabFactory
+from synthgap.envs.lab import LabParams, SimLab
 
 
 def test_parallel_api():
@@ -15,6 +17,81 @@ def test_parallel_api():
 
 def test_parallel_seed():
     parallel_seed_test(lambda: shared_lab_v0.parallel_env(n_agents=3, budget=3))
+
+
+class OneFurnaceTwin:
+    """A lab factory: a twin with one furnace reading 40 K high; remembers every lab it made."""
+
+    def __init__(self) -> None:
+        self.made: list[tuple[str, int, SimLab]] = []
+        self.closed: list[SimLab] = []
+
+    def __call__(self, system, seed: int) -> SimLab:
+        lab = SimLab(system, n_furnaces=1, seed=seed, config=LabParams(furnace_offsets_K=(40.0,)))
+        lab.close = lambda: self.closed.append(lab)  # the env closes the lab it made
+        self.made.append((system.name, seed, lab))
+        return lab
+
+
+def rollout(env, seed: int) -> list:
+    """Every round's rewards and infos' hosts and lab hours, until all agents finish."""
+    env.reset(seed=seed)
+    out = []
+    while env.agents:
+        _, rewards, _, _, infos = env.step({a: action(0, env.max_num_agents) for a in env.agents})
+        out.append((rewards, {a: (i["host"], i["round_lab_hours"]) for a, i in infos.items()}))
+    return out
+
+
+def test_runs_an_episode_on_an_injected_lab_factory():
+    factory = OneFurnaceTwin()
+    env = shared_lab_v0.parallel_env(n_agents=2, budget=2, lab_factory=factory)
+    parallel_api_test(env, num_cycles=4)
+    made_before = len(factory.made)
+    rounds = rollout(env, seed=3)
+    assert len(rounds) == 2 and len(factory.made) == made_before + 1
+    system, seed, lab = factory.made[-1]
+    assert system == "BaTiO3" and isinstance(seed, int) and env.lab is lab
+    records = [r for r in lab.records.values() if r.status == "done"]
+    assert len(records) == 4 and {r.furnace for r in records} == {0}  # the injected lab's one furnace
+    assert lab.furnace_offsets() == pytest.approx([40.0], abs=5.0)
+    assert factory.closed == [m[2] for m in factory.made[:-1]]  # each reset closed the lab before
+    env.close()
+    assert factory.closed[-1] is lab and env.lab is None
+    with pytest.raises(RuntimeError, match="reset"):
+        env.step({})
+    # another lab, other outcomes: the env measured what the injected lab made
+    assert rollout(shared_lab_v0.parallel_env(n_agents=2, budget=2), seed=3) != rounds
+
+
+def test_default_lab_factory_is_the_twin_as_before():
+    env = shared_lab_v0.parallel_env(n_agents=2, budget=2)
+    assert env.lab_factory == SimLabFactory(n_furnaces=2)
+    explicit = shared_lab_v0.parallel_env(n_agents=2, budget=2, lab_factory=SimLabFactory(n_furnaces=2))
+    assert rollout(env, seed=5) == rollout(explicit, seed=5)
+    with pytest.raises(TypeError, match="lab_factory must be a callable"):
+        shared_lab_v0.parallel_env(lab_factory="SimLab")
+
+
+def test_one_episode_on_the_emulated_hardware(lab_emulator, tmp_path):
+    from synthgap.hardware.lab import HardwareLab
+
+    labs: list[HardwareLab] = []
+
+    def hardware(system, seed: int) -> HardwareLab:  # the emulators have their own seed
+        labs.append(HardwareLab(lab_emulator.lab_file, journal=tmp_path / f"journal-{len(labs)}.jsonl"))
+        return labs[-1]
+
+    env = shared_lab_v0.parallel_env(n_agents=2, budget=1, lab_factory=hardware)
+    try:
+        (round_,) = rollout(env, seed=0)
+    finally:
+        env.close()
+    rewards, hosts = round_
+    assert set(rewards) == {"chemist_0", "chemist_1"} and all(np.isfinite(list(rewards.values())))
+    assert all(h > 0 for _, h in hosts.values())
+    (lab,) = labs
+    assert [r.status for r in lab.records.values()] == ["done", "done"]
 
 
 def action(join_bin: int, n_agents: int) -> np.ndarray:

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from synthgap.envs.chemistry import Recipe, fire
-from synthgap.envs.lab.protocol import Lab, LabInputError
+from synthgap.envs.lab.protocol import LabInputError
 from synthgap.hardware.campaign_state import ScaledClock
 from synthgap.hardware.emulators.cli import add_emulate_parser, run_emulate
 from synthgap.hardware.emulators.lab import LabEmulator, LabEmulatorSettings
@@ -97,7 +97,6 @@ def test_run_recipe_fills_record_and_matches_twin(emu):
     clock = RecordingClock(TIME_SCALE)
     lab = HardwareLab(emu.lab_file, clock=clock)
     try:
-        assert isinstance(lab, Lab)
         r = recipe()
         rec = lab.run_recipe(r)
         assert rec.status == "done" and rec.finished_s > rec.started_s
