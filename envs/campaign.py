@@ -101,7 +101,10 @@ class CampaignEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
     measured performance x process-window success probability under the lab's drift
     band, minus lab-time and risk costs with explicit weights. ``reward="performance_only"``
     pays the traditional objective: the theoretical performance of the chosen target if
-    it is on the 0 K hull.
+    it is on the 0 K hull. ``info["reward_parts"]`` holds what the reward paid;
+    ``info["privileged"]["buildable"]`` is the recipe's buildable performance computed
+    from the simulator's truth (property unit), for evaluation only: no agent may use it.
+    (The process window still fires the world's own kinetics, not a belief model: a known leak.)
 
     ## Starting State
     A fresh lab (new SimPy environment, furnaces with fresh offsets) seeded from the
@@ -217,8 +220,9 @@ class CampaignEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
         telemetry = (dev / 50.0, tc.get("tc_dwell_std_K", 0.0) / 10.0, record.humidity,
                      sum(record.waits_s.values()) / 3600.0 / 24.0)
         self._telemetry = np.array([v if math.isfinite(v) else 0.0 for v in telemetry])  # nothing logged: 0
+        paid, privileged = parts.split()  # the truth-based buildable value: evaluation only
         info = {"recipe": recipe.to_dict(), "status": record.status, "measured_performance": measured,
-                "xrd": dict(record.xrd_phase_fractions), "reward_parts": dict(parts.__dict__),
+                "xrd": dict(record.xrd_phase_fractions), "reward_parts": paid, "privileged": privileged,
                 "lab_hours": hours, "best_performance": self._best * self.reward_fn.scale}
         self.history.append(info)
         terminated = self._used >= self.budget

@@ -92,6 +92,12 @@ class RewardBreakdown:
     lab_hours: float
     buildable: float
 
+    def split(self) -> tuple[dict[str, float], dict[str, float]]:
+        """``(what the reward paid, privileged)``: the parts an agent may see, and the
+        truth-based ``buildable`` value, for evaluation only (``info["privileged"]``)."""
+        parts = dict(self.__dict__)
+        return parts, {"buildable": parts.pop("buildable")}
+
 
 def process_window(system: ChemicalSystem, recipes: Recipe | Sequence[Recipe], drift_band: float,
                    purity_threshold: float = SUCCESS_PURITY, points: int = OFFSET_POINTS

@@ -244,7 +244,7 @@ class SharedLabEnv(ParallelEnv):
             truncs[a] = False
             infos[a] = {"host": hosts[a], "masked_choice": masked[a], "recipe": rec.recipe.to_dict(),
                         "measured_performance": measured, "queue_wait_h": waits, "round_lab_hours": hours,
-                        "reward_parts": parts.__dict__}
+                        **dict(zip(("reward_parts", "privileged"), parts.split(), strict=True))}
         self.agents = [a for a in live if not terms[a]]
         obs = {a: self._obs(a) for a in live}
         for a in live:

@@ -94,7 +94,7 @@ def handler(args: argparse.Namespace) -> int:
     if args.reset_emergency_stop is not None or args.operator is not None:
         if args.reset_emergency_stop is None or args.operator is None:
             raise DeployCLIError("--reset-emergency-stop REASON and --operator NAME go together")
-        from synthgap.hardware.shield import check_operator_text
+        from synthgap.hardware.latch import check_operator_text
 
         reset = (check_operator_text("--operator", args.operator),
                  check_operator_text("--reset-emergency-stop", args.reset_emergency_stop))

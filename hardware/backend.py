@@ -29,7 +29,7 @@ from .config import DeviceConfig, LabConfig, LabSettings
 from .drivers import PolledStation
 from .errors import ConfigError, InstrumentError
 from .eurotherm import EurothermController
-from .journal import Journal
+from .journal import Journal, append_quietly
 from .lab_shield import LabShield
 from .programme import ProgrammeRun
 from .stations import Mill, Press, RobotArm
@@ -233,8 +233,8 @@ class HardwareBackend:
     def emergency_stop(self, reason: str) -> bool:
         """Furnace to its safe temperature, stations stopped; re-opens a lost furnace port
         for up to ``reconnect_s``. Never raises; True once the safe setpoint was sent."""
-        self.journal.append("emergency_stop", reason=reason)
-        ok = self.shield.emergency_stop(reason)
+        ok = self.shield.emergency_stop(reason)  # first: a failing journal must not delay it
+        append_quietly(self.journal, "emergency_stop", reason=reason)
         deadline = time.monotonic() + self.settings.reconnect_s
         while not ok and not self.dry_run and time.monotonic() < deadline:
             time.sleep(RECONNECT_PAUSE_S)

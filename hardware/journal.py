@@ -153,10 +153,19 @@ def _encode(record: dict[str, Any]) -> str:
     line = json.dumps(record, allow_nan=False)
     if len(line) <= MAX_LINE_CHARS:
         return line
-    short = {k: v if k in ("seq", "time", "monotonic", "event") else short(v, TEXT_PREFIX_CHARS)
-             for k, v in record.items()}
-    short["truncated"] = True
-    return json.dumps(short, allow_nan=False)
+    cut = {k: v if k in ("seq", "time", "monotonic", "event") else short(v, TEXT_PREFIX_CHARS)
+           for k, v in record.items()}
+    cut["truncated"] = True
+    return json.dumps(cut, allow_nan=False)
+
+
+def append_quietly(journal: Journal, event: str, **data: Any) -> None:
+    """``journal.append``, but a failing journal (disk full) is logged at CRITICAL instead of
+    raised: for what is journaled around an emergency stop, which must go out regardless."""
+    try:
+        journal.append(event, **data)
+    except Exception as exc:  # noqa: BLE001
+        log.critical("journaling %s failed: %r", event, exc)
 
 
 class Journal:

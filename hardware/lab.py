@@ -41,7 +41,6 @@ Units: temperatures K, masses g, times s (lab clock), rates K/min, mill time h.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,14 +57,13 @@ from synthgap.envs.lab.records import Characterisation, FurnaceLog, Programme, S
 from .backend import HardwareBackend
 from .campaign_state import CampaignState, ScaledClock, finished_records, record_from_dict, record_to_dict
 from .config import LabConfig, LabSettings, load_lab_file
-from .errors import ConfigError, InstrumentError, SafetyViolation
-from .journal import Journal
+from .errors import ConfigError
+from .journal import Journal, append_quietly
 from .lab_shield import LabShield
+from .shield_values import brief_error
 
 __all__ = ["HardwareLab", "HardwareLabError", "LabSettings", "LabShield", "finished_records", "load_lab_file",
            "record_from_dict", "record_to_dict"]
-
-log = logging.getLogger(__name__)
 
 
 class HardwareLabError(RuntimeError):
@@ -246,15 +244,16 @@ class HardwareLab:
     def _guarded(self, sid: str, action: Callable[[], Any]) -> Any:
         try:
             return action()
-        except (InstrumentError, SafetyViolation, OSError) as exc:
-            self.journal.append("experiment_failed", experiment_id=sid, error=f"{type(exc).__name__}: {exc}")
-            ok = self.emergency_stop(f"experiment {sid}: {type(exc).__name__}: {exc}")
+        except Exception as exc:  # any failure (a bug too) mid-experiment: the furnace goes to safe first
+            error = brief_error(exc)
+            ok = self.emergency_stop(f"experiment {sid}: {error}")
+            append_quietly(self.journal, "experiment_failed", experiment_id=sid, error=error)
             safe = self.config.limits.safe_temperature_K
             state = (f"furnace commanded to its safe temperature {safe:g} K" if ok else
                      "COULD NOT command the furnace to its safe state: check it by hand")
-            raise HardwareLabError(f"experiment {sid} aborted: {type(exc).__name__}: {exc}; {state}") from exc
-        except BaseException as exc:  # Ctrl-C / SIGTERM (the shield's guard already stopped)
-            self.journal.append("experiment_failed", experiment_id=sid, error=f"{type(exc).__name__}: {exc}")
+            raise HardwareLabError(f"experiment {sid} aborted: {error}; {state}") from exc
+        except BaseException as exc:  # Ctrl-C / SIGTERM (the shield's guard stops once unwound)
+            append_quietly(self.journal, "experiment_failed", experiment_id=sid, error=brief_error(exc))
             raise
 
     def _chain(self, rec: SampleRecord) -> None:

@@ -255,6 +255,9 @@ class ModbusLine:
             if isinstance(err, InstrumentTimeout | ProtocolError):
                 self._dirty = True
             raise err from exc
+        except BaseException:  # a signal mid-transaction: its reply may still arrive
+            self._dirty = True
+            raise
         extra = self._waiting(reg.name)
         if extra:
             self._dirty = True

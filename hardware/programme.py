@@ -82,6 +82,7 @@ class ProgrammeRun:
         for k, seg in enumerate(segments):
             self._segment(seg, first if k == 0 else None)
         while self.thermocouple_K[-1] > self.safe_K:  # unload only once the interlock allows it
+            time.sleep(self.poll_s)
             self._sample(segments[-1].end_K)
 
     def rehearse(self) -> None:

@@ -49,21 +49,11 @@ from .errors import ImplausibleReading, InstrumentError, SafetyViolation
 from .interlock import FURNACE_LOCATION, check_interlock
 from .journal import Journal
 from .latch import LATCH_EVENT, MAX_OPERATOR_TEXT, RESET_EVENT, check_operator_text, latched_reason, send_stop
-from .shield_values import (
-    DOSE_DECIMALS,
-    DOSE_RESOLUTION_G,
-    LOCATION,
-    PRECURSOR_NAME,
-    SAMPLE_ID,
-    believable_temperature,
-    brief_error,
-    real_number,
-)
+from .shield_values import LOCATION, believable_temperature, brief_error, real_number
 from .signal_guard import stop_on_signals
 from .watchdog import WatchdogThread, watchdog_reason
 
-__all__ = ["DOSE_DECIMALS", "DOSE_RESOLUTION_G", "LATCH_EVENT", "LOCATION", "PRECURSOR_NAME", "RESET_EVENT",
-           "SAMPLE_ID", "SafetyLimits", "SafetyShield", "check_operator_text", "latched_reason"]
+__all__ = ["SafetyLimits", "SafetyShield"]
 
 log = logging.getLogger(__name__)
 
@@ -375,9 +365,10 @@ class SafetyShield:
                 except Exception as exc:  # the stop goes out even if the journal is gone
                     ok = False
                     log.critical("emergency stop: journaling the latch failed: %r", exc)
-            safe = self.limits.safe_temperature_K
-            actions: list[tuple[str, Callable[[], Any]]] = [
-                ("setpoint", lambda: setattr(self.furnace, "setpoint", safe))]
+            safe, cap = self.limits.safe_temperature_K, self.limits.max_ramp_rate_K_per_min
+            actions: list[tuple[str, Callable[[], Any]]] = [  # the cap: a slow segment's rate must not hold it hot
+                ("setpoint", lambda: setattr(self.furnace, "setpoint", safe)),
+                ("ramp_rate", lambda: setattr(self.furnace, "ramp_rate", cap))]
             for name, station in self.stations.items():
                 actions.append((f"{name}.stop", station.stop))
             sent = send_stop(actions, reason, record=self._record, safe_K=safe,

@@ -51,12 +51,18 @@ def stop_on_signals(stop: Callable[[str], Any], record: Callable[..., None]) -> 
         try:
             if pending:
                 log.critical("%s: campaign unwound, emergency stop", pending[0])
+                def note(name: str, **extra: str) -> None:  # a failing journal must not keep the stop back
+                    try:
+                        record("signal", name=name, **extra)
+                    except Exception as exc:  # noqa: BLE001 - the log says it
+                        log.critical("journaling signal %s failed: %r", name, exc)
+
                 for name in pending[:]:
-                    record("signal", name=name)
+                    note(name)
                 recorded = len(pending)
                 stop(f"signal {pending[0]}")
                 for name in pending[recorded:]:  # arrived during the stop
-                    record("signal", name=name, during="emergency stop")
+                    note(name, during="emergency stop")
         finally:
             for sig, old in previous.items():
                 signal.signal(sig, old)

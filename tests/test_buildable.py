@@ -45,7 +45,8 @@ def test_every_scorer_gives_one_buildable_value_as_a_fraction_of_the_oracle(epis
     recipes = [Recipe.from_dict(d) for d in recipe_dicts]
     reward = Reward(SYSTEM, list(SYSTEM.targets))
     by_reward = np.array([reward(r, 1.0, 1.0).buildable for r in recipes])
-    by_env = np.array([i["reward_parts"]["buildable"] for i in infos])
+    by_env = np.array([i["privileged"]["buildable"] for i in infos])
+    assert all("buildable" not in i["reward_parts"] for i in infos)  # truth only under "privileged"
     by_oracle = oracle_buildable(SYSTEM, RecipeBatch.from_recipes(SYSTEM, recipes))
     by_benchmark = np.array(benchmark.score_recipes(SYSTEM, recipe_dicts))
     for values in (by_env, by_oracle, by_benchmark):

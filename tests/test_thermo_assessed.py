@@ -75,6 +75,8 @@ CROSSOVERS = [
      "Hahn & Muan 1960, Am. J. Sci. 258: log pO2 = 8.05 - 10100/T"),
 ]
 IDS = ["CaCO3", "MgCO3", "SrCO3", "CuO", "BaCO3+TiO2", "SrCO3+TiO2", "Mn2O3"]
+#: rows whose only value is the table under test: regression values, not literature
+SAME_TABLE = "FREED, all phases"
 
 
 def _crossover(terms, pressures):
@@ -94,8 +96,8 @@ def test_crossover_is_the_chosen_tables_value(terms, pressures, literature, cite
     [pytest.param(*c, marks=pytest.mark.xfail(
         strict=True, reason="FREED puts 6 Mn2O3 -> 4 Mn3O4 + O2 in air at 965 K, 190 K below the measured "
                             "equilibrium; see README 'Assessed G(T): where sources disagree'"))
-     if i == "Mn2O3" else c for c, i in zip(CROSSOVERS, IDS, strict=True)],
-    ids=IDS,
+     if i == "Mn2O3" else c for c, i in zip(CROSSOVERS, IDS, strict=True) if not c[3].startswith(SAME_TABLE)],
+    ids=[i for c, i in zip(CROSSOVERS, IDS, strict=True) if not c[3].startswith(SAME_TABLE)],
 )
 def test_crossover_agrees_with_literature_within_50_K(terms, pressures, literature, cite):
     assert abs(_crossover(terms, pressures) - literature) < 50.0, cite

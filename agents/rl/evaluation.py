@@ -44,7 +44,7 @@ class Episode:
 
     def buildable(self) -> np.ndarray:
         """Campaign: (k,) buildable performance of each experiment's recipe / oracle."""
-        vals = [i["reward_parts"]["buildable"] for i in self.infos if "reward_parts" in i]
+        vals = [i["privileged"]["buildable"] for i in self.infos if "privileged" in i]
         if not vals or not np.isfinite(self.oracle):
             return np.full(len(vals), np.nan)
         return fraction_of_oracle(np.array(vals), self.oracle)

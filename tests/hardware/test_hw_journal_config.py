@@ -79,3 +79,16 @@ def test_config_errors_name_file_field_problem(tmp_path, text, field, problem):
         LabConfig.from_yaml(path)
     message = str(info.value)
     assert str(path) in message and field in message and problem in message
+
+
+def test_an_event_longer_than_a_line_is_cut_not_lost(tmp_path):
+    from synthgap.hardware.journal import MAX_LINE_CHARS
+
+    with Journal(tmp_path / "j.jsonl", fsync=False) as journal:
+        journal.append("command", command="setpoint", value=["a" * 4000] * 30)  # about 120 kB as JSON
+        journal.append("reading", name="temperature", value=300.0)
+    lines = (tmp_path / "j.jsonl").read_text().splitlines()
+    assert all(len(line) <= MAX_LINE_CHARS for line in lines)
+    events = read_journal(tmp_path / "j.jsonl").events
+    assert [e["event"] for e in events] == ["command", "reading"]
+    assert events[0]["truncated"] is True and events[0]["command"].startswith("'setpoint")

@@ -73,6 +73,11 @@ class RecordingFurnace:
         self._w("ramp_rate", v)
 
 
+# what an emergency stop writes to the furnace: the safe setpoint, then the rate cap (so a
+# slow segment's rate does not hold the furnace hot)
+STOP_WRITES = [("setpoint", LIMITS.safe_temperature_K), ("ramp_rate", LIMITS.max_ramp_rate_K_per_min)]
+
+
 class RecordingRobot:
     def __init__(self):
         self.moves: list[tuple[str, str]] = []
@@ -197,7 +202,7 @@ def test_dry_run_sends_nothing_but_reads():
     assert furnace.writes == [] and robot.moves == [] and robot.stops == 0
     assert [c for c, _ in shield.dry_run_log] == [
         "setpoint_high_limit", "setpoint_low_limit", "ramp_rate", "setpoint", "ramp_rate",
-        "move_sample", "setpoint", "robot.stop"]
+        "move_sample", "setpoint", "ramp_rate", "robot.stop"]
     assert shield.poll() == 310.0
     with pytest.raises(SafetyViolation):  # dry run still validates
         shield.set_setpoint(5000.0)
@@ -212,7 +217,8 @@ def test_watchdog_trips_on_missing_polls_with_injected_clock():
     assert shield.check_watchdog() is None
     now[0] = 5.5
     assert "no poll" in shield.check_watchdog()
-    assert furnace.writes == [("setpoint", LIMITS.safe_temperature_K)] and robot.stops == 1
+    assert furnace.writes == [("setpoint", LIMITS.safe_temperature_K), ("ramp_rate", LIMITS.max_ramp_rate_K_per_min)]
+    assert robot.stops == 1
     assert shield.check_watchdog() is None  # tripped once, not repeatedly
     shield.poll()
     with pytest.raises(SafetyViolation, match="emergency stop latched: no poll"):
@@ -251,12 +257,12 @@ def test_signal_guard_emergency_stops_on_sigterm():
     with pytest.raises(SystemExit), shield.signal_guard():
         os.kill(os.getpid(), signal.SIGTERM)
         time.sleep(1.0)  # the handler interrupts this
-    assert furnace.writes == [("setpoint", LIMITS.safe_temperature_K)]
+    assert furnace.writes == STOP_WRITES
     assert signal.getsignal(signal.SIGTERM) is before
     assert shield.latched == "signal SIGTERM"  # the stop from the signal latches too
     with pytest.raises(SafetyViolation, match="emergency stop latched: signal SIGTERM"):
         shield.set_setpoint(1000.0)
-    assert furnace.writes == [("setpoint", LIMITS.safe_temperature_K)]
+    assert furnace.writes == STOP_WRITES
 
 
 class SlowFurnace(RecordingFurnace):
@@ -327,7 +333,7 @@ def test_signal_inside_a_journal_append_neither_deadlocks_nor_loses_the_signal(t
     names = [e["event"] for e in events]
     assert names.index("signal") < names.index("command")  # journaled first, then the stop
     assert events[names.index("signal")]["name"] == "SIGTERM"
-    assert furnace.writes == [("setpoint", LIMITS.safe_temperature_K)]
+    assert furnace.writes == STOP_WRITES
 
 
 def test_second_signal_during_unwinding_is_journaled_not_obeyed(tmp_path):
@@ -344,7 +350,7 @@ def test_second_signal_during_unwinding_is_journaled_not_obeyed(tmp_path):
             signal.raise_signal(signal.SIGTERM)  # the impatient second Ctrl-C / kill
             cleaned.append(True)
     assert cleaned == [True]
-    assert furnace.writes == [("setpoint", LIMITS.safe_temperature_K)]
+    assert furnace.writes == STOP_WRITES
     signals = [e["name"] for e in read_journal(journal.path).events if e["event"] == "signal"]
     assert signals == ["SIGINT", "SIGTERM"]
     assert shield.emergency_stops == ["signal SIGINT"]
@@ -485,7 +491,7 @@ def test_emergency_stop_latches_every_heating_and_motion_command_until_a_journal
             with pytest.raises(SafetyViolation, match="emergency stop latched: operator pressed stop") as info:
                 command(shield)
             assert info.value.command == name
-        assert furnace.writes == [("setpoint", LIMITS.safe_temperature_K)]
+        assert furnace.writes == STOP_WRITES
         assert robot.moves == [] and station.runs == []
         # what still passes: reads, a setpoint at or below safe, end_dwell, another stop
         assert shield.poll() == 300.0
@@ -719,7 +725,23 @@ def test_emergency_stop_goes_out_when_the_journal_fails(tmp_path):
     shield = SafetyShield(furnace, LIMITS, journal, robot=robot)
     assert shield.emergency_stop("test") is False  # not everything was journaled
     journal.close()
-    assert furnace.writes == [("setpoint", LIMITS.safe_temperature_K)] and robot.stops == 1
+    assert furnace.writes == STOP_WRITES and robot.stops == 1
     assert shield.latched == "test"
     with pytest.raises(SafetyViolation):
         shield.set_setpoint(900.0)  # latched, even though the journal could not say so
+
+
+def test_signal_stop_goes_out_when_the_journal_fails():
+    """The signal guard journals the signal, then stops; a failing journal (disk full) is
+    logged and the stop still runs."""
+    from synthgap.hardware.signal_guard import stop_on_signals
+
+    stops: list[str] = []
+
+    def record(event, **data):
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(SystemExit), stop_on_signals(stops.append, record):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(1.0)  # the handler raises here
+    assert stops == ["signal SIGTERM"]

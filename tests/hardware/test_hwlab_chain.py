@@ -226,7 +226,8 @@ def test_port_disappears_mid_firing(emu):
     writes = furnace_writes(emu)
     for name, value in writes:
         assert any(n == name and abs(v - value) < 0.051 for n, v in journaled), (name, value)
-    assert writes[-1] == ("target_setpoint", pytest.approx(safe, abs=0.05))
+    setpoints = [w for w in writes if w[0] == "target_setpoint"]
+    assert setpoints[-1] == ("target_setpoint", pytest.approx(safe, abs=0.05))  # the stop's, last
     # the readings up to the failure are there too
     assert sum(1 for e in events if e["event"] == "reading" and e["name"] == "temperature") > 3
 
@@ -284,3 +285,27 @@ def test_watchdog_stays_quiet_while_the_lab_works(emu, tmp_path):
     finally:
         lab.close()
     assert lab.shield._thread is None
+
+
+def test_a_bug_mid_experiment_still_sends_the_furnace_to_safe(emu, monkeypatch):
+    """Not only instrument errors: any exception while the furnace may be hot (a bug in a
+    backend step, a corrupt result file) sends the emergency stop before it propagates."""
+    lab = HardwareLab(emu.lab_file)
+    try:
+        real_move = lab.backend.move
+
+        def move(source, destination):
+            if source == "furnace":  # unloading after the firing: the furnace is hot
+                raise ValueError("a bug in the unload step")
+            return real_move(source, destination)
+
+        monkeypatch.setattr(lab.backend, "move", move)
+        with pytest.raises(HardwareLabError, match="aborted: ValueError: a bug in the unload step; furnace commanded"):
+            lab.run_recipe(recipe(dwell_time=0.5))
+        assert lab.shield.latched is not None
+    finally:
+        lab.close()
+    safe = emu.limits["safe_temperature_K"]
+    assert emu.furnace.values["target_setpoint"] == pytest.approx(safe - 273.15, abs=0.05)
+    names = [e["event"] for e in read_journal(emu.journal_path).events]
+    assert names.index("emergency_stop_latched") < names.index("experiment_failed")

@@ -136,8 +136,10 @@ class World:
         elif name == "ramp_rate":
             if not 0 < value <= LIMITS.max_ramp_rate_K_per_min:
                 self.violation(f"ramp rate {value} out of limits")
-            if self.latched and not self.in_connect:
-                self.violation("ramp rate sent while latched")
+            # while latched a rate may go out only with the target at or below safe (the stop's
+            # own rate cap, so the furnace cools at the cap): then it cannot heat anything
+            if self.latched and not self.in_connect and self.target_K > LIMITS.safe_temperature_K:
+                self.violation("ramp rate sent while latched with the furnace commanded hot")
             self.rate = value
         else:
             expected = {"setpoint_high_limit": LIMITS.max_temperature_K,
