@@ -130,17 +130,18 @@ def plot_best_so_far(results: dict, path: Path, system: str) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = plt.subplots(figsize=(7, 5))
     for name, color in (("ppo", "#2a7"), ("random", "#888")):
         curves = best_so_far(results[name])
         x = np.arange(1, curves.shape[1] + 1)
         q25, med, q75 = np.percentile(curves, [25, 50, 75], axis=0)
-        ax.plot(x, med, color=color, lw=2, label=f"{'PPO policy' if name == 'ppo' else 'random search'} (median)")
-        ax.fill_between(x, q25, q75, color=color, alpha=0.2)
-    ax.set(xlabel="experiment", ylabel="buildable performance of the best so far (fraction of the oracle)",
+        who = "PPO policy" if name == "ppo" else "random search"
+        ax.plot(x, med, color=color, lw=2, label=f"{who}: median")
+        ax.fill_between(x, q25, q75, color=color, alpha=0.2, label=f"{who}: 25-75 % of campaigns")
+    ax.set(xlabel="experiment", ylabel="best buildable so far\n(fraction of the oracle)",
            title=f"{system}: trained policy against random search, {len(results['ppo'])} seeded campaigns")
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, fontsize=9, frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
