@@ -92,7 +92,7 @@ class HardwareBackend:
                                 press=self.press_drv, balance=self.balance, xrd=self.xrd, dry_run=self.dry_run,
                                 watchdog_s=self.settings.watchdog_s, furnace_clock=self.clock)
         self.shield.connect()
-        if self.settings.watchdog_s is not None:
+        if not self.dry_run:  # always: without watchdog_s it still enforces max_dwell_h
             self.shield.start_watchdog()
 
     def _open_furnace(self) -> EurothermController:

@@ -309,3 +309,19 @@ def test_a_bug_mid_experiment_still_sends_the_furnace_to_safe(emu, monkeypatch):
     assert emu.furnace.values["target_setpoint"] == pytest.approx(safe - 273.15, abs=0.05)
     names = [e["event"] for e in read_journal(emu.journal_path).events]
     assert names.index("emergency_stop_latched") < names.index("experiment_failed")
+
+
+def test_the_dwell_cap_is_watched_without_a_poll_watchdog(emu):
+    """max_dwell_h is a hard limit: the watchdog thread runs even when the lab file sets no
+    watchdog_s (then it checks only the dwell cap); a dry run sends nothing, so needs none."""
+    lab = HardwareLab(emu.lab_file)
+    try:
+        assert lab.settings.watchdog_s is None
+        assert lab.shield._thread is not None and lab.shield._thread.is_alive()
+    finally:
+        lab.close()
+    dry = HardwareLab(emu.lab_file, dry_run=True, journal=emu.journal_path.with_name("dry.jsonl"))
+    try:
+        assert dry.shield._thread is None
+    finally:
+        dry.close()
