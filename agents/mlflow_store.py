@@ -17,6 +17,7 @@ from pathlib import Path
 
 DEFAULT_TRACKING_URI = "sqlite:///synthgap-runs/mlflow.db"
 DEFAULT_ARTIFACT_ROOT = "synthgap-runs/artifacts"
+LOG_BATCH_METRICS = 900  # metrics per log_batch call (MLflow takes at most 1000)
 
 
 def resolve_tracking_uri(uri: str | None = None) -> tuple[str, str | None]:

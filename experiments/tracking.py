@@ -30,10 +30,10 @@ from typing import Any
 from synthgap.agents.mlflow_store import (  # noqa: F401  (re-exported: the store is opened through here)
     DEFAULT_ARTIFACT_ROOT,
     DEFAULT_TRACKING_URI,
+    LOG_BATCH_METRICS,
     get_client,
     resolve_tracking_uri,
 )
-from synthgap.agents.rl.callbacks import BufferedKVWriter
 
 TRAIN_EXPERIMENT = "synthgap-train"
 EVAL_EXPERIMENT = "synthgap-evaluate"
@@ -45,7 +45,6 @@ OUT_TAG = "synthgap.out_dir"
 KIND_TAG = "synthgap.kind"
 EXPERIMENT_TAG = "synthgap.experiment_id"  # a deploy run: the journal's experiment id
 CAMPAIGN_TAG = "synthgap.campaign_id"
-_BATCH = 900  # log_batch takes at most 1000 metrics per call
 CURVE_METRICS = ("rollout/ep_rew_mean", "eval/mean_reward")
 
 
@@ -68,23 +67,6 @@ def _finite(v: Any) -> bool:
 
 
 # ---------------------------------------------------------------------------------- training
-class MLflowOutputFormat(BufferedKVWriter):
-    """SB3 logger output writing metrics to one MLflow run with ``log_batch``."""
-
-    name = "mlflow"
-
-    def __init__(self, client, run_id: str, **kwargs):
-        super().__init__(**kwargs)
-        self.client, self.run_id = client, run_id
-
-    def _send(self, metrics: list[list[Any]]) -> None:
-        from mlflow.entities import Metric
-
-        rows = [Metric(k, float(v), int(ts), int(step)) for k, v, step, ts in metrics]
-        for i in range(0, len(rows), _BATCH):
-            self.client.log_batch(self.run_id, metrics=rows[i:i + _BATCH])
-
-
 def metric_floors(client, run_id: str) -> dict[str, int]:
     """Per metric key, the last step the run already holds."""
     run = client.get_run(run_id)
@@ -195,8 +177,8 @@ def log_benchmark(config, result, out: Path) -> dict[str, str]:
 
     def log(run_id, metrics=(), params=(), tags=()):
         metrics = list(metrics)
-        for i in range(0, max(len(metrics), 1), _BATCH):
-            client.log_batch(run_id, metrics=metrics[i:i + _BATCH],
+        for i in range(0, max(len(metrics), 1), LOG_BATCH_METRICS):
+            client.log_batch(run_id, metrics=metrics[i:i + LOG_BATCH_METRICS],
                              params=list(params) if i == 0 else [],
                              tags=list(tags) if i == 0 else [])
 
@@ -302,3 +284,13 @@ def ui_command(port: int = 5000, uri: str | None = None, host: str = "127.0.0.1"
     if root is not None:
         cmd += ["--default-artifact-root", Path(root).resolve().as_uri()]
     return cmd
+
+
+def __getattr__(name: str) -> Any:
+    """``MLflowOutputFormat`` (SB3's logger into MLflow) loads SB3 and torch: only training
+    pays for that, not deploy or the benchmark, which log through this module too."""
+    if name == "MLflowOutputFormat":
+        from .tracking_sb3 import MLflowOutputFormat
+
+        return MLflowOutputFormat
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

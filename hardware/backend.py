@@ -15,7 +15,6 @@ Units: temperatures K, masses g, times s (lab clock unless stated as wall-clock)
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -23,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from synthgap.envs.lab.records import FurnaceLog, Programme, SampleRecord
+from synthgap.envs.userfiles import load_user_file
 
 from .balance import MTSICSBalance
 from .config import DeviceConfig, LabConfig, LabSettings
@@ -223,7 +223,7 @@ class HardwareBackend:
         request_id = self.shield.xrd_scan(sid)
         fractions = self.xrd.wait(request_id)
         result_path = self.config.xrd.outbox / f"{request_id}.result.json"
-        extra = json.loads(result_path.read_text(encoding="utf-8"))
+        extra = load_user_file(result_path)  # bounded, like the XRD driver's own read
         performance = math.nan if extra.get("performance") is None else float(extra["performance"])
         self.journal.append("reading", name="xrd", sample_id=sid, request_id=request_id,
                             phase_fractions=fractions, performance=performance)

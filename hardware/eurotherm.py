@@ -33,20 +33,12 @@ from synthgap.envs.userfiles import short
 
 from .errors import ImplausibleReading
 from .modbus_line import DEFAULT_TIMEOUT_S, MODBUS_EXCEPTIONS, ModbusLine, check_slave
-from .modbus_line import DRAIN_BOUND_FACTOR as DRAIN_BOUND_FACTOR  # re-exported: the line owns them
-from .modbus_line import DRAIN_POLL_S as DRAIN_POLL_S
-from .modbus_line import EXCEPTION_FLAG as EXCEPTION_FLAG
-from .modbus_line import MIN_TURNAROUND_S as MIN_TURNAROUND_S
-from .modbus_line import READ_FUNCTION as READ_FUNCTION
-from .modbus_line import TURNAROUND_PER_TIMEOUT as TURNAROUND_PER_TIMEOUT
-from .modbus_line import WRITE_FUNCTION as WRITE_FUNCTION
-from .registers import EUROTHERM_REGISTERS, decode, encode, temperature_refusal
+from .registers import EUROTHERM_REGISTERS, ZERO_CELSIUS_K, decode, encode, temperature_refusal
 
 __all__ = ["MODBUS_EXCEPTIONS", "ZERO_CELSIUS_K", "EurothermController"]
 
 log = logging.getLogger(__name__)
 
-ZERO_CELSIUS_K = 273.15  # K at 0 degC
 DEFAULT_BAUDRATE = 19200  # baud, Eurotherm factory default
 
 _API_REGISTERS: dict[str, tuple[str, float]] = {  # writable property -> (register, offset)

@@ -56,6 +56,7 @@ __all__ = [
     "NO_VALUE_RAW",
     "PV_OUT_OF_RANGE_BIT",
     "SENSOR_BREAK_BIT",
+    "ZERO_CELSIUS_K",
     "Register",
     "crc16",
     "decode",
@@ -66,6 +67,7 @@ __all__ = [
     "wire_decimals",
 ]
 
+ZERO_CELSIUS_K = 273.15  # K at 0 degC: the wire speaks degC, the API K
 NO_VALUE_RAW = 0x8000  # raw word: -32768 in a signed register, the "no value" code
 SENSOR_BREAK_BIT = 5  # status_word bit: thermocouple open circuit
 PV_OUT_OF_RANGE_BIT = 10  # status_word bit: process value over/under the input range

@@ -42,6 +42,7 @@ from ..registers import (
     NO_VALUE_RAW,
     PV_OUT_OF_RANGE_BIT,
     SENSOR_BREAK_BIT,
+    ZERO_CELSIUS_K,
     Register,
     crc16,
     decode,
@@ -54,7 +55,6 @@ __all__ = ["FurnaceEmulator", "crc16"]
 
 log = logging.getLogger(__name__)
 
-ZERO_CELSIUS_K = 273.15  # K
 MAX_STEP_S = 1.0  # s, simulated sub-step for the physics
 MAX_SUBSTEPS = 2000  # cap per request; longer gaps use longer (still exact) steps
 BROADCAST = 0  # slave address of a broadcast request
