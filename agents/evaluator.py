@@ -1,75 +1,47 @@
-"""A stand-in for the lab: fire a recipe with a drifting furnace and measure the sample.
+"""The benchmark's labs: run a recipe on a lab and hand back what the lab measured.
 
-:class:`Evaluator` is the one thing a benchmark asks for results. It is deliberately
-small: ``evaluate(recipe, rng) -> ExperimentResult``. :class:`LabTwinEvaluator` puts the
-lab twin (``envs/lab``: queues, furnace scheduling, weighing errors) behind the same
-method (``synthgap benchmark --evaluator twin``); planners and metrics never see the
-difference.
-
-What it models:
-
-* a furnace offset per experiment, N(0, ``offset_sd``), shifting the whole programme in
-  proportion to its height above room temperature (0 at room temperature, full at the
-  dwell), plus per-step temperature noise N(0, ``trace_noise_sd``);
-* measurement: the lab's measurement model (:mod:`synthgap.envs.lab.measurement`, the
-  twin's and the emulators' too), and its success threshold ``SUCCESS_PURITY``;
-* lab time: :func:`lab_hours`.
+:class:`Evaluator` is the one thing a benchmark asks for results:
+``evaluate(recipe, rng) -> ExperimentResult``. It runs each experiment through the lab
+front-end (:class:`~synthgap.envs.lab.frontend.Lab`) on the direct backend
+(:class:`~synthgap.envs.lab.direct.DirectBackend`: a furnace offset per firing, step noise,
+the lab's measurement model, nominal durations; every draw from the experiment's ``rng``).
+:class:`LabTwinEvaluator` puts the SimPy twin behind the same method
+(``synthgap benchmark --evaluator twin``); planners and metrics never see the difference.
+A result's success is :data:`~synthgap.envs.lab.measurement.SUCCESS_PURITY` of the target
+as measured.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from synthgap.envs.chemistry import (
-    ChemicalSystem,
-    Recipe,
-    RecipeBatch,
-    TemperatureTrace,
-    fire,
-    load_system,
-    programme_trace,
-)
-from synthgap.envs.chemistry.recipe import ROOM_TEMPERATURE
+from synthgap.envs.chemistry import ChemicalSystem, Recipe, load_system
+from synthgap.envs.lab.direct import TRACE_NOISE_SD_K, DirectBackend, lab_hours
+from synthgap.envs.lab.frontend import Lab
 from synthgap.envs.lab.measurement import SUCCESS_PURITY, MeasurementModel, lab_measurement
+from synthgap.envs.lab.records import SampleRecord
 from synthgap.envs.lab.thermal import FURNACE_OFFSET_SD_K
 
 from .planners.base import ExperimentResult
 
-HANDLING_HOURS = 1.5  # h: weighing and loading (0.5) plus XRD and property measurement (1.0)
+__all__ = ["Evaluator", "LabTwinEvaluator", "EVALUATORS", "lab_hours", "result_of"]
 
 
-def lab_hours(recipes: RecipeBatch | Recipe, handling: float = HANDLING_HOURS) -> np.ndarray | float:
-    """Lab time of recipes, h: milling + ramp + dwell + cooling + fixed handling overheads."""
-    single = isinstance(recipes, Recipe)
-    if single:
-        r = recipes
-        span = r.dwell_temperature - ROOM_TEMPERATURE
-        return float(r.milling_time + span / r.ramp_rate / 60.0 + r.dwell_time
-                     + span / r.cooling_rate / 60.0 + handling)
-    b = recipes
-    span = b.dwell_temperature - ROOM_TEMPERATURE
-    return (b.milling_time + span / b.ramp_rate / 60.0 + b.dwell_time
-            + span / b.cooling_rate / 60.0 + handling)
-
-
-def shifted_trace(batch: RecipeBatch, offset: np.ndarray, noise: np.ndarray | None = None
-                  ) -> TemperatureTrace:
-    """The programmed traces of ``batch`` with furnace offsets (B,) K and step noise (B, S) K.
-
-    The offset scales with the height above room temperature, so the sample still starts
-    and ends at room temperature while the dwell sits ``offset`` off its setpoint.
-    """
-    prog = programme_trace(batch)
-    span = (batch.dwell_temperature - ROOM_TEMPERATURE)[:, None]
-    height = (prog.temperature - ROOM_TEMPERATURE) / np.maximum(span, 1e-9)
-    T = prog.temperature + np.asarray(offset, dtype=float)[:, None] * height
-    if noise is not None:
-        T = T + noise * height
-    return TemperatureTrace(np.maximum(T, ROOM_TEMPERATURE), prog.dt)
+def result_of(rec: SampleRecord) -> ExperimentResult:
+    """What a planner learns from a lab's record: measured performance and phases, success,
+    lab hours (a failed firing: no phases, performance 0, not a success)."""
+    ok = rec.status == "done"
+    fractions = {p: float(f) for p, f in rec.xrd_phase_fractions.items() if f > 0} if ok else {}
+    return ExperimentResult(
+        performance=float(rec.performance) if ok else 0.0,
+        phase_fractions=fractions,
+        success=ok and fractions.get(rec.recipe.target, 0.0) >= SUCCESS_PURITY,
+        lab_hours=float(rec.finished_s - rec.started_s) / 3600.0,
+    )
 
 
 class Evaluator:
-    """Fire one recipe in a noisy furnace and measure it (a stand-in for the lab twin).
+    """Run one recipe on the direct lab and measure it.
 
     Args:
         system: the chemical system (object, bundled name or file path).
@@ -80,28 +52,20 @@ class Evaluator:
     """
 
     def __init__(self, system: ChemicalSystem | str, offset_sd: float = FURNACE_OFFSET_SD_K,
-                 trace_noise_sd: float = 3.0, measurement: MeasurementModel | None = None):
+                 trace_noise_sd: float = TRACE_NOISE_SD_K, measurement: MeasurementModel | None = None):
         self.system = load_system(system) if isinstance(system, str) else system
         self.offset_sd = offset_sd
         self.trace_noise_sd = trace_noise_sd
         self.measurement = measurement if measurement is not None else lab_measurement()
 
+    def lab(self, rng: np.random.Generator) -> Lab:
+        """A fresh direct lab drawing from ``rng``."""
+        return Lab(DirectBackend(self.system, rng=rng, offset_sd_K=self.offset_sd,
+                                 trace_noise_sd_K=self.trace_noise_sd, measurement=self.measurement))
+
     def evaluate(self, recipe: Recipe, rng: np.random.Generator) -> ExperimentResult:
         """Run one experiment; every random draw comes from ``rng``."""
-        batch = RecipeBatch.from_recipes(self.system, [recipe])  # validates the recipe
-        prog = programme_trace(batch)
-        offset = rng.normal(0.0, self.offset_sd, 1)
-        noise = rng.normal(0.0, self.trace_noise_sd, prog.temperature.shape)
-        sample = fire(self.system, batch, trace=shifted_trace(batch, offset, noise))
-        perf = self.measurement.property(sample.performance[0], rng.standard_normal())
-        frac = self.measurement.xrd(sample.phase_fractions[0], rng.standard_normal(len(sample.phases)))
-        fractions = {p: float(f) for p, f in zip(sample.phases, frac, strict=True) if f > 0}
-        return ExperimentResult(
-            performance=perf,
-            phase_fractions=fractions,
-            success=fractions.get(recipe.target, 0.0) >= SUCCESS_PURITY,
-            lab_hours=float(lab_hours(recipe)),
-        )
+        return result_of(self.lab(rng).run_recipe(recipe))
 
 
 class LabTwinEvaluator:
@@ -123,20 +87,12 @@ class LabTwinEvaluator:
         self.lab = None
 
     def evaluate(self, recipe: Recipe, rng: np.random.Generator) -> ExperimentResult:
+        """Run one experiment on this campaign's twin (made at the first call)."""
         from synthgap.envs.lab.simlab import SimLab
 
         if self.lab is None:
-            self.lab = SimLab(self.system, n_furnaces=self.n_furnaces,
-                              seed=int(rng.integers(2**31 - 1)))
-        rec = self.lab.run_recipe(recipe)
-        fractions = {p: float(f) for p, f in (rec.xrd_phase_fractions or {}).items() if f > 0}
-        ok = rec.status == "done"
-        return ExperimentResult(
-            performance=float(rec.performance or 0.0) if ok else 0.0,
-            phase_fractions=fractions if ok else {},
-            success=ok and fractions.get(recipe.target, 0.0) >= SUCCESS_PURITY,
-            lab_hours=float(rec.finished_s - rec.started_s) / 3600.0,
-        )
+            self.lab = SimLab(self.system, n_furnaces=self.n_furnaces, seed=int(rng.integers(2**31 - 1)))
+        return result_of(self.lab.run_recipe(recipe))
 
 
 #: name -> evaluator factory(system); ``--evaluator`` of the benchmark.

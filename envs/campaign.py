@@ -17,7 +17,7 @@ from .recipe_space import RecipeSpace
 from .reward import Reward, RewardWeights
 
 if TYPE_CHECKING:
-    from .lab.protocol import Lab
+    from .lab.frontend import Lab
 
 #: makes a fresh lab for an episode: ``(system, seed) -> Lab``; the envs' ``lab_factory`` argument.
 LabFactory = Callable[[ChemicalSystem, int], "Lab"]
@@ -59,7 +59,7 @@ def check_action(action, space: spaces.Box) -> np.ndarray:
 class CampaignEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
     """A self-driving-lab campaign: choose a target and a recipe, run it, learn, repeat.
 
-    Each step is one experiment run through a :class:`~synthgap.envs.lab.protocol.Lab`
+    Each step is one experiment run through a :class:`~synthgap.envs.lab.frontend.Lab`
     (the SimPy twin by default, any Lab by argument): dispense, mill, press, fire, XRD,
     property measurement. The episode is a campaign with a budget of experiments.
 
@@ -101,7 +101,9 @@ class CampaignEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
     measured performance x process-window success probability under the lab's drift
     band, minus lab-time and risk costs with explicit weights. ``reward="performance_only"``
     pays the traditional objective: the theoretical performance of the chosen target if
-    it is on the 0 K hull. ``info["reward_parts"]`` holds what the reward paid;
+    it is on the 0 K hull. ``info["sample_id"]`` names the lab's record of the experiment
+    (``lab.record(sample_id)``) and ``info["lab"]`` which kind of lab made it ("twin",
+    "direct", "hardware"); ``info["reward_parts"]`` holds what the reward paid;
     ``info["privileged"]["buildable"]`` is the recipe's buildable performance computed
     from the simulator's truth (property unit), for evaluation only: no agent may use it.
     (The process window still fires the world's own kinetics, not a belief model: a known leak.)
@@ -117,8 +119,10 @@ class CampaignEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
     system: catalogue name or system file (default "BaTiO3"); targets: candidate targets
     (default all, unobtainium included); budget: experiments per campaign (default 20);
     reward: "buildable" or "performance_only"; weights: :class:`RewardWeights`;
-    lab: a Lab instance to use as is (e.g. a HardwareLab), or None for the twin;
-    lab_factory: callable (system, seed) -> Lab made fresh at each reset;
+    lab: a :class:`~synthgap.envs.lab.frontend.Lab` to use as is (e.g. a HardwareLab; the
+    caller closes it), or None for a lab from ``lab_factory``;
+    lab_factory: callable (system, seed) -> Lab made fresh at each reset (and closed at the
+    next reset and at ``close()``); default the SimPy twin with ``n_furnaces``;
     n_furnaces: furnaces of the default twin.
 
     ## Version History
@@ -193,6 +197,7 @@ class CampaignEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
         if self._fixed_lab is not None:
             self.lab = self._fixed_lab
         else:
+            self._close_own_lab()
             self.lab = self._factory(self.system, int(self.np_random.integers(2**31 - 1)))
         return self._obs(), {"candidates": list(self.candidates)}
 
@@ -221,12 +226,23 @@ class CampaignEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
                      sum(record.waits_s.values()) / 3600.0 / 24.0)
         self._telemetry = np.array([v if math.isfinite(v) else 0.0 for v in telemetry])  # nothing logged: 0
         paid, privileged = parts.split()  # the truth-based buildable value: evaluation only
-        info = {"recipe": recipe.to_dict(), "status": record.status, "measured_performance": measured,
+        info = {"sample_id": record.sample_id, "lab": self.lab.kind, "recipe": recipe.to_dict(),
+                "status": record.status, "measured_performance": measured,
                 "xrd": dict(record.xrd_phase_fractions), "reward_parts": paid, "privileged": privileged,
                 "lab_hours": hours, "best_performance": self._best * self.reward_fn.scale}
         self.history.append(info)
         terminated = self._used >= self.budget
         return self._obs(), float(parts.reward), terminated, False, info
+
+    def _close_own_lab(self) -> None:
+        """Close the lab this env made (a hardware lab frees its ports); a lab passed in is the caller's."""
+        lab, self.lab = self.lab, None
+        if lab is not None and lab is not self._fixed_lab:
+            lab.close()
+
+    def close(self) -> None:
+        self._close_own_lab()
+        super().close()
 
     def render(self) -> str | None:
         if self.render_mode != "ansi":

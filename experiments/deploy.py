@@ -221,8 +221,8 @@ def deploy(options: DeployOptions, stdin: TextIO | None = None, stdout: TextIO |
                         lab.journal.append("recipe_approved", recipe=recipe.to_dict(),
                                            by="--yes" if options.yes else "operator")
                     replayed = lab.replaying
-                    obs, reward, terminated, truncated, _info = env.step(action)
-                    rec = lab.last_record
+                    obs, reward, terminated, truncated, info = env.step(action)
+                    rec = lab.record(info["sample_id"])
                     step += 1
                     result.experiments.append(rec.sample_id)
                     result.rewards.append(float(reward))

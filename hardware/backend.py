@@ -1,14 +1,17 @@
-"""HardwareBackend: the lab's instruments behind the shield; it executes, the lab front-end decides.
+"""HardwareBackend: the lab's instruments behind the shield, as a :class:`~synthgap.envs.lab.backend.LabBackend`.
 
 It opens every driver of a :class:`~synthgap.hardware.config.LabConfig` (a port that cannot
 be opened is a ``ConfigError`` naming it), puts the
 :class:`~synthgap.hardware.lab_shield.LabShield` in front of them, and carries out one
-step at a time: a robot move between named places, dispense-and-weigh, milling, pressing,
-firing a programme (:class:`~synthgap.hardware.programme.ProgrammeRun`), an XRD request,
-cooling to safe, the emergency stop (re-opening a lost furnace port). It keeps no sample
-state and validates nothing beyond the shield's limits: the lab
-(:class:`~synthgap.hardware.lab.HardwareLab`) checks the recipe, keeps the records and
-orders the chain.
+step at a time (it is a :class:`~synthgap.envs.lab.backend.SequentialScheduler`): a robot
+move between named places, dispense-and-weigh, milling, pressing, firing a programme
+(:class:`~synthgap.hardware.programme.ProgrammeRun`), an XRD request, cooling to safe, the
+emergency stop (re-opening a lost furnace port). It validates nothing beyond the shield's
+limits: the lab front-end (:class:`~synthgap.envs.lab.frontend.Lab`) checks the recipe,
+keeps the records and orders the chain. What it adds is the journal of experiments
+(``experiment_started``, ``firing``, ``experiment_finished``, ``experiment_failed``) and
+:meth:`HardwareBackend.guard`: any failure mid-experiment sends the furnace to its safe
+temperature first (:class:`HardwareLabError`).
 
 Units: temperatures K, masses g, times s (lab clock unless stated as wall-clock), mill time h.
 """
@@ -18,10 +21,15 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
-from synthgap.envs.lab.records import FurnaceLog, Programme, SampleRecord
+import numpy as np
+
+from synthgap.envs.chemistry import ChemicalSystem
+from synthgap.envs.lab.backend import BackendKind, Dose, SequentialScheduler, immediate
+from synthgap.envs.lab.records import Characterisation, FurnaceLog, Programme, SampleRecord, SampleStatus, SampleTruth
+from synthgap.envs.lab.validation import LabCaps
 from synthgap.envs.userfiles import load_user_file
 
 from .balance import MTSICSBalance
@@ -32,12 +40,18 @@ from .eurotherm import EurothermController
 from .journal import Journal, append_quietly
 from .lab_shield import LabShield
 from .programme import ProgrammeRun
+from .shield_values import brief_error
 from .stations import Mill, Press, RobotArm
 from .xrd import XRDFolderDriver, write_json_atomic
 
-__all__ = ["LOCATIONS", "SAMPLE_SUFFIX", "HardwareBackend"]
+__all__ = ["LOCATIONS", "SAMPLE_SUFFIX", "HardwareBackend", "HardwareLabError"]
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class HardwareLabError(RuntimeError):
+    """An experiment was aborted on the hardware (the message says why and what was made safe)."""
 
 SAMPLE_SUFFIX = ".sample.json"  # sidecar next to the XRD request (recipe, masses, trace)
 LOCATIONS = {"rack": "VIAL_RACK", "balance": "BALANCE", "mill": "MILL1", "press": "PRESS1",
@@ -54,7 +68,7 @@ def _connect(name: str, url: str, opener: Callable[[], Any]) -> Any:
         raise ConfigError(f"{name}: cannot open {url}: {exc}") from exc
 
 
-class HardwareBackend:
+class HardwareBackend(SequentialScheduler):
     """The instruments of ``config`` behind a :class:`LabShield` (see the module docstring).
 
     Args:
@@ -63,12 +77,19 @@ class HardwareBackend:
         journal: the lab's journal (the shield writes every command and reading to it).
         clock: the lab clock, lab s.
         dry_run: the shield sends no state-changing command.
+        system: the chemical system the lab makes.
+        campaign_id: written with every experiment event.
 
     Nothing is opened until :meth:`open`.
     """
 
+    kind: BackendKind = "hardware"
+    n_furnaces = 1
+
     def __init__(self, config: LabConfig, settings: LabSettings, journal: Journal, *,
-                 clock: Callable[[], float], dry_run: bool) -> None:
+                 clock: Callable[[], float], dry_run: bool, system: ChemicalSystem | None = None,
+                 campaign_id: str = "") -> None:
+        super().__init__()
         self.config = config
         self.settings = settings
         self.journal = journal
@@ -76,6 +97,23 @@ class HardwareBackend:
         self.dry_run = dry_run
         self.shield: LabShield | None = None
         self._drivers: list[Any] = []
+        self.system = system
+        self.campaign_id = campaign_id
+        lim = config.limits
+        #: what this lab refuses beyond the recipe and programme limits: its safety limits.
+        self.caps = LabCaps(max_temperature_K=lim.max_temperature_K,
+                            max_ramp_rate_K_per_min=lim.max_ramp_rate_K_per_min, max_dwell_h=lim.max_dwell_h,
+                            max_mass_g=lim.max_mass_g)
+        self.batch_mass_g = settings.batch_mass_g
+        self.ambient_K = settings.ambient_K
+        self.finished_status: SampleStatus = "dry_run" if dry_run else "done"
+        self.truth: dict[str, SampleTruth] = {}  # instruments have no simulator truth
+        self.firings: list[FurnaceLog] = []
+
+    @property
+    def now(self) -> float:
+        """Lab clock, s."""
+        return self.clock()
 
     # ------------------------------------------------------------------ connection
     def open(self) -> None:
@@ -128,6 +166,81 @@ class HardwareBackend:
                 log.warning("closing %s: %r", type(drv).__name__, exc)
         self._drivers.clear()
 
+    # ------------------------------------------------------------------ experiments (LabBackend)
+    def guard(self, sample_id: str, action: Callable[[], T]) -> T:
+        """Run ``action`` for experiment ``sample_id``; on any failure (a bug too) send the
+        furnace to its safe temperature first, journal ``experiment_failed`` and raise
+        :class:`HardwareLabError` saying what was made safe. Ctrl-C / SIGTERM are journaled
+        and re-raised (the shield's guard stops once unwound)."""
+        try:
+            return action()
+        except Exception as exc:
+            error = brief_error(exc)
+            ok = self.emergency_stop(f"experiment {sample_id}: {error}")
+            append_quietly(self.journal, "experiment_failed", experiment_id=sample_id, error=error)
+            safe = self.config.limits.safe_temperature_K
+            state = (f"furnace commanded to its safe temperature {safe:g} K" if ok else
+                     "COULD NOT command the furnace to its safe state: check it by hand")
+            raise HardwareLabError(f"experiment {sample_id} aborted: {error}; {state}") from exc
+        except BaseException as exc:
+            append_quietly(self.journal, "experiment_failed", experiment_id=sample_id, error=brief_error(exc))
+            raise
+
+    def open_sample(self, rec: SampleRecord) -> None:
+        """Journal ``experiment_started`` (id, campaign, recipe)."""
+        self.journal.append("experiment_started", experiment_id=rec.sample_id, campaign_id=self.campaign_id,
+                            recipe=rec.recipe.to_dict(), dry_run=self.dry_run)
+
+    def close_sample(self, rec: SampleRecord) -> None:
+        """Journal ``experiment_finished`` with the whole record (what a resume replays)."""
+        from .campaign_state import record_to_dict
+
+        self.journal.append("experiment_finished", experiment_id=rec.sample_id, campaign_id=self.campaign_id,
+                            record=record_to_dict(rec))
+
+    @immediate
+    def transfer(self, rec: SampleRecord, src: str, dst: str) -> None:
+        self.move(src, dst)
+        rec.instruments["robot"] = "robot-0"
+
+    @immediate
+    def dispense(self, rec: SampleRecord, precursor: str, mass_g: float) -> Dose:
+        weighed = self.dispense_and_weigh(precursor, mass_g)
+        rec.instruments["balance"] = "balance-0"
+        return Dose(weighed)
+
+    @immediate
+    def mill(self, rec: SampleRecord, hours: float) -> None:
+        self.run_mill(hours)
+        rec.instruments["mill"] = "mill-0"
+
+    @immediate
+    def press(self, rec: SampleRecord) -> None:
+        self.press_pellet()
+        rec.instruments["press"] = "press-0"
+
+    @immediate
+    def fire(self, recs: Sequence[SampleRecord], programme: Programme, furnace: int | None) -> FurnaceLog:
+        ids = tuple(r.sample_id for r in recs)
+        firing_id = f"F-{ids[0]}"
+        started = self.now
+        run = self.run_programme(programme)
+        log_ = FurnaceLog(firing_id, 0, ids, programme, "ok", started, self.now, np.asarray(run.time_s),
+                          np.asarray(run.setpoint_K), np.asarray(run.thermocouple_K))
+        self.firings.append(log_)
+        self.journal.append("firing", firing_id=firing_id, samples=list(ids), programme=programme.to_json(),
+                            **log_.summary())
+        for r in recs:
+            r.instruments["furnace"] = "furnace-0"
+        return log_
+
+    @immediate
+    def characterise(self, rec: SampleRecord) -> Characterisation:
+        firing = next(f for f in reversed(self.firings) if rec.sample_id in f.sample_ids)
+        fractions, performance = self.xrd_and_property(rec, firing)
+        rec.instruments.update(xrd="xrd-0", property="xrd-0")
+        return Characterisation(fractions, performance, "xrd-0", "xrd-0")
+
     # ------------------------------------------------------------------ waiting
     def wait(self, lab_s: float) -> None:
         """Sleep ``lab_s`` lab seconds (nothing in dry run), feeding the watchdog."""
@@ -150,7 +263,7 @@ class HardwareBackend:
         """Robot move between two places of :data:`LOCATIONS` (``"rack"``, ``"furnace"``, ...)."""
         self.shield.move_sample(LOCATIONS[src], LOCATIONS[dst])
 
-    def dispense(self, precursor: str, mass_g: float) -> float:
+    def dispense_and_weigh(self, precursor: str, mass_g: float) -> float:
         """Tare, dose ``mass_g`` g of ``precursor``, read the stable weight; returns it, g
         (``mass_g`` in dry run)."""
         self.shield.tare_balance()
@@ -158,13 +271,13 @@ class HardwareBackend:
         reading = self.shield.read(f"balance.{precursor}", lambda: self.balance.stable_mass().mass)
         return float(reading) if not self.dry_run else float(mass_g)
 
-    def mill(self, hours: float) -> None:
+    def run_mill(self, hours: float) -> None:
         """Mill for ``hours`` h at ``settings.mill_rpm`` (nothing for 0 h); returns once the mill is idle."""
         if hours > 0:
             self.shield.run_mill(self.settings.mill_rpm, hours * 3600.0)
             self._station_idle("mill", self.mill_drv, hours * 3600.0)
 
-    def press(self) -> None:
+    def press_pellet(self) -> None:
         """Press a pellet at ``settings.press_force_kN`` for ``press_hold_s``; returns once the press is idle."""
         s = self.settings
         self.shield.press_pellet(s.press_force_kN, s.press_hold_s)
@@ -179,7 +292,7 @@ class HardwareBackend:
             time.sleep(STATION_POLL_S)
 
     # ------------------------------------------------------------------ furnace
-    def fire(self, programme: Programme) -> ProgrammeRun:
+    def run_programme(self, programme: Programme) -> ProgrammeRun:
         """Run ``programme`` on the furnace (rehearse it in dry run); returns the run and its trace."""
         lim = self.config.limits
         run = ProgrammeRun(self.shield, programme, clock=self.clock,
@@ -207,8 +320,8 @@ class HardwareBackend:
             time.sleep(self.settings.poll_s)
 
     # ------------------------------------------------------------------ XRD
-    def characterise(self, rec: SampleRecord, system: str, firing: FurnaceLog) -> tuple[dict[str, float], float]:
-        """XRD and property of the fired sample ``rec`` of ``system``: drops the sample sidecar
+    def xrd_and_property(self, rec: SampleRecord, firing: FurnaceLog) -> tuple[dict[str, float], float]:
+        """XRD and property of the fired sample ``rec``: drops the sample sidecar
         (recipe, weighed masses, ``firing``'s trace), requests the scan, waits for the result.
         Returns (phase fractions as measured, performance); ``({}, nan)`` in dry run."""
         sid = rec.sample_id
@@ -216,7 +329,7 @@ class HardwareBackend:
             self.shield.xrd_scan(sid)
             return {}, math.nan
         write_json_atomic(self.config.xrd.inbox / f"{sid}{SAMPLE_SUFFIX}", {
-            "sample_id": sid, "system": system, "recipe": rec.recipe.to_dict(),
+            "sample_id": sid, "system": self.system.name, "recipe": rec.recipe.to_dict(),
             "weighed_g": rec.weighed_g, "batch_mass_g": self.settings.batch_mass_g,
             "programme": firing.programme.to_json(),
             "trace": {"time_s": firing.time_s.tolist(), "thermocouple_K": firing.thermocouple_K.tolist()}})

@@ -15,14 +15,16 @@ import numpy as np
 import pytest
 
 from synthgap.agents import benchmark
-from synthgap.agents.evaluator import Evaluator, shifted_trace
+from synthgap.agents.evaluator import Evaluator
 from synthgap.agents.metrics import campaign_metrics
 from synthgap.agents.oracle import buildable_performance as oracle_buildable
 from synthgap.agents.oracle import campaign_oracle
 from synthgap.agents.rl.evaluation import CAMPAIGN, random_actor, run_episodes
 from synthgap.envs import buildable
-from synthgap.envs.chemistry import Recipe, RecipeBatch, fire, load_system, random_recipes
+from synthgap.envs.chemistry import Recipe, RecipeBatch, TemperatureTrace, fire, load_system, random_recipes
 from synthgap.envs.lab import measurement
+from synthgap.envs.lab.direct import shifted_programme
+from synthgap.envs.lab.records import Programme
 from synthgap.envs.reward import Reward
 from synthgap.experiments import demo
 
@@ -84,7 +86,10 @@ def test_the_whole_programme_is_shifted():
     fast = buildable.performance_at_offsets(SYSTEM, batch, offsets)
     rows = np.repeat(np.arange(len(batch)), len(offsets))
     rep = batch.take(rows)
-    slow = fire(SYSTEM, rep, trace=shifted_trace(rep, np.tile(offsets, len(batch)))).performance
+    shifted = [shifted_programme(Programme.from_recipe(batch.recipe(SYSTEM, int(i))), o)
+               for i, o in zip(rows, np.tile(offsets, len(batch)), strict=True)]  # the direct lab's furnace
+    trace = TemperatureTrace(np.stack([T for T, _, _ in shifted]), np.stack([dt for _, _, dt in shifted]))
+    slow = fire(SYSTEM, rep, trace=trace).performance
     np.testing.assert_allclose(fast, slow.reshape(fast.shape), rtol=1e-9, atol=1e-12)
     np.testing.assert_array_equal(fast[:, 2], fire(SYSTEM, batch).performance)  # offset 0: the programme
 

@@ -208,8 +208,8 @@ def test_the_walk_sees_the_whole_package(package):
                  "synthgap.agents.benchmark", "synthgap.experiments.cli", "synthgap.experiments.deploy"):
         assert name in modules
     seen = {(e.importer, e.imported, e.module_level) for e in edges}
-    assert ("synthgap.hardware.lab", "synthgap.envs.lab.protocol", True) in seen  # absolute
-    assert ("synthgap.envs.lab.simlab", "synthgap.envs.lab.records", True) in seen  # relative
+    assert ("synthgap.hardware.lab", "synthgap.envs.lab.frontend", True) in seen  # absolute
+    assert ("synthgap.envs.lab.simlab", "synthgap.envs.lab.frontend", True) in seen  # relative
     assert ("synthgap.experiments.cli", "synthgap.experiments.demo", False) in seen  # ``from . import demo``
     assert ("synthgap.experiments.deploy", "synthgap.agents.rl.registry", False) in seen  # in a function
 
@@ -267,8 +267,9 @@ def _fresh(code: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
 
 
-def test_the_lab_protocol_loads_without_the_simulator_or_gymnasium():
-    proc = _fresh("import synthgap.envs.lab.protocol, sys; "
+def test_the_lab_front_end_and_backend_protocol_load_without_the_simulator_or_gymnasium():
+    proc = _fresh("import synthgap.envs.lab.protocol, synthgap.envs.lab.frontend, synthgap.envs.lab.backend, "
+                  "synthgap.envs.lab.direct, sys; "
                   "print(sorted(m for m in ('simpy', 'gymnasium', 'mlflow', 'torch') if m in sys.modules))")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"

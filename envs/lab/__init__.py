@@ -1,16 +1,19 @@
-"""The lab: furnace physics, the SimPy twin, its records and the furnace calibration.
+"""The lab: one front-end (:class:`Lab`) over backends (the SimPy twin, the direct backend,
+the hardware), its records, furnace physics and the furnace calibration.
 
-The protocol, records and thermal model load without SimPy; the twin's names
-(:class:`SimLab`, :class:`LabParams`, :func:`random_lab_recipes`) are imported from
-:mod:`.simlab` on first access (PEP 562), so ``from synthgap.envs.lab import SimLab`` works
-and ``import synthgap.envs.lab.protocol`` does not start the simulator.
+The front-end, the backend protocol, records and thermal model load without SimPy; the
+twin's names (:class:`SimLab`, :class:`LabParams`, :func:`random_lab_recipes`) and the direct
+backend are imported on first access (PEP 562), so ``from synthgap.envs.lab import SimLab``
+works and ``import synthgap.envs.lab`` does not start the simulator.
 """
 
 from __future__ import annotations
 
 import importlib
 
-from .protocol import Lab, LabInputError
+from .backend import Dose, LabBackend
+from .frontend import Lab
+from .protocol import LabInputError
 from .records import (
     Characterisation,
     FurnaceLog,
@@ -24,10 +27,12 @@ from .records import (
 )
 from .thermal import FurnaceParams, FurnaceState, FurnaceThermalModel
 
-_LAZY = {"LabParams": ".params", "SimLab": ".simlab", "random_lab_recipes": ".simlab"}
+_LAZY = {"LabParams": ".params", "SimLab": ".simlab", "random_lab_recipes": ".simlab", "TwinBackend": ".twin",
+         "DirectBackend": ".direct"}
 
 __all__ = [
-    "Lab", "LabInputError", "Characterisation", "FurnaceLog", "Programme", "ReferenceReading",
+    "Lab", "LabBackend", "Dose", "LabInputError", "TwinBackend", "DirectBackend", "Characterisation", "FurnaceLog",
+    "Programme", "ReferenceReading",
     "SampleRecord", "SampleTruth", "Segment", "read_table", "write_records", "LabParams",
     "SimLab", "random_lab_recipes", "FurnaceParams", "FurnaceState", "FurnaceThermalModel",
 ]

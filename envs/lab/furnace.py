@@ -256,11 +256,9 @@ class SimFurnace:
         kind = "reference" if job is None else "sample"
         ids = tuple(s.rec.sample_id for s in job.samples) if job is not None else ()
         floor.event(f"{firing_id} {self.name} start")
-        for s in job.samples if job is not None else ():
+        for s in job.samples if job is not None else ():  # provenance; the front-end writes the rest
             s.rec.waits_s["furnace"] = start - job.queued_s
-            s.rec.furnace, s.rec.firing_id = f, firing_id
             s.rec.instruments["furnace"] = self.name
-            s.rec.programme = programme
         broke: float | None = None
         try:
             yield floor.env.timeout(floor.duration(floor.config.furnace_load_s) + float(t_end[-1]))
@@ -282,12 +280,10 @@ class SimFurnace:
         floor.firing_truth.append(dict(firing_id=firing_id, furnace=f, kind=kind, status=status,
                                        offset_K=offset, drift_std_K=model.params.drift_std_K))
         if job is not None:
-            summary = log.summary()
             prev = np.concatenate([[model.params.ambient_K], true_K[:-1]])
             kin_T = 0.5 * (prev + true_K)  # mean over each step
             for s in job.samples:
-                s.rec.tc_summary = summary
-                tr = s.rec.truth
+                tr = s.truth
                 tr.offset_K, tr.trace_time_s, tr.trace_K = offset, t_end, true_K
                 if broke is None:
                     s.fired = True

@@ -2,8 +2,8 @@
 
 Everything an agent may see about a sample is in :class:`SampleRecord`; what only the
 simulator knows (the true sample temperature, the true phase fractions and property,
-the true furnace offset) sits in its ``truth`` field (:class:`SampleTruth`), which
-:meth:`SampleRecord.to_row` leaves out. :func:`write_records` writes both as tidy tables
+the true furnace offset) is a :class:`SampleTruth` the simulated lab keeps beside its
+records (``Lab.truth``), never on the record. :func:`write_records` writes both as tidy tables
 (one row per sample; CSV, and Parquet when pyarrow is installed) in separate files, so a
 record folder handed to an agent can simply omit the ``truth*`` files.
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -29,7 +29,8 @@ from synthgap.envs.userfiles import short
 
 __all__ = [
     "Segment", "Programme", "FurnaceLog", "Characterisation", "SampleTruth", "SampleRecord",
-    "ReferenceReading", "write_records", "read_table", "RECORD_FILES", "SampleStatus", "SAMPLE_STATUSES",
+    "ReferenceReading", "write_records", "read_table", "RECORD_FILES", "CHAIN_STATIONS", "SampleStatus",
+    "SAMPLE_STATUSES",
     "FiringStatus", "FIRING_STATUSES", "sample_status",
 ]
 
@@ -52,6 +53,9 @@ def sample_status(value: Any, where: str = "status") -> SampleStatus:
     if isinstance(value, str) and value in SAMPLE_STATUSES:
         return value  # type: ignore[return-value]  # narrowed by the membership test
     raise ValueError(f"{where}: unknown sample status {short(value)}; expected one of {', '.join(SAMPLE_STATUSES)}")
+
+#: the stations of the chain, in its order: every sample row has a wait and an instrument column for each.
+CHAIN_STATIONS = ("robot", "balance", "mill", "press", "furnace", "xrd", "property")
 
 #: table name -> file stem written by :func:`write_records`.
 RECORD_FILES = {
@@ -253,7 +257,10 @@ class SampleTruth:
 
 @dataclass(slots=True)
 class SampleRecord:
-    """Everything the lab recorded about one sample (agent-visible), plus ``truth``.
+    """Everything the lab recorded about one sample: what an agent may see.
+
+    The simulator's truth about it is not here: a simulated lab keeps it beside its records
+    (``Lab.truth[sample_id]``, a :class:`SampleTruth`).
 
     Attributes:
         sample_id, tag: identifiers (tag: free text, e.g. the submitting agent).
@@ -272,7 +279,6 @@ class SampleRecord:
         xrd_phase_fractions: measured weight fractions (detection limit applied, noisy).
         performance: measured property (target's unit).
         started_s, finished_s: lab time, s.
-        truth: :class:`SampleTruth` (simulator only; not in :meth:`to_row`).
     """
 
     sample_id: str
@@ -293,7 +299,6 @@ class SampleRecord:
     performance: float = math.nan
     started_s: float = math.nan
     finished_s: float = math.nan
-    truth: SampleTruth = field(default_factory=SampleTruth, repr=False)
 
     def to_row(self) -> dict[str, Any]:
         """A flat dict of the agent-visible fields (no truth), for the tidy table."""
@@ -306,16 +311,16 @@ class SampleRecord:
             row[f"cmd.{k}"] = getattr(r, k)
         for k, v in self.weighed_g.items():
             row[f"weighed_g.{k}"] = v
-        for k, v in self.lot.items():
-            row[f"lot.{k}"] = v
+        for k in (*r.precursors, *(k for k in self.lot if k not in r.precursors)):
+            row[f"lot.{k}"] = self.lot.get(k, "")  # "": a lab that tracks no lots
         row.update(mill_time_h=self.mill_time_h, humidity=self.humidity, furnace=self.furnace,
                    firing_id=self.firing_id,
                    programme=self.programme.to_json() if self.programme is not None else "")
         row.update(self.tc_summary)
-        for k, v in self.waits_s.items():
-            row[f"wait_s.{k}"] = v
-        for k, v in self.instruments.items():
-            row[f"instrument.{k}"] = v
+        for k in (*CHAIN_STATIONS, *(k for k in self.waits_s if k not in CHAIN_STATIONS)):
+            row[f"wait_s.{k}"] = self.waits_s.get(k, math.nan)  # NaN: not queued, or no queue
+        for k in (*CHAIN_STATIONS, *(k for k in self.instruments if k not in CHAIN_STATIONS)):
+            row[f"instrument.{k}"] = self.instruments.get(k, "")
         for k, v in self.xrd_phase_fractions.items():
             row[f"xrd.{k}"] = v
         row.update(performance=self.performance, started_s=self.started_s,
@@ -336,8 +341,12 @@ def write_records(
     usage: Iterable[tuple[str, str, str, float, float]] = (),
     firing_truth: Iterable[dict[str, Any]] = (),
     parquet: bool = True,
+    truth: Mapping[str, SampleTruth] | None = None,
 ) -> dict[str, Path]:
     """Write the lab's records as tidy tables; return table name -> CSV path.
+
+    ``truth`` (sample id -> :class:`SampleTruth`, a simulated lab's) fills the ``truth``
+    table; samples without one get no row.
 
     Files (``.csv`` and, if pyarrow is importable and ``parquet``, ``.parquet``):
     ``samples`` (agent-visible rows), ``truth``, ``firings``, ``firings_truth``,
@@ -351,7 +360,7 @@ def write_records(
     firings = list(firings)
     tables: dict[str, list[dict[str, Any]]] = {
         "samples": [r.to_row() for r in records],
-        "truth": [r.truth.to_row(r.sample_id) for r in records],
+        "truth": [truth[r.sample_id].to_row(r.sample_id) for r in records if truth and r.sample_id in truth],
         "firings": [], "references": [], "traces": [],
         "firings_truth": list(firing_truth),
         "usage": [dict(station=s, unit=u, job=j, start_s=a, end_s=b) for s, u, j, a, b in usage],

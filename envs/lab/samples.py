@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from synthgap.envs.chemistry import ChemicalSystem, RecipeBatch, TemperatureTrace, fire
 
 from .measurement import MeasurementModel
-from .records import SampleRecord
+from .records import Characterisation, SampleRecord, SampleTruth
 
 __all__ = ["SampleState", "evaluate", "measure"]
 
@@ -29,7 +29,8 @@ class SampleState:
     """What the twin knows of a sample beyond its record.
 
     Attributes:
-        rec: the sample's record (agent-visible fields and the truth).
+        rec: the sample's record (the front-end's; the twin adds waits and instruments).
+        truth: the simulator's truth about the sample (the twin's, beside the record).
         initial: (n_solids,) mol per mol of target intended, what was dispensed (dry).
         milling_time: hours actually milled, h.
         fired: fired successfully.
@@ -37,7 +38,6 @@ class SampleState:
         xrd_noise: (n_solids,) standard normals of the XRD scan, None before it.
         perf_noise: the standard normal of the property measurement.
         finalised: chemistry evaluated (the truth is filled in).
-        dispensed: at least one precursor dispensed (the humidity is recorded).
     """
 
     rec: SampleRecord
@@ -49,7 +49,7 @@ class SampleState:
     xrd_noise: np.ndarray | None = None
     perf_noise: float = 0.0
     finalised: bool = False
-    dispensed: bool = False
+    truth: SampleTruth = field(default_factory=SampleTruth)
 
 
 def _rows(arrays: list[np.ndarray]) -> np.ndarray:
@@ -58,9 +58,10 @@ def _rows(arrays: list[np.ndarray]) -> np.ndarray:
 
 
 def evaluate(system: ChemicalSystem, solids: Sequence[str], pending: list[SampleState],
-             model: MeasurementModel) -> None:
-    """Fire ``pending`` (fired, not yet evaluated) in batches and fill in their truth; measure
-    those already scanned."""
+             model: MeasurementModel) -> list[tuple[str, Characterisation]]:
+    """Fire ``pending`` (fired, not yet evaluated) in batches and fill in their truth; return
+    the measurements of those already scanned, (sample id, characterisation)."""
+    out: list[tuple[str, Characterisation]] = []
     groups: dict[int, list[SampleState]] = {}
     for s in pending:
         groups.setdefault(s.kin_T.shape[0], []).append(s)
@@ -72,7 +73,7 @@ def evaluate(system: ChemicalSystem, solids: Sequence[str], pending: list[Sample
         fired = fire(system, batch, trace=trace, initial=_rows([s.initial for s in group]))
         for b, s in enumerate(group):
             s.finalised = True
-            tr = s.rec.truth
+            tr = s.truth
             tr.initial_mol = dict(zip(solids, s.initial.tolist(), strict=True))
             tr.phase_fractions = dict(zip(solids, fired.phase_fractions[b].tolist(),
                                           strict=True))
@@ -82,12 +83,14 @@ def evaluate(system: ChemicalSystem, solids: Sequence[str], pending: list[Sample
             dwell_K = s.kin_T[s.rec.programme.dwell_mask(tr.trace_time_s)]
             tr.dwell_mean_K = float(dwell_K.sum()) / dwell_K.size if dwell_K.size else math.nan
             if s.xrd_noise is not None:
-                measure(s, solids, model)
+                out.append((s.rec.sample_id, measure(s, solids, model)))
+    return out
 
 
-def measure(st: SampleState, solids: Sequence[str], model: MeasurementModel) -> None:
+def measure(st: SampleState, solids: Sequence[str], model: MeasurementModel) -> Characterisation:
     """Measured XRD fractions and property from the truth and the drawn noise."""
-    true = np.array([st.rec.truth.phase_fractions.get(p, 0.0) for p in solids])
+    true = np.array([st.truth.phase_fractions.get(p, 0.0) for p in solids])
     meas = model.xrd(true, st.xrd_noise)
-    st.rec.xrd_phase_fractions = dict(zip(solids, meas.tolist(), strict=True))
-    st.rec.performance = model.property(st.rec.truth.performance, st.perf_noise)
+    return Characterisation(dict(zip(solids, meas.tolist(), strict=True)),
+                            model.property(st.truth.performance, st.perf_noise),
+                            st.rec.instruments.get("xrd", ""), st.rec.instruments.get("property", ""))

@@ -1,8 +1,8 @@
 """What a lab refuses before doing anything: one validation for the twin and the hardware.
 
-:class:`~synthgap.envs.lab.simlab.SimLab` and :class:`~synthgap.hardware.lab.HardwareLab`
-both call these functions, so the same bad request gets the same error, word for word,
-whichever lab it is sent to. The bounds come from :mod:`synthgap.envs.chemistry.limits`;
+The lab's front-end (:class:`~synthgap.envs.lab.frontend.Lab`) calls these functions for
+every backend, so the same bad request gets the same error, word for word, whichever lab it
+is sent to. The bounds come from :mod:`synthgap.envs.chemistry.limits`;
 a lab adds its own caps (:class:`LabCaps`: its furnace maximum, its safety limits),
 which may be stricter, never looser.
 
@@ -17,6 +17,8 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from synthgap.envs.chemistry import ChemicalSystem, Recipe, load_atmospheres, validate_recipe
 from synthgap.envs.chemistry.discretisation import is_dwell
 from synthgap.envs.chemistry.limits import (
@@ -27,12 +29,13 @@ from synthgap.envs.chemistry.limits import (
     RATE_TOLERANCE,
     RECIPE_LIMITS,
 )
+from synthgap.envs.chemistry.recipe import ROOM_TEMPERATURE
 from synthgap.envs.chemistry.stoichiometry import precursor_masses
 
 from .protocol import LabInputError
 from .records import Programme
 
-__all__ = ["LabCaps", "check_dose", "check_load", "check_milling", "check_programme", "check_recipe"]
+__all__ = ["LabCaps", "check_dose", "check_furnace", "check_load", "check_milling", "check_programme", "check_recipe"]
 
 
 @dataclass(frozen=True)
@@ -84,16 +87,16 @@ def check_recipe(system: ChemicalSystem, recipe: Recipe, caps: LabCaps, batch_ma
 
 
 def check_load(recipes: Sequence[Recipe], tags: Sequence[str],
-               check_recipe: Callable[[Recipe], object]) -> Programme:
+               check_recipe: Callable[[Recipe], object], ambient_K: float = ROOM_TEMPERATURE) -> Programme:
     """A furnace load, checked whole before any of it is queued: at least one recipe, one
     tag each, every recipe valid (``check_recipe``, the lab's own recipe check), and one
-    firing programme and atmosphere for all. Returns that programme."""
+    firing programme (from ``ambient_K``, K) and atmosphere for all. Returns that programme."""
     if not recipes or len(tags) != len(recipes):
         raise LabInputError(f"a load needs >= 1 recipe and one tag each, got {len(recipes)} and {len(tags)}")
-    programme = Programme.from_recipe(recipes[0])
+    programme = Programme.from_recipe(recipes[0], ambient_K)
     for r in recipes:
         check_recipe(r)
-        if Programme.from_recipe(r) != programme or r.atmosphere != recipes[0].atmosphere:
+        if Programme.from_recipe(r, ambient_K) != programme or r.atmosphere != recipes[0].atmosphere:
             raise LabInputError("recipes of one load must share the firing programme and atmosphere; "
                                 f"{r.target} differs from {recipes[0].target}")
     return programme
@@ -107,6 +110,14 @@ def check_load_ids(sample_ids: Sequence[str]) -> list[str]:
     if len(set(ids)) != len(ids):
         raise LabInputError(f"duplicate sample ids in the load: {ids}")
     return ids
+
+
+def check_furnace(furnace: int | None, n_furnaces: int) -> int | None:
+    """The furnace a load is pinned to: None (the first free one) or an index in 0..n-1."""
+    if furnace is not None and not (isinstance(furnace, int | np.integer) and not isinstance(furnace, bool)
+                                    and 0 <= furnace < n_furnaces):
+        raise LabInputError(f"furnace must be None or in 0..{n_furnaces - 1}, got {furnace!r}")
+    return furnace
 
 
 def check_until(until: float | None, now: float) -> float | None:

@@ -17,8 +17,8 @@ from synthgap.agents import (
     make_planner,
     thermodynamic_pick,
 )
-from synthgap.agents.evaluator import HANDLING_HOURS
 from synthgap.envs.chemistry import Recipe, load_system, random_recipes, validate_recipe
+from synthgap.envs.lab.direct import LOADING_S, MEASURING_S
 from synthgap.envs.recipe_space import SpaceError
 
 
@@ -156,6 +156,6 @@ def test_evaluator_is_seeded_and_counts_hours():
     assert a == b
     assert abs(sum(a.phase_fractions.values()) - 1) < 1e-9
     span = 1473.0 - 298.15
-    expected = 1.0 + span / 10 / 60 + 2.0 + span / 5 / 60 + HANDLING_HOURS
+    expected = 1.0 + span / 10 / 60 + 2.0 + span / 5 / 60 + (LOADING_S + MEASURING_S) / 3600
     assert a.lab_hours == pytest.approx(expected)
     assert lab_hours(r) == pytest.approx(expected)

@@ -109,7 +109,7 @@ def test_drift_changes_outcomes():
             lab.submit(recipe)
         recs = lab.run()
         out[offset] = np.array([r.xrd_phase_fractions["BaTiO3"] for r in recs])
-        assert all(abs(r.truth.dwell_mean_K - (1450.0 - offset)) < 10 for r in recs)
+        assert all(abs(lab.truth[r.sample_id].dwell_mean_K - (1450.0 - offset)) < 10 for r in recs)
     gap = out[0.0].mean() - out[60.0].mean()
     spread = out[0.0].std() + out[60.0].std()
     assert gap > 0.1 and gap > 3 * spread
