@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
@@ -13,27 +12,16 @@ from gymnasium import spaces
 from numpy.typing import NDArray
 
 from .chemistry import ChemicalSystem, hull_at, load_system
+from .lab_factories import LabFactory, SimLabFactory
 from .recipe_space import RecipeSpace
 from .reward import Reward, RewardWeights
 
 if TYPE_CHECKING:
-    from .lab.frontend import Lab
+    pass
 
-#: makes a fresh lab for an episode: ``(system, seed) -> Lab``; the envs' ``lab_factory`` argument.
-LabFactory = Callable[[ChemicalSystem, int], "Lab"]
+__all__ = ["CampaignEnv", "LabFactory", "SimLabFactory", "check_action", "OBS_LIMIT"]
+
 OBS_LIMIT = 10.0  # observations are clipped to [-10, 10] (they are features, not commands)
-
-
-@dataclass(frozen=True)
-class SimLabFactory:
-    """Makes a fresh :class:`SimLab` (a new SimPy environment) per episode; picklable."""
-
-    n_furnaces: int = 2
-
-    def __call__(self, system: ChemicalSystem, seed: int):
-        from .lab.simlab import SimLab
-
-        return SimLab(system, n_furnaces=self.n_furnaces, seed=seed)
 
 
 def check_action(action, space: spaces.Box) -> np.ndarray:

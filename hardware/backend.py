@@ -22,13 +22,23 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import numpy as np
 
 from synthgap.envs.chemistry import ChemicalSystem
 from synthgap.envs.lab.backend import BackendKind, Dose, SequentialScheduler, immediate
-from synthgap.envs.lab.records import Characterisation, FurnaceLog, Programme, SampleRecord, SampleStatus, SampleTruth
+from synthgap.envs.lab.records import (
+    Characterisation,
+    FurnaceLog,
+    FurnaceReadings,
+    Programme,
+    SampleRecord,
+    SampleStatus,
+    SampleTruth,
+    Segment,
+)
 from synthgap.envs.lab.validation import LabCaps
 from synthgap.envs.userfiles import load_user_file
 
@@ -66,6 +76,24 @@ def _connect(name: str, url: str, opener: Callable[[], Any]) -> Any:
         return opener()
     except OSError as exc:  # serial.SerialException is an OSError
         raise ConfigError(f"{name}: cannot open {url}: {exc}") from exc
+
+
+@dataclass(eq=False)
+class _LiveRun:
+    """A live session on the furnace: the run so far and its load."""
+
+    run: ProgrammeRun
+    firing_id: str
+    recs: list[SampleRecord]
+    atmosphere: str
+    started_s: float
+    segments: list[Segment] = field(default_factory=list)
+
+
+def _live_run(handle: object) -> _LiveRun:
+    if not isinstance(handle, _LiveRun):
+        raise TypeError(f"not a furnace session of this lab: {handle!r}")
+    return handle
 
 
 class HardwareBackend(SequentialScheduler):
@@ -232,6 +260,49 @@ class HardwareBackend(SequentialScheduler):
                             **log_.summary())
         for r in recs:
             r.instruments["furnace"] = "furnace-0"
+        return log_
+
+    # ------------------------------------------------------------------ a furnace session
+    @immediate
+    def open_firing(self, recs: Sequence[SampleRecord], atmosphere: str, furnace: int | None) -> _LiveRun:
+        lim = self.config.limits
+        run = ProgrammeRun(self.shield, Programme((), atmosphere), clock=self.clock,
+                           max_ramp_rate_K_per_min=lim.max_ramp_rate_K_per_min,
+                           safe_temperature_K=lim.safe_temperature_K, poll_s=self.settings.poll_s,
+                           time_scale=self.settings.time_scale)
+        if not self.dry_run:
+            run.begin()
+        self.journal.append("firing_opened", firing_id=f"F-{recs[0].sample_id}", samples=[r.sample_id for r in recs],
+                            atmosphere=atmosphere)
+        for r in recs:
+            r.instruments["furnace"] = "furnace-0"
+        return _LiveRun(run, f"F-{recs[0].sample_id}", list(recs), atmosphere, self.now)
+
+    @immediate
+    def continue_firing(self, handle: object, segments: tuple[Segment, ...]) -> FurnaceReadings:
+        live = _live_run(handle)
+        run, n0 = live.run, len(live.run.time_s)
+        if self.dry_run:
+            run.rehearse(segments)
+        else:
+            run.run_segments(segments)
+        live.segments.extend(segments)
+        return FurnaceReadings(np.asarray(run.time_s[n0:]), np.asarray(run.setpoint_K[n0:]),
+                               np.asarray(run.thermocouple_K[n0:]))  # no thermogravimetric balance: NaN
+
+    @immediate
+    def close_firing(self, handle: object) -> FurnaceLog:
+        live = _live_run(handle)
+        if not self.dry_run:
+            live.run.finish()
+        run = live.run
+        ids = tuple(r.sample_id for r in live.recs)
+        log_ = FurnaceLog(live.firing_id, 0, ids, Programme(tuple(live.segments), live.atmosphere), "ok",
+                          live.started_s, self.now, np.asarray(run.time_s), np.asarray(run.setpoint_K),
+                          np.asarray(run.thermocouple_K))
+        self.firings.append(log_)
+        self.journal.append("firing", firing_id=live.firing_id, samples=list(ids),
+                            programme=log_.programme.to_json(), **log_.summary())
         return log_
 
     @immediate

@@ -74,20 +74,35 @@ class ProgrammeRun:
 
     def execute(self) -> None:
         """Run every segment, then sample until the furnace is at or below the safe temperature."""
+        self.begin()
+        self.run_segments(self.programme.segments)
+        self.finish()
+
+    def begin(self) -> None:
+        """Read the furnace once: the trace's first entry (setpoint and reading both that value)."""
         first = self.shield.poll()
         self.time_s.append(0.0)
         self.setpoint_K.append(first)
         self.thermocouple_K.append(first)
-        segments = self.programme.segments
-        for k, seg in enumerate(segments):
-            self._segment(seg, first if k == 0 else None)
-        while self.thermocouple_K[-1] > self.safe_K:  # unload only once the interlock allows it
-            time.sleep(self.poll_s)
-            self._sample(segments[-1].end_K)
+        self._first: float | None = first
+        self._last_end_K = first
 
-    def rehearse(self) -> None:
+    def run_segments(self, segments: tuple[Segment, ...] | list[Segment]) -> None:
+        """Run ``segments`` after those already run (a live session's next interval)."""
+        for seg in segments:
+            first, self._first = self._first, None
+            self._segment(seg, first)
+            self._last_end_K = seg.end_K
+
+    def finish(self) -> None:
+        """Sample until the thermocouple reads at or below the safe temperature (the interlock's unload)."""
+        while self.thermocouple_K[-1] > self.safe_K:
+            time.sleep(self.poll_s)
+            self._sample(self._last_end_K)
+
+    def rehearse(self, segments: tuple[Segment, ...] | None = None) -> None:
         """Dry run: each segment's rate and setpoint go to the shield (recorded, never sent)."""
-        for seg in self.programme.segments:
+        for seg in self.programme.segments if segments is None else segments:
             self.shield.set_ramp_rate(segment_rate(seg, self.max_rate))
             self.shield.set_setpoint(seg.end_K)
 

@@ -188,15 +188,18 @@ def plot_episodes(env_id: str, episodes: list[Episode], path: str | Path) -> Pat
     elif env_id == FURNACE:
         e = episodes[0]
         if e.trace:
-            t, sp, tc, true = (np.array(x) for x in zip(*e.trace, strict=True))
+            t, sp, tc = (np.array(x) for x in zip(*e.trace, strict=True))
             a.plot(t / 3600, sp, label="setpoint")
             a.plot(t / 3600, tc, label="thermocouple")
-            a.plot(t / 3600, true, label="sample (true)", alpha=0.6)
+            truth = e.infos[-1].get("privileged", {}) if e.infos else {}
+            if truth.get("trace_K"):  # evaluation may plot the simulator's truth
+                a.plot(np.array(truth["trace_time_s"]) / 3600, truth["trace_K"], label="sample (true, simulator)",
+                       alpha=0.6)
             a.legend()
         a.set(xlabel="time (h)", ylabel="temperature (K)", title=f"episode seed {e.seed}")
         phases = e.infos[-1].get("phase_fractions", {}) if e.infos else {}
         b.bar(list(phases), list(phases.values()))
-        b.set(ylabel="weight fraction", title="phases at unloading")
+        b.set(ylabel="weight fraction (XRD, measured)", title="phases at unloading")
         b.tick_params(axis="x", rotation=45)
     else:
         a.bar(np.arange(len(episodes)), [e.total_reward for e in episodes])

@@ -152,6 +152,15 @@ def fire(
                                          batch.cooling_rate, batch.atmosphere, factor)
     else:
         state = net.integrate(start, trace.temperature, trace.dt, batch.atmosphere, factor)
+    return samples_from_state(system, batch, state, start)
+
+
+def samples_from_state(system: ChemicalSystem, batch: RecipeBatch, state: KineticState,
+                       initial: np.ndarray) -> FiredSamples:
+    """The fired samples of ``batch`` from the kinetics' final ``state``: weight fractions,
+    target fraction, grain size, the target's property (``initial``: (B, P) mol weighed in)."""
+    net = network_for(system)
+    start = initial
     mass = state.amounts * net.molar_mass[None, :]
     total = mass.sum(axis=1, keepdims=True)
     fractions = np.divide(mass, total, out=np.zeros_like(mass), where=total > 0)

@@ -31,7 +31,16 @@ from typing import Any, Literal, Protocol, TypeVar
 
 from synthgap.envs.chemistry import ChemicalSystem
 
-from .records import Characterisation, FurnaceLog, Programme, SampleRecord, SampleStatus, SampleTruth
+from .records import (
+    Characterisation,
+    FurnaceLog,
+    FurnaceReadings,
+    Programme,
+    SampleRecord,
+    SampleStatus,
+    SampleTruth,
+    Segment,
+)
 from .validation import LabCaps
 
 __all__ = ["Step", "Dose", "LabBackend", "BackendKind", "SequentialScheduler", "run_now", "immediate", "PLACES"]
@@ -143,6 +152,19 @@ class LabBackend(Protocol):
     def characterise(self, rec: SampleRecord) -> Step[Characterisation | None]:
         """XRD and property of a fired sample; None when the result is computed later and
         handed out by :meth:`settle` (the twin batches its chemistry)."""
+        ...
+
+    def open_firing(self, recs: Sequence[SampleRecord], atmosphere: str, furnace: int | None) -> Step[object]:
+        """Load crucibles into a furnace for a live session (:mod:`~synthgap.envs.lab.session`);
+        return the session's handle."""
+        ...
+
+    def continue_firing(self, handle: object, segments: tuple[Segment, ...]) -> Step[FurnaceReadings]:
+        """Run programme segments on the session's furnace, continuing its state; the readings."""
+        ...
+
+    def close_firing(self, handle: object) -> Step[FurnaceLog]:
+        """End the session (the furnace is at ambient or broke down); the whole firing's log."""
         ...
 
     def settle(self) -> list[tuple[str, Characterisation]]:

@@ -16,7 +16,8 @@ The chain of one sample (``submit``/``run_recipe``)::
 A shared load (``submit_load``) prepares each crucible, fires them together once, then
 measures each. The step-by-step API (``new_sample``, ``dispense``, ``mill``, ``press``,
 ``fire``, ``characterise``) runs the same steps one call at a time; ``characterise``
-finishes the sample.
+finishes the sample. ``open_furnace`` drives a load's furnace interval by interval instead
+of ``fire`` (:mod:`.session`).
 
 Importing this module imports neither SimPy nor gymnasium.
 
@@ -37,6 +38,7 @@ from . import validation
 from .backend import BackendKind, LabBackend, Step
 from .protocol import LabInputError
 from .records import Characterisation, FurnaceLog, Programme, SampleRecord, SampleStatus, SampleTruth, write_records
+from .session import FurnaceSession
 
 __all__ = ["Lab", "FINISHED"]
 
@@ -70,10 +72,12 @@ class Lab:
         self.backend = backend
         self.system = backend.system
         self.caps = backend.caps
+        self._solids = tuple(backend.system.solids)
         self.records: dict[str, SampleRecord] = {}
         self._next_id = sample_ids if sample_ids is not None else self._count_id
         self._n_samples = 0
         self._fired: set[str] = set()
+        self._in_furnace: set[str] = set()  # in an open furnace session
         self._unreported: list[SampleRecord] = []
         self._closed = False
         #: the tag of a sample submitted without one
@@ -198,12 +202,18 @@ class Lab:
 
     def _fire(self, recs: list[SampleRecord], programme: Programme, furnace: int | None) -> Step[FurnaceLog]:
         log = yield from self.backend.fire(recs, programme, furnace)
+        self._fired_load(recs, log)
+        return log
+
+    def _fired_load(self, recs: Sequence[SampleRecord], log: FurnaceLog) -> None:
+        """Write a finished firing onto its crucibles' records."""
         summary = log.summary()
         for rec in recs:
-            rec.furnace, rec.firing_id, rec.programme, rec.tc_summary = log.furnace, log.firing_id, programme, summary
+            rec.furnace, rec.firing_id, rec.programme = log.furnace, log.firing_id, log.programme
+            rec.tc_summary = summary
+            self._in_furnace.discard(rec.sample_id)
             if log.status == "ok":
                 self._fired.add(rec.sample_id)
-        return log
 
     def _measure(self, rec: SampleRecord) -> Step[None]:
         """furnace -> xrd, XRD and property, xrd -> storage."""
@@ -216,7 +226,7 @@ class Lab:
 
     def _write_characterisation(self, rec: SampleRecord, ch: Characterisation) -> None:
         if ch.phase_fractions or not math.isnan(ch.performance):
-            rec.xrd_phase_fractions = {p: float(ch.phase_fractions.get(p, 0.0)) for p in self.system.solids}
+            rec.xrd_phase_fractions = {p: float(ch.phase_fractions.get(p, 0.0)) for p in self._solids}
             rec.performance = float(ch.performance)
         if ch.xrd_id:
             rec.instruments["xrd"] = ch.xrd_id
@@ -255,6 +265,8 @@ class Lab:
             raise LabInputError(f"unknown sample id {sample_id!r}")
         if rec.status in FINISHED:
             raise LabInputError(f"sample {sample_id!r} is finished ({rec.status}); register a new one")
+        if sample_id in self._in_furnace:
+            raise LabInputError(f"sample {sample_id!r} is in an open furnace session; unload it first")
         return rec
 
     # ------------------------------------------------------------------ step by step
@@ -305,6 +317,18 @@ class Lab:
         validation.check_furnace(furnace, getattr(self.backend, "n_furnaces", 1))
         validation.check_programme(programme, self.caps)
         return self.backend.execute(self._fire(recs, programme, furnace), ids[0])
+
+    def open_furnace(self, sample_ids: Sequence[str], atmosphere: str = "air",
+                     furnace: int | None = None) -> FurnaceSession:
+        """Put prepared crucibles in a furnace to be driven interval by interval
+        (:class:`~synthgap.envs.lab.session.FurnaceSession`: ``hold``, then ``unload``)."""
+        ids = validation.check_load_ids(sample_ids)
+        recs = [self._active(s) for s in ids]
+        validation.check_furnace(furnace, getattr(self.backend, "n_furnaces", 1))
+        validation.check_atmosphere(atmosphere)
+        handle = self.backend.execute(self.backend.open_firing(recs, atmosphere, furnace), ids[0])
+        self._in_furnace.update(ids)
+        return FurnaceSession(self.backend, self.caps, recs, handle, atmosphere, self._fired_load)
 
     def characterise(self, sample_id: str) -> Characterisation:
         """XRD and property of a fired sample; finishes the sample."""

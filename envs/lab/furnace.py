@@ -44,6 +44,7 @@ from synthgap.envs.chemistry.discretisation import (
 
 from .firing_queue import FiringQueue
 from .floor import LabFloor
+from .furnace_live import live_firing
 from .params import DAY
 from .records import FurnaceLog, Programme, ReferenceReading, Segment
 from .thermal import FurnaceThermalModel
@@ -131,6 +132,7 @@ class FiringJob:
     furnace: int | None
     done: simpy.Event
     queued_s: float
+    live: Any = None  # a furnace_live.LiveFiring: the load is driven interval by interval
 
 
 def may_fire(job: FiringJob, furnace: int) -> bool:
@@ -200,7 +202,7 @@ class SimFurnace:
                     continue
                 self.since_reference = 0
             self.since_reference += 1
-            broke = yield from self._firing(job)
+            broke = yield from (live_firing(self, job) if job.live is not None else self._firing(job))
             if broke is not None:
                 yield from self._repair(broke)
 

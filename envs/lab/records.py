@@ -28,7 +28,7 @@ from synthgap.envs.chemistry.recipe import CONTINUOUS_FIELDS, ROOM_TEMPERATURE
 from synthgap.envs.userfiles import short
 
 __all__ = [
-    "Segment", "Programme", "FurnaceLog", "Characterisation", "SampleTruth", "SampleRecord",
+    "Segment", "Programme", "FurnaceLog", "FurnaceReadings", "Characterisation", "SampleTruth", "SampleRecord",
     "ReferenceReading", "write_records", "read_table", "RECORD_FILES", "CHAIN_STATIONS", "SampleStatus",
     "SAMPLE_STATUSES",
     "FiringStatus", "FIRING_STATUSES", "sample_status",
@@ -192,6 +192,26 @@ class FurnaceLog:
         dev = d - mean
         return {"tc_max_K": float(tc.max()), "tc_dwell_mean_K": mean,
                 "tc_dwell_std_K": math.sqrt(float(dev @ dev) / d.size)}
+
+
+@dataclass(frozen=True, slots=True)
+class FurnaceReadings:
+    """What the furnace logged over one interval of a session.
+
+    Attributes:
+        time_s: (S,) s since the session's first setpoint, end of each logged step.
+        setpoint_K: (S,) K, the working setpoint of each step.
+        thermocouple_K: (S,) K, the thermocouple reading at the end of each step.
+        mass_loss: fraction of the load's initial mass lost so far (thermogravimetric
+            balance); NaN where the furnace has none.
+        status: "ok", or "failed" (the furnace broke down: the session is over).
+    """
+
+    time_s: np.ndarray
+    setpoint_K: np.ndarray
+    thermocouple_K: np.ndarray
+    mass_loss: float = math.nan
+    status: Literal["ok", "failed"] = "ok"
 
 
 @dataclass(slots=True)

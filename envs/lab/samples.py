@@ -80,7 +80,9 @@ def evaluate(system: ChemicalSystem, solids: Sequence[str], pending: list[Sample
             tr.target_fraction = float(fired.target_fraction[b])
             tr.grain_size_um = float(fired.grain_size[b])
             tr.performance = float(fired.performance[b])
-            dwell_K = s.kin_T[s.rec.programme.dwell_mask(tr.trace_time_s)]
+            # the kinetic steps when they are the logged steps; a live session's are coarser
+            steps_K = s.kin_T if s.kin_T.shape == tr.trace_time_s.shape else tr.trace_K
+            dwell_K = steps_K[s.rec.programme.dwell_mask(tr.trace_time_s)]
             tr.dwell_mean_K = float(dwell_K.sum()) / dwell_K.size if dwell_K.size else math.nan
             if s.xrd_noise is not None:
                 out.append((s.rec.sample_id, measure(s, solids, model)))

@@ -24,23 +24,37 @@ from __future__ import annotations
 
 import math
 from collections.abc import Generator, Iterable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import simpy
 
 from synthgap.envs.chemistry import ChemicalSystem, network_for
+from synthgap.envs.chemistry.incremental import IncrementalFiring
 from synthgap.envs.chemistry.recipe import ROOM_TEMPERATURE
 
 from .backend import BackendKind, Dose, Step
 from .firing_queue import FiringQueue
 from .floor import LabFloor
 from .furnace import FiringJob, SimFurnace, may_fire
+from .furnace_live import LiveFiring
 from .materials import PrecursorStock
 from .params import STATIONS, LabParams
 from .protocol import LabInputError
-from .records import Characterisation, FurnaceLog, Programme, SampleRecord, SampleStatus, SampleTruth
+from .records import (
+    Characterisation,
+    FurnaceLog,
+    FurnaceReadings,
+    Programme,
+    SampleRecord,
+    SampleStatus,
+    SampleTruth,
+    Segment,
+)
 from .samples import SampleState, evaluate, measure
+from .session_furnace import Session
+from .session_furnace import session as session_of
 from .validation import LabCaps
 
 __all__ = ["TwinBackend", "ROBOT_MOVES"]
@@ -94,6 +108,7 @@ class TwinBackend:
         self._net = network_for(system)
         self._samples: dict[str, SampleState] = {}
         self._outstanding = 0
+        self._live: dict[int, LiveFiring] = {}  # id(session) -> its channel to the furnace
         self._drained: simpy.Event | None = None
         self._stock = PrecursorStock(system, self._net, config, self.rng)
 
@@ -212,6 +227,42 @@ class TwinBackend:
         yield from self.floor.use("property", rec, c.property_s)
         st.perf_noise = float(self.rng.standard_normal())
         return measure(st, self._net.solids, c.measurement) if st.finalised else None
+
+    # ------------------------------------------------------------------ a furnace session
+    def open_firing(self, recs: Sequence[SampleRecord], atmosphere: str, furnace: int | None) -> Step[Session]:
+        """Queue the load for a furnace; returns the session once a furnace has taken it."""
+        samples = [self._samples[r.sample_id] for r in recs]
+        recipes = [replace(r.recipe, milling_time=s.milling_time) for r, s in zip(recs, samples, strict=True)]
+        initial = np.stack([s.initial for s in samples])
+        recs = list(recs)
+
+        def make_session(firing_id: str, index: int, model: Any, offset: float, start: float) -> Session:
+            chem = IncrementalFiring(self.system, recipes, initial, atmosphere)
+            return Session(firing_id, recs, atmosphere, model, chem, offset, start, index)
+
+        live = LiveFiring(simpy.Store(self.env), self.env.event(), make_session)
+        job = FiringJob(self.floor.next_firing_id(), samples, Programme((), atmosphere), furnace,
+                        self.env.event(), float(self.env.now), live)
+        self.floor.event(f"{job.firing_id} queued (live)")
+        self._jobs.put(job)
+        self.queue_log.append((job.queued_s, "furnace", len(self._jobs)))
+        session = yield live.opened
+        self._live[id(session)] = live
+        return session
+
+    def continue_firing(self, handle: object, segments: tuple[Segment, ...]) -> Step[FurnaceReadings]:
+        live = self._live[id(session_of(handle))]
+        reply = self.env.event()
+        yield live.requests.put((segments, reply))
+        readings = yield reply
+        return readings
+
+    def close_firing(self, handle: object) -> Step[FurnaceLog]:
+        live = self._live.pop(id(session_of(handle)))
+        reply = self.env.event()
+        yield live.requests.put((None, reply))
+        log = yield reply
+        return log
 
     def settle(self) -> list[tuple[str, Characterisation]]:
         """Evaluate the chemistry of every fired-but-unevaluated sample (batched); hand out

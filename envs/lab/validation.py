@@ -35,7 +35,8 @@ from synthgap.envs.chemistry.stoichiometry import precursor_masses
 from .protocol import LabInputError
 from .records import Programme
 
-__all__ = ["LabCaps", "check_dose", "check_furnace", "check_load", "check_milling", "check_programme", "check_recipe"]
+__all__ = ["LabCaps", "check_atmosphere", "check_dose", "check_furnace", "check_load", "check_milling",
+           "check_programme", "check_recipe", "check_setpoint"]
 
 
 @dataclass(frozen=True)
@@ -164,11 +165,29 @@ def check_programme(programme: Programme, caps: LabCaps) -> Programme:
             rate = abs(s.end_K - s.start_K) * 60.0 / s.duration_s
             if rate > max_rate * (1.0 + RATE_TOLERANCE):
                 raise _above("segment rate", rate, max_rate, "K/min")
-    atmospheres = load_atmospheres()
-    if programme.atmosphere not in atmospheres:
-        raise LabInputError(f"atmosphere {programme.atmosphere!r} unknown; choose from "
-                            f"{', '.join(sorted(atmospheres))}")
+    check_atmosphere(programme.atmosphere)
     return programme
+
+
+def check_atmosphere(atmosphere: str) -> str:
+    """One of the catalogue's furnace atmospheres; return it."""
+    atmospheres = load_atmospheres()
+    if not isinstance(atmosphere, str) or atmosphere not in atmospheres:
+        raise LabInputError(f"atmosphere {atmosphere!r} unknown; choose from {', '.join(sorted(atmospheres))}")
+    return atmosphere
+
+
+def check_setpoint(setpoint_K: float, caps: LabCaps) -> float:
+    """A furnace setpoint a session may ask for: finite, within the programme limits and the
+    lab's caps, K; return it as a float."""
+    if not (isinstance(setpoint_K, int | float) and not isinstance(setpoint_K, bool) and math.isfinite(setpoint_K)):
+        raise LabInputError(f"setpoint_K must be a finite temperature in K, got {setpoint_K!r}")
+    top = min(PROGRAMME_SETPOINT.high, caps.max_temperature_K)
+    if setpoint_K > top:
+        raise _above("programme setpoint", setpoint_K, top, "K")
+    if setpoint_K < PROGRAMME_SETPOINT.low:
+        raise LabInputError(f"setpoints must be >= {PROGRAMME_SETPOINT.low:g} K, got {setpoint_K!r}")
+    return float(setpoint_K)
 
 
 def check_milling(hours: float) -> float:

@@ -32,7 +32,9 @@ def test_same_seeds_same_episodes():
     a = run_episodes(random_actor(FURNACE, {}, 1), FURNACE, {}, episodes=2, seed=9)
     b = run_episodes(random_actor(FURNACE, {}, 1), FURNACE, {}, episodes=2, seed=9)
     assert [e.rewards for e in a] == [e.rewards for e in b]
-    assert a[0].trace and len(a[0].trace[0]) == 4
+    assert a[0].trace and len(a[0].trace[0]) == 3  # time s, setpoint K, thermocouple K: what the furnace logs
+    truth = a[0].infos[-1]["privileged"]
+    assert len(truth["trace_time_s"]) == len(truth["trace_K"]) > 0
 
 
 def test_learning_curve_png(tmp_path):

@@ -1,0 +1,54 @@
+"""Lab factories: what every env calls at ``reset`` for a fresh lab, ``(system, seed) -> Lab``.
+
+Each is a small frozen dataclass, so an env made with one pickles (vector envs, SB3's
+subprocess workers). The default of ``Campaign-v0`` and the shared lab is the SimPy twin
+(:class:`SimLabFactory`); ``FurnaceControl-v0``'s is the direct backend
+(:class:`DirectLabFactory`: one load at a time needs no event queue). A hardware lab is
+passed to an env as ``lab=`` instead: it is one lab, not one per episode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from .chemistry import ChemicalSystem
+from .lab.thermal import FURNACE_OFFSET_SD_K
+
+if TYPE_CHECKING:
+    from .lab.frontend import Lab
+
+__all__ = ["LabFactory", "SimLabFactory", "DirectLabFactory"]
+
+#: makes a fresh lab for an episode: ``(system, seed) -> Lab``; the envs' ``lab_factory`` argument.
+LabFactory = Callable[[ChemicalSystem, int], "Lab"]
+
+
+@dataclass(frozen=True)
+class SimLabFactory:
+    """Makes a fresh SimPy twin (:class:`~synthgap.envs.lab.simlab.SimLab`) per episode."""
+
+    n_furnaces: int = 2
+
+    def __call__(self, system: ChemicalSystem, seed: int) -> Lab:
+        from .lab.simlab import SimLab
+
+        return SimLab(system, n_furnaces=self.n_furnaces, seed=seed)
+
+
+@dataclass(frozen=True)
+class DirectLabFactory:
+    """Makes a fresh direct lab (:class:`~synthgap.envs.lab.direct.DirectBackend`) per episode.
+
+    Attributes:
+        offset_sd_K: the furnace's calibration offset per firing, K (standard deviation).
+    """
+
+    offset_sd_K: float = FURNACE_OFFSET_SD_K
+
+    def __call__(self, system: ChemicalSystem, seed: int) -> Lab:
+        from .lab.direct import DirectBackend
+        from .lab.frontend import Lab
+
+        return Lab(DirectBackend(system, seed, offset_sd_K=self.offset_sd_K))
