@@ -171,3 +171,12 @@ def fraction_of_oracle(value: float | np.ndarray, oracle: float) -> float | np.n
         raise ValueError(f"the oracle must be finite and > 0 to normalise by, got {oracle!r}")
     out = np.asarray(value, dtype=float) / oracle
     return float(out) if out.ndim == 0 else out
+
+
+def privileged_info(truth_system: ChemicalSystem | None, recipe: Recipe) -> dict[str, float]:
+    """What evaluation may read about one experiment (an env's ``info["privileged"]``): the
+    recipe's buildable performance in the lab's TRUE world, property unit ({} for a lab with
+    no simulator truth, the hardware). Never for agents, rewards or planners."""
+    if truth_system is None:
+        return {}
+    return {"buildable": float(buildable_performance(truth_system, recipe)[0])}

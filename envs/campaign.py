@@ -11,7 +11,10 @@ import numpy as np
 from gymnasium import spaces
 from numpy.typing import NDArray
 
-from .chemistry import ChemicalSystem, hull_at, load_system
+from .buildable import privileged_info
+from .campaign_spaces import ActionEncoding, ExperimentSummary, History
+from .chemistry import ChemicalSystem, Recipe, hull_at, load_system
+from .lab.world import DEFAULT_WORLD_SPREAD
 from .lab_factories import LabFactory, SimLabFactory
 from .recipe_space import RecipeSpace
 from .reward import Reward, RewardWeights
@@ -22,6 +25,9 @@ if TYPE_CHECKING:
 __all__ = ["CampaignEnv", "LabFactory", "SimLabFactory", "check_action", "OBS_LIMIT"]
 
 OBS_LIMIT = 10.0  # observations are clipped to [-10, 10] (they are features, not commands)
+#: lab (and world) seeds of each split: train on one range, evaluate on the other
+WORLD_SPLITS: dict[str | None, tuple[int, int]] = {None: (0, 2**31 - 1), "train": (0, 2**30),
+                                                   "test": (2**30, 2**31 - 1)}
 
 
 def check_action(action, space: spaces.Box) -> np.ndarray:
@@ -52,9 +58,11 @@ class CampaignEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
     property measurement. The episode is a campaign with a budget of experiments.
 
     ## Action Space
-    ``Box(-1, 1, (8,), float32)``: a recipe, mapped affinely to the unit box of
+    ``Box(-1, 1, (6 + R + A,), float32)``: a recipe (:mod:`synthgap.envs.campaign_spaces`).
+    The six continuous fields map affinely to the unit box of
     :class:`~synthgap.envs.recipe_space.RecipeSpace`; ranges and scales are those of
-    :mod:`synthgap.envs.chemistry.limits` (``tests/test_limits.py`` holds this table to them):
+    :mod:`synthgap.envs.chemistry.limits` (``tests/test_limits.py`` holds this table to them).
+    Route and atmosphere are categories, one logit per option, chosen by argmax:
 
     | index | field             | range / meaning                                   |
     |-------|-------------------|---------------------------------------------------|
@@ -64,41 +72,50 @@ class CampaignEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
     | 3     | dwell_temperature | 573 to 1773 K, linear                              |
     | 4     | dwell_time        | 0.1 to 48 h, log                                   |
     | 5     | cooling_rate      | 0.5 to 50 K/min, log                               |
-    | 6     | route             | (target, precursor set), equal bins                |
-    | 7     | atmosphere        | air, O2, N2, CO2, equal bins                       |
+    | 6     | route             | R logits, one per (target, precursor set): argmax  |
+    | 6 + R | atmosphere        | air, O2, N2, CO2, A = 4 logits: argmax             |
 
+    ``env.unwrapped.decode_action(action)`` gives the recipe; ``encode_recipe`` the inverse.
     Actions outside the box or not finite raise ``ValueError`` (never clipped).
 
     ## Observation Space
-    ``Box(-10, 10, (2 C + 8 + P + 10,), float32)``, what a chemist would know:
+    ``Box(-10, 10, (2 C + k (D + 8) + D + 1 + P + 4,), float32)`` with ``D = 6 + R + A``,
+    what a chemist would know (nothing of the lab's hidden world):
 
     | part                    | size | meaning                                          |
     |-------------------------|------|--------------------------------------------------|
-    | candidate descriptors   | 2 C  | per candidate target: theoretical performance / max, on the 0 K hull (1/0) |
-    | last action             | 8    | the last recipe as an action (zeros at reset)    |
-    | last XRD                | P    | measured weight fractions of the system's solids |
-    | last outcome            | 4    | performance / max, reward, best performance / max, failed (1/0) |
-    | telemetry               | 4    | dwell thermocouple minus setpoint / 50 K, dwell std / 10 K, |
-    |                         |      | relative humidity, queue wait / 24 h                         |
+    | candidate descriptors   | 2 C  | per candidate target: theoretical performance / max, |
+    |                         |      | on the 0 K hull (1/0)                            |
+    | history                 | k (D + 8) | the last ``k`` experiments, newest first: the recipe |
+    |                         |      | as an action (D), measured performance / max, measured target |
+    |                         |      | weight fraction, success (1/0), failed (1/0), dwell thermocouple |
+    |                         |      | minus setpoint / 50 K, dwell thermocouple std / 10 K, lab hours / 24 h, |
+    |                         |      | filled (1/0); empty slots are 0                  |
+    | best so far             | D + 1 | the recipe with the best measured performance (an action), |
+    |                         |      | that performance / max                           |
+    | last XRD                | P    | measured weight fractions of the system's P solids |
+    | lab                     | 2    | relative humidity at the last dispensing (0-1), last queue wait / 24 h |
     | budget                  | 2    | experiments left / budget, lab time used / (24 h x budget) |
 
-    The hidden truth (true temperatures, offsets, true phase fractions) is never shown.
-
     ## Rewards
-    Buildable performance (``reward="buildable"``, see :mod:`synthgap.envs.reward`):
-    measured performance x process-window success probability under the lab's drift
-    band, minus lab-time and risk costs with explicit weights. ``reward="performance_only"``
-    pays the traditional objective: the theoretical performance of the chosen target if
-    it is on the 0 K hull. ``info["sample_id"]`` names the lab's record of the experiment
-    (``lab.record(sample_id)``) and ``info["lab"]`` which kind of lab made it ("twin",
-    "direct", "hardware"); ``info["reward_parts"]`` holds what the reward paid;
-    ``info["privileged"]["buildable"]`` is the recipe's buildable performance computed
-    from the simulator's truth (property unit), for evaluation only: no agent may use it.
-    (The process window still fires the world's own kinetics, not a belief model: a known leak.)
+    What the lab measured (``reward="measured"``, the default; :mod:`synthgap.envs.reward`):
+    measured performance / max + 0.1 for a measured success (target weight fraction >= 0.5)
+    - 0.005 per lab hour - 0.1 for a failed experiment; identical measurements pay
+    identically, whatever the recipe. ``reward="buildable"``: measured performance x the
+    recipe's process window under the lab's *belief* (the nominal model), minus lab-time and
+    risk costs. ``reward="performance_only"`` pays the traditional objective: the
+    theoretical performance of the chosen target if it is on the 0 K hull.
+    ``info["sample_id"]`` names the lab's record of the experiment (``lab.record(sample_id)``)
+    and ``info["lab"]`` which kind of lab made it ("twin", "direct", "hardware");
+    ``info["reward_parts"]`` holds what the reward paid;
+    ``info["privileged"]["buildable"]`` is the recipe's buildable performance in the lab's
+    true world (property unit; absent on hardware), for evaluation only: no agent, reward or
+    planner may use it.
 
     ## Starting State
-    A fresh lab (new SimPy environment, furnaces with fresh offsets) seeded from the
-    env's generator; nothing measured yet.
+    A fresh lab seeded from the env's generator, in a world of its own (the default twin
+    draws its kinetics, furnaces and precursors around the nominal model,
+    :mod:`synthgap.envs.lab.world`); nothing measured yet.
 
     ## Episode End
     Terminates when the budget of experiments is spent. No truncation of its own.
@@ -106,12 +123,17 @@ class CampaignEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
     ## Arguments
     system: catalogue name or system file (default "BaTiO3"); targets: candidate targets
     (default all, unobtainium included); budget: experiments per campaign (default 20);
-    reward: "buildable" or "performance_only"; weights: :class:`RewardWeights`;
+    reward: "measured", "buildable" or "performance_only"; weights: :class:`RewardWeights`;
+    history: k, experiments kept in the observation (default 4); split: None (any world),
+    "train" (lab seeds below 2**30) or "test" (at or above): train a policy on some worlds,
+    evaluate it on worlds it never saw;
     lab: a :class:`~synthgap.envs.lab.frontend.Lab` to use as is (e.g. a HardwareLab; the
     caller closes it), or None for a lab from ``lab_factory``;
     lab_factory: callable (system, seed) -> Lab made fresh at each reset (and closed at the
     next reset and at ``close()``); default the SimPy twin with ``n_furnaces``;
-    n_furnaces: furnaces of the default twin.
+    n_furnaces: furnaces of the default twin; world_spread: the default twin's hidden world
+    (:mod:`synthgap.envs.lab.world`, default 1: every episode a lab of its own; 0: the
+    catalogue's nominal world every episode).
 
     ## Version History
     v0: initial version.
@@ -132,12 +154,15 @@ class CampaignEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
         system: str | ChemicalSystem = "BaTiO3",
         targets: Sequence[str] | None = None,
         budget: int = 20,
-        reward: str = "buildable",
+        reward: str = "measured",
         weights: RewardWeights | None = None,
         lab=None,
         lab_factory: LabFactory | None = None,
         n_furnaces: int = 2,
         render_mode: str | None = None,
+        world_spread: float = DEFAULT_WORLD_SPREAD,
+        history: int = 4,
+        split: str | None = None,
     ):
         self.system = load_system(system) if isinstance(system, str) else system
         if not isinstance(budget, int) or budget < 1:
@@ -148,24 +173,37 @@ class CampaignEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
         self.candidates = self.space.targets
         self.reward_fn = Reward(self.system, self.candidates, reward, weights)
         self.budget, self.render_mode = budget, render_mode
+        if split not in WORLD_SPLITS:
+            raise ValueError(f"split must be one of {sorted(WORLD_SPLITS, key=str)}, got {split!r}")
+        self.split = split
         self._fixed_lab = lab
-        self._factory = lab_factory or SimLabFactory(n_furnaces)
+        self._factory = lab_factory or SimLabFactory(n_furnaces, world_spread)
         self.solids = self.system.solids
         hull0 = hull_at(self.system, 0.0)
         self._descriptors = np.array(
             [[self.system.targets[t].performance.theoretical / self.reward_fn.scale,
               float(hull0.e_above_hull[t] < 1e-9)] for t in self.candidates]).ravel()
-        n_obs = self._descriptors.size + self.space.d + len(self.solids) + 10
-        self.action_space = spaces.Box(-1.0, 1.0, (self.space.d,), np.float32)
+        self.actions = ActionEncoding(self.space)
+        self._history_k = history
+        History(history, self.actions.dim)  # validates ``history``
+        n_obs = self._descriptors.size + History(history, self.actions.dim).size + len(self.solids) + 4
+        self.action_space = spaces.Box(-1.0, 1.0, (self.actions.dim,), np.float32)
         self.observation_space = spaces.Box(-OBS_LIMIT, OBS_LIMIT, (n_obs,), np.float32)
         self.lab = None
         self._reset_state()
 
+    def decode_action(self, action: NDArray[np.float32]) -> Recipe:
+        """The recipe an action stands for (validated like a step's action)."""
+        return self.actions.decode(check_action(action, self.action_space))
+
+    def encode_recipe(self, recipe: Recipe) -> NDArray[np.float32]:
+        """An action that decodes to ``recipe`` (categories' logits at +-0.5)."""
+        return self.actions.encode(recipe).astype(np.float32)
+
     def _reset_state(self) -> None:
-        self._last_action = np.zeros(self.space.d)
+        self.memory = History(self._history_k, self.actions.dim)
         self._last_xrd = np.zeros(len(self.solids))
-        self._last = np.zeros(4)
-        self._telemetry = np.zeros(4)
+        self._lab_state = np.zeros(2)
         self._best = 0.0
         self._used = 0
         self._lab_hours = 0.0
@@ -174,8 +212,7 @@ class CampaignEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
     def _obs(self) -> NDArray[np.float32]:
         budget = np.array([(self.budget - self._used) / self.budget,
                            self._lab_hours / (24.0 * self.budget)])
-        obs = np.concatenate([self._descriptors, self._last_action, self._last_xrd, self._last,
-                              self._telemetry, budget])
+        obs = np.concatenate([self._descriptors, self.memory.vector(), self._last_xrd, self._lab_state, budget])
         return np.minimum(np.maximum(obs, -OBS_LIMIT), OBS_LIMIT).astype(np.float32)  # np.clip: 3x slower here
 
     def reset(self, *, seed: int | None = None,
@@ -186,7 +223,8 @@ class CampaignEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
             self.lab = self._fixed_lab
         else:
             self._close_own_lab()
-            self.lab = self._factory(self.system, int(self.np_random.integers(2**31 - 1)))
+            low, high = WORLD_SPLITS[self.split]
+            self.lab = self._factory(self.system, int(self.np_random.integers(low, high)))
         return self._obs(), {"candidates": list(self.candidates)}
 
     def step(self, action: NDArray[np.float32]) -> tuple[NDArray[np.float32], float, bool, bool, dict[str, Any]]:
@@ -195,29 +233,32 @@ class CampaignEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
         if self._used >= self.budget:
             raise RuntimeError("the campaign's budget is spent; call reset()")
         a = check_action(action, self.action_space)
-        recipe = self.space.decode((a + 1.0) / 2.0)
+        recipe = self.actions.decode(a)
         record = self.lab.run_recipe(recipe)
         failed = record.status != "done" or not np.isfinite(record.performance)
         measured = 0.0 if failed else float(record.performance)
         hours = max(0.0, (record.finished_s - record.started_s) / 3600.0)
-        parts = self.reward_fn(recipe, measured, hours)
+        fraction = math.nan if failed else record.xrd_phase_fractions.get(recipe.target, 0.0)
+        parts = self.reward_fn(recipe, measured, hours, fraction, failed)
         self._used += 1
         self._lab_hours += hours
         perf = measured / self.reward_fn.scale
         self._best = max(self._best, perf)
-        self._last_action = a
         self._last_xrd = np.array([record.xrd_phase_fractions.get(p, 0.0) for p in self.solids])
-        self._last = np.array([perf, parts.reward, self._best, float(failed)])
         tc = record.tc_summary or {}
         dev = tc.get("tc_dwell_mean_K", recipe.dwell_temperature) - recipe.dwell_temperature
-        telemetry = (dev / 50.0, tc.get("tc_dwell_std_K", 0.0) / 10.0, record.humidity,
-                     sum(record.waits_s.values()) / 3600.0 / 24.0)
-        self._telemetry = np.array([v if math.isfinite(v) else 0.0 for v in telemetry])  # nothing logged: 0
-        paid, privileged = parts.split()  # the truth-based buildable value: evaluation only
+        self.memory.add(ExperimentSummary(a, perf, 0.0 if failed else fraction, float(parts.success == 1.0),
+                                          float(failed), dev / 50.0, tc.get("tc_dwell_std_K", 0.0) / 10.0,
+                                          hours / 24.0))
+        lab_state = (record.humidity, sum(record.waits_s.values()) / 3600.0 / 24.0)
+        self._lab_state = np.array([v if math.isfinite(v) else 0.0 for v in lab_state])  # nothing logged: 0
         info = {"sample_id": record.sample_id, "lab": self.lab.kind, "recipe": recipe.to_dict(),
                 "status": record.status, "measured_performance": measured,
-                "xrd": dict(record.xrd_phase_fractions), "reward_parts": paid, "privileged": privileged,
+                "xrd": dict(record.xrd_phase_fractions), "reward_parts": parts.as_dict(),
                 "lab_hours": hours, "best_performance": self._best * self.reward_fn.scale}
+        privileged = privileged_info(self.lab.truth_system, recipe)  # the true world's: evaluation only
+        if privileged:
+            info["privileged"] = privileged
         self.history.append(info)
         terminated = self._used >= self.budget
         return self._obs(), float(parts.reward), terminated, False, info

@@ -15,6 +15,7 @@ from .chemistry import Recipe, load_system
 from .chemistry.limits import FURNACE_MAX_TEMPERATURE_K
 from .chemistry.recipe import RECIPE_BOUNDS
 from .lab.session_furnace import CONTROL_STEP_S
+from .lab.world import DEFAULT_WORLD_SPREAD
 from .lab_factories import DirectLabFactory, LabFactory
 
 if TYPE_CHECKING:
@@ -83,7 +84,8 @@ class FurnaceControlEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
     offset_sigma: K (default 15; the default direct lab's); time_weight: reward per hour
     (default 0.005); lab_factory: callable ``(system, seed) -> Lab`` called at every reset
     (default :class:`~synthgap.envs.lab_factories.DirectLabFactory`); lab: one lab to use
-    as is (e.g. a HardwareLab; the caller closes it).
+    as is (e.g. a HardwareLab; the caller closes it); world_spread: the default lab's hidden
+    world (default 1; 0: the nominal kinetics every episode).
 
     ## Version History
     v0: initial version.
@@ -95,7 +97,8 @@ class FurnaceControlEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
                  precursors: tuple[str, ...] | None = None, interval: float = 1800.0,
                  max_intervals: int = 24, offset_sigma: float = 15.0, time_weight: float = 0.005,
                  milling_time: float = 2.0, render_mode: str | None = None,
-                 lab_factory: LabFactory | None = None, lab: Lab | None = None):
+                 lab_factory: LabFactory | None = None, lab: Lab | None = None,
+                 world_spread: float = DEFAULT_WORLD_SPREAD):
         self.system = load_system(system)
         self.target = target or next(t for t, v in self.system.targets.items() if not v.unobtainium)
         if self.target not in self.system.targets:
@@ -111,7 +114,8 @@ class FurnaceControlEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
         self.offset_sigma, self.time_weight = float(offset_sigma), float(time_weight)
         self.render_mode = render_mode
         self.recipe = Recipe(self.target, self.precursors, milling_time=milling_time)
-        self.lab_factory: LabFactory = lab_factory if lab_factory is not None else DirectLabFactory(self.offset_sigma)
+        self.lab_factory: LabFactory = (lab_factory if lab_factory is not None
+                                        else DirectLabFactory(self.offset_sigma, world_spread))
         self._fixed_lab = lab
         self.t_min = RECIPE_BOUNDS["dwell_temperature"][0]
         self.t_max = min(RECIPE_BOUNDS["dwell_temperature"][1], FURNACE_MAX_TEMPERATURE_K)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from .chemistry import ChemicalSystem
 from .lab.thermal import FURNACE_OFFSET_SD_K
+from .lab.world import DEFAULT_WORLD_SPREAD, draw_world
 
 if TYPE_CHECKING:
     from .lab.frontend import Lab
@@ -27,28 +28,43 @@ LabFactory = Callable[[ChemicalSystem, int], "Lab"]
 
 @dataclass(frozen=True)
 class SimLabFactory:
-    """Makes a fresh SimPy twin (:class:`~synthgap.envs.lab.simlab.SimLab`) per episode."""
+    """Makes a fresh SimPy twin (:class:`~synthgap.envs.lab.simlab.SimLab`) per episode, in a
+    world of its own.
+
+    Attributes:
+        n_furnaces: furnaces of the twin.
+        world_spread: the hidden world's spread around the nominal model
+            (:mod:`synthgap.envs.lab.world`; 0: the nominal world, the same every episode).
+    """
 
     n_furnaces: int = 2
+    world_spread: float = DEFAULT_WORLD_SPREAD
 
     def __call__(self, system: ChemicalSystem, seed: int) -> Lab:
         from .lab.simlab import SimLab
 
-        return SimLab(system, n_furnaces=self.n_furnaces, seed=seed)
+        return SimLab(system, n_furnaces=self.n_furnaces, seed=seed,
+                      world=draw_world(system, seed, self.world_spread))
 
 
 @dataclass(frozen=True)
 class DirectLabFactory:
-    """Makes a fresh direct lab (:class:`~synthgap.envs.lab.direct.DirectBackend`) per episode.
+    """Makes a fresh direct lab (:class:`~synthgap.envs.lab.direct.DirectBackend`) per episode,
+    in a world of its own.
 
     Attributes:
-        offset_sd_K: the furnace's calibration offset per firing, K (standard deviation).
+        offset_sd_K: the furnace's calibration offset per firing, K (standard deviation; the
+            world scales it like the twin's).
+        world_spread: as :class:`SimLabFactory`'s.
     """
 
     offset_sd_K: float = FURNACE_OFFSET_SD_K
+    world_spread: float = DEFAULT_WORLD_SPREAD
 
     def __call__(self, system: ChemicalSystem, seed: int) -> Lab:
         from .lab.direct import DirectBackend
         from .lab.frontend import Lab
 
-        return Lab(DirectBackend(system, seed, offset_sd_K=self.offset_sd_K))
+        world = draw_world(system, seed, self.world_spread)
+        scale = world.draws.get("lab_scales", {}).get("offset_sd", 1.0)
+        return Lab(DirectBackend(system, seed, offset_sd_K=self.offset_sd_K * scale, truth_system=world.system))

@@ -1,53 +1,65 @@
-"""The reward every environment pays: buildable performance, or the traditional objective.
+"""The reward every environment pays: what the lab measured, never the simulator's truth.
 
-Buildable performance of one experiment (dimensionless, about 0 to 1)::
+Three kinds, each from what a lab could know (dimensionless, about 0 to 1):
 
-    reward = (measured / theoretical_max) * p_success
-             - time_weight * lab_hours - risk_weight * spread
+``"measured"`` (the default)::
 
-* ``measured``: the property measured on the sample (noisy, as the lab reports it);
-* ``theoretical_max``: the highest theoretical performance among the campaign's
-  candidate targets (normalises the systems' different units);
-* ``p_success``: the process window (:func:`synthgap.envs.buildable.process_window`), the
-  share of the lab's furnace offsets (``drift_band`` sd, whole programme shifted) at which
-  the same recipe still gives a sample with at least ``purity_threshold`` of the target
-  (through the batched kinetics: deterministic and cheap);
-* ``spread``: standard deviation of the performance over those offsets, normalised: the
-  risk of a recipe that only works on a knife edge;
-* ``lab_hours``: lab time the experiment took.
+    reward = measured / theoretical_max + success_bonus * success
+             - time_weight * lab_hours - failure_cost * failed
 
-The same firing gives the recipe's buildable performance
-(:func:`synthgap.envs.buildable.buildable_performance`, property unit), reported in the
-breakdown as ``buildable``: evaluation divides it by the oracle of the campaign's
-candidates (:func:`synthgap.envs.buildable.fraction_of_oracle`).
+* ``measured``: the property the lab measured on the sample (noisy; 0 for a failed firing);
+* ``theoretical_max``: the highest theoretical performance among the campaign's candidate
+  targets (normalises the systems' different units);
+* ``success``: 1 when the measured XRD weight fraction of the target is at least
+  ``purity_threshold`` (:data:`~synthgap.envs.lab.measurement.SUCCESS_PURITY`);
+* ``lab_hours``: lab time the experiment took; ``failed``: the firing broke down or nothing
+  could be measured.
 
-``performance_only`` is what a traditional predictor optimises: the target's theoretical
+Identical measurements give identical rewards, whatever the recipe (a test holds it).
+
+``"buildable"``: robustness from the lab's **belief** (the nominal model it was given, not
+the world it is in)::
+
+    reward = (measured / theoretical_max) * p_success - time_weight * lab_hours - risk_weight * spread
+
+where ``p_success`` and ``spread`` are the recipe's process window under the belief model
+(:func:`synthgap.envs.buildable.process_window`: the share of furnace offsets N(0,
+``drift_band``), whole programme shifted, that still give ``purity_threshold`` of the
+target, and the normalised performance sd over them).
+
+``"performance_only"``: what a traditional predictor optimises: the target's theoretical
 performance if it sits on the 0 K hull (normalised the same way), whatever the sample.
+
+Evaluation's measure, buildable performance of a recipe in the lab's *true* world divided by
+that world's oracle, is not a reward: the envs report it under ``info["privileged"]``.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from .buildable import OFFSET_POINTS, ProcessWindow, buildable_performance
+from .buildable import OFFSET_POINTS, ProcessWindow
 from .buildable import process_window as _window
 from .chemistry import ChemicalSystem, Recipe, hull_at
 from .lab.measurement import SUCCESS_PURITY
 from .lab.thermal import FURNACE_OFFSET_SD_K
 
-REWARD_KINDS = ("buildable", "performance_only")
+REWARD_KINDS = ("measured", "buildable", "performance_only")
 
 
 @dataclass(frozen=True)
 class RewardWeights:
-    """Explicit weights of the buildable-performance reward.
+    """Explicit weights of the rewards.
 
     Attributes:
         time_weight: cost per lab hour (reward units / h).
-        risk_weight: cost per unit of normalised performance spread.
+        risk_weight: cost per unit of normalised performance spread ("buildable").
+        success_bonus: paid for a measured success ("measured").
+        failure_cost: charged for a failed experiment ("measured").
         purity_threshold: target weight fraction that counts as a success
             (default :data:`~synthgap.envs.lab.measurement.SUCCESS_PURITY`).
         drift_band: furnace offset sd (1 sigma, K) the recipe must survive.
@@ -56,12 +68,14 @@ class RewardWeights:
 
     time_weight: float = 0.005
     risk_weight: float = 0.5
+    success_bonus: float = 0.1
+    failure_cost: float = 0.1
     purity_threshold: float = SUCCESS_PURITY
     drift_band: float = FURNACE_OFFSET_SD_K
     window_points: int = OFFSET_POINTS
 
     def __post_init__(self):
-        for name in ("time_weight", "risk_weight", "drift_band"):
+        for name in ("time_weight", "risk_weight", "success_bonus", "failure_cost", "drift_band"):
             v = getattr(self, name)
             if not (np.isfinite(v) and v >= 0):
                 raise ValueError(f"RewardWeights.{name} must be finite and >= 0, got {v!r}")
@@ -73,30 +87,28 @@ class RewardWeights:
 
 @dataclass(frozen=True)
 class RewardBreakdown:
-    """The parts of one reward, for logging and plots.
+    """The parts of one reward, for logging and plots (all from what the lab measured or believes).
 
     Attributes:
         reward: the reward paid.
         performance: measured performance / theoretical max of the candidates.
-        p_success: process-window success share, in [0, 1].
-        spread: performance sd over the offsets / theoretical max.
+        success: 1.0 if the measured target fraction reached the threshold, else 0.0 (NaN: not measured).
+        p_success: process-window success share under the belief model, in [0, 1] ("buildable"; else NaN).
+        spread: performance sd over the offsets / theoretical max, belief model ("buildable"; else NaN).
         lab_hours: lab time of the experiment, h.
-        buildable: the recipe's buildable performance, the target's property unit
-            (:mod:`synthgap.envs.buildable`), whatever the reward pays.
     """
 
     reward: float
     performance: float
+    success: float
     p_success: float
     spread: float
     lab_hours: float
-    buildable: float
 
-    def split(self) -> tuple[dict[str, float], dict[str, float]]:
-        """``(what the reward paid, privileged)``: the parts an agent may see, and the
-        truth-based ``buildable`` value, for evaluation only (``info["privileged"]``)."""
-        parts = dict(self.__dict__)
-        return parts, {"buildable": parts.pop("buildable")}
+    def as_dict(self) -> dict[str, float]:
+        """The parts that apply to this reward (NaN parts left out: NaN != NaN would make
+        two identical infos differ)."""
+        return {k: v for k, v in self.__dict__.items() if not math.isnan(v)}
 
 
 def process_window(system: ChemicalSystem, recipes: Recipe | Sequence[Recipe], drift_band: float,
@@ -107,23 +119,21 @@ def process_window(system: ChemicalSystem, recipes: Recipe | Sequence[Recipe], d
 
 
 class Reward:
-    """The reward of a campaign over candidate targets of one system.
+    """The reward of a campaign over candidate targets of one system (see the module docstring).
 
     Args:
-        system: the chemical system.
+        system: the chemical system as the lab believes it (the nominal model).
         candidates: the targets the campaign may choose among.
-        kind: "buildable" (default) or "performance_only".
+        kind: "measured" (default), "buildable" or "performance_only".
         weights: the explicit weights.
     """
 
-    def __init__(self, system: ChemicalSystem, candidates: Sequence[str], kind: str = "buildable",
+    def __init__(self, system: ChemicalSystem, candidates: Sequence[str], kind: str = "measured",
                  weights: RewardWeights | None = None):
         if kind not in REWARD_KINDS:
             raise ValueError(f"reward must be one of {REWARD_KINDS}, got {kind!r}")
         self.system, self.kind = system, kind
         self.weights = weights or RewardWeights()
-        self._standard_band = (self.weights.drift_band, self.weights.window_points) == (FURNACE_OFFSET_SD_K,
-                                                                                         OFFSET_POINTS)
         self.candidates = tuple(candidates)
         self.scale = max(system.targets[t].performance.theoretical for t in self.candidates)
         hull0 = hull_at(system, 0.0)
@@ -135,17 +145,21 @@ class Reward:
             return 0.0
         return self.system.targets[target].performance.theoretical / self.scale
 
-    def __call__(self, recipe: Recipe, measured_performance: float, lab_hours: float) -> RewardBreakdown:
-        """Score one experiment from what the lab measured."""
-        perf = float(measured_performance) / self.scale
-        w = self.weights
-        (window,) = _window(self.system, recipe, w.purity_threshold, w.drift_band, w.window_points)
-        # the window's offsets are the definition's unless the weights say otherwise
-        buildable = window.mean if self._standard_band else float(buildable_performance(self.system, recipe)[0])
-        if self.kind == "performance_only":  # pays the 0 K view; the buildable value is still reported
-            value = self.theoretical(recipe.target)
-            nan = float("nan")
-            return RewardBreakdown(value, perf, nan, nan, float(lab_hours), buildable)
-        spread = window.std / self.scale
-        value = perf * window.p_success - w.time_weight * lab_hours - w.risk_weight * spread
-        return RewardBreakdown(float(value), perf, window.p_success, spread, float(lab_hours), buildable)
+    def __call__(self, recipe: Recipe, measured_performance: float, lab_hours: float,
+                 target_fraction: float = math.nan, failed: bool = False) -> RewardBreakdown:
+        """Score one experiment from what the lab measured: the property (0 when failed), lab
+        hours, the target's measured XRD weight fraction, whether it failed."""
+        w, nan = self.weights, math.nan
+        perf = 0.0 if failed else float(measured_performance) / self.scale
+        success = nan if math.isnan(target_fraction) else float(not failed and target_fraction >= w.purity_threshold)
+        hours = float(lab_hours)
+        if self.kind == "performance_only":  # pays the 0 K view
+            return RewardBreakdown(self.theoretical(recipe.target), perf, success, nan, nan, hours)
+        if self.kind == "buildable":  # robustness from the belief model
+            (window,) = _window(self.system, recipe, w.purity_threshold, w.drift_band, w.window_points)
+            spread = window.std / self.scale
+            value = perf * window.p_success - w.time_weight * hours - w.risk_weight * spread
+            return RewardBreakdown(float(value), perf, success, window.p_success, spread, hours)
+        value = perf + w.success_bonus * (0.0 if math.isnan(success) else success) - w.time_weight * hours \
+            - w.failure_cost * float(failed)
+        return RewardBreakdown(float(value), perf, success, nan, nan, hours)

@@ -9,14 +9,17 @@ Use::
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Sequence
 
 import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
+from .buildable import privileged_info
 from .campaign import OBS_LIMIT, LabFactory, SimLabFactory, check_action
 from .chemistry import ChemicalSystem, Recipe, hull_at, load_system
+from .lab.world import DEFAULT_WORLD_SPREAD
 from .recipe_space import RecipeSpace
 from .reward import Reward, RewardWeights
 
@@ -88,8 +91,9 @@ class SharedLabEnv(ParallelEnv):
     weights: :class:`RewardWeights`; wait_weight (per hour, default 0.005);
     throughput_weight (default 0.05); lab_factory: callable ``(system, seed) -> Lab``
     called at every reset, as in ``Campaign-v0`` (default :class:`SimLabFactory`, the SimPy
-    twin with ``n_furnaces``). The env closes the lab it made (``close()``, if the lab has
-    one) at the next reset and in :meth:`close`.
+    twin with ``n_furnaces`` in a hidden world of spread ``world_spread``, default 1). The
+    env closes the lab it made (``close()``, if the lab has one) at the next reset and in
+    :meth:`close`.
     """
 
     metadata = {"name": "shared_lab_v0", "render_modes": []}
@@ -97,7 +101,8 @@ class SharedLabEnv(ParallelEnv):
     def __init__(self, system: str | ChemicalSystem = "BaTiO3", n_agents: int = DEFAULT_AGENTS,
                  targets: Sequence[str] | None = None, budget: int = 10, n_furnaces: int = 2,
                  weights: RewardWeights | None = None, wait_weight: float = 0.005,
-                 throughput_weight: float = 0.05, lab_factory: LabFactory | None = None):
+                 throughput_weight: float = 0.05, lab_factory: LabFactory | None = None,
+                 world_spread: float = DEFAULT_WORLD_SPREAD):
         if lab_factory is not None and not callable(lab_factory):
             raise TypeError(f"lab_factory must be a callable (system, seed) -> Lab, got {lab_factory!r}")
         self.system = load_system(system) if isinstance(system, str) else system
@@ -112,9 +117,10 @@ class SharedLabEnv(ParallelEnv):
         self.possible_agents = [f"chemist_{i}" for i in range(n_agents)]
         self.targets = dict(zip(self.possible_agents, targets, strict=True))
         self.recipe_spaces = {a: RecipeSpace(self.system, [t]) for a, t in self.targets.items()}
-        self.rewards_fn = {a: Reward(self.system, [t], "buildable", weights) for a, t in self.targets.items()}
+        self.rewards_fn = {a: Reward(self.system, [t], "measured", weights) for a, t in self.targets.items()}
         self.budget, self.n_furnaces = budget, n_furnaces
-        self.lab_factory: LabFactory = lab_factory if lab_factory is not None else SimLabFactory(n_furnaces)
+        self.lab_factory: LabFactory = (lab_factory if lab_factory is not None
+                                        else SimLabFactory(n_furnaces, world_spread))
         self.wait_weight, self.throughput_weight = float(wait_weight), float(throughput_weight)
         hull0 = hull_at(self.system, 0.0)
         self._desc = {a: np.array([1.0, float(hull0.e_above_hull[t] < 1e-9)]) for a, t in self.targets.items()}
@@ -228,7 +234,8 @@ class SharedLabEnv(ParallelEnv):
             failed = rec.status != "done" or not np.isfinite(rec.performance)
             measured = 0.0 if failed else float(rec.performance)
             own_hours = max(0.0, (rec.finished_s - rec.started_s) / 3600.0)
-            parts = self.rewards_fn[a](rec.recipe, measured, own_hours)
+            fraction = math.nan if failed else rec.xrd_phase_fractions.get(rec.recipe.target, 0.0)
+            parts = self.rewards_fn[a](rec.recipe, measured, own_hours, fraction, failed)
             waits = sum(rec.waits_s.values()) / 3600.0
             rewards[a] = float(parts.reward - self.wait_weight * waits + throughput)
             self._used[a] += 1
@@ -244,7 +251,10 @@ class SharedLabEnv(ParallelEnv):
             truncs[a] = False
             infos[a] = {"host": hosts[a], "masked_choice": masked[a], "recipe": rec.recipe.to_dict(),
                         "measured_performance": measured, "queue_wait_h": waits, "round_lab_hours": hours,
-                        **dict(zip(("reward_parts", "privileged"), parts.split(), strict=True))}
+                        "reward_parts": parts.as_dict()}
+            privileged = privileged_info(self.lab.truth_system, rec.recipe)  # the true world's: evaluation only
+            if privileged:
+                infos[a]["privileged"] = privileged
         self.agents = [a for a in live if not terms[a]]
         obs = {a: self._obs(a) for a in live}
         for a in live:

@@ -211,7 +211,7 @@ def deploy(options: DeployOptions, stdin: TextIO | None = None, stdout: TextIO |
                 obs, _ = env.reset(seed=episode)
                 while True:
                     action = policy.predict(obs)
-                    recipe = env.unwrapped.space.decode((action.astype(float) + 1.0) / 2.0)
+                    recipe = env.unwrapped.decode_action(action)
                     if not lab.replaying:
                         if not options.yes and not _ask(recipe, stdin, stdout):
                             lab.journal.append("recipe_declined", recipe=recipe.to_dict())

@@ -136,6 +136,7 @@ class HardwareBackend(SequentialScheduler):
         self.ambient_K = settings.ambient_K
         self.finished_status: SampleStatus = "dry_run" if dry_run else "done"
         self.truth: dict[str, SampleTruth] = {}  # instruments have no simulator truth
+        self.truth_system = None
         self.firings: list[FurnaceLog] = []
 
     @property

@@ -53,7 +53,7 @@ from synthgap.hardware.lab import load_lab_file
 EXAMPLE_LAB = Path(__file__).resolve().parents[1] / "hardware" / "examples" / "lab.yaml"
 R = Recipe("BaTiO3", ("BaCO3", "TiO2"), dwell_temperature=1473.0, dwell_time=2.0, ramp_rate=20.0,
            cooling_rate=20.0, milling_time=1.0)
-ROW = re.compile(r"^\s*\|\s*(\d+)\s*\|\s*(\w+)\s*\|\s*(.*?)\s*\|\s*$")
+ROW = re.compile(r"^\s*\|\s*(\d+(?: \+ R)?)\s*\|\s*(\w+)\s*\|\s*(.*?)\s*\|\s*$")
 RANGE = re.compile(r"^(-?[\d.]+) to (-?[\d.]+) ?([^,(]*?)\s*(?:\(([^)]*)\))?,\s*(linear|log)\b")
 
 
@@ -65,7 +65,7 @@ def spec_table(env_cls: type) -> dict[str, tuple[int, str]]:
     for line in action.splitlines():
         m = ROW.match(line)
         if m:
-            rows[m.group(2)] = (int(m.group(1)), m.group(3))
+            rows[m.group(2)] = (m.group(1) if "R" in m.group(1) else int(m.group(1)), m.group(3))
     return rows
 
 
@@ -86,8 +86,15 @@ def test_recipe_spec_cards_state_the_limits(env_cls):
         assert index == space.index(field), (field, index)
         assert parsed_range(text) == (bound.low, bound.high, bound.unit, bound.scale), (field, text)
     index, text = rows["atmosphere"]
-    assert index == space.index("atmosphere")
-    listed = [a.strip() for a in text.split(", equal bins")[0].split(",")]
+    if env_cls is CampaignEnv:  # categories as logits: the route's R, then the atmospheres'
+        actions = CampaignEnv().actions
+        assert rows["route"][0] == actions.route_slice.start == 6 and index == "6 + R"
+        assert actions.atmosphere_slice.start == 6 + len(space.routes)
+        listed = [a.strip() for a in text.split(", A = ")[0].split(",")]
+        assert f"A = {len(load_atmospheres())} logits" in text
+    else:
+        assert index == space.index("atmosphere")
+        listed = [a.strip() for a in text.split(", equal bins")[0].split(",")]
     assert listed == list(load_atmospheres())
 
 

@@ -62,6 +62,22 @@ class Episode:
         return float(curve[-1]) if len(curve) else float("nan")
 
 
+#: random recipes of a per-world oracle (the benchmark's is 200,000 for one fixed world)
+WORLD_ORACLE_RANDOM = 20_000
+
+
+def world_oracle(env: Any) -> float:
+    """The oracle of a campaign env's candidates in the world of its current lab (property
+    unit): the nominal system's (cached) when the lab's world is the nominal one, else the
+    drawn world's (``WORLD_ORACLE_RANDOM`` random recipes, then the refinement). NaN for a
+    lab with no simulator truth. Evaluation only: it reads the lab's privileged truth."""
+    truth = env.lab.truth_system if env.lab is not None else None
+    if truth is None:
+        return float("nan")
+    n_random = 200_000 if truth is env.system else WORLD_ORACLE_RANDOM
+    return campaign_oracle(truth, env.candidates, n_random).value
+
+
 def run_episodes(act: Callable[[np.ndarray], np.ndarray], env_id: str, env_kwargs: dict | None = None,
                  episodes: int = 10, seed: int = 0) -> list[Episode]:
     """Run ``episodes`` episodes with seeds ``seed, seed+1, ...``; ``act(obs) -> action``.
@@ -74,12 +90,11 @@ def run_episodes(act: Callable[[np.ndarray], np.ndarray], env_id: str, env_kwarg
         return _run_shared_episodes(act, env_kwargs or {}, episodes, seed)
     env = make_env(env_id, env_kwargs)
     base = env.unwrapped
-    oracle = (campaign_oracle(base.system, base.candidates).value if env_id == CAMPAIGN else float("nan"))
     out = []
     try:
         for k in range(episodes):
-            ep = Episode(seed=seed + k, oracle=oracle)
             obs, _ = env.reset(seed=seed + k)
+            ep = Episode(seed=seed + k, oracle=world_oracle(base) if env_id == CAMPAIGN else float("nan"))
             done = False
             while not done:
                 action = np.asarray(act(obs), dtype=env.action_space.dtype).reshape(env.action_space.shape)

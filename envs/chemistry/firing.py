@@ -7,6 +7,7 @@ size, measured property), batched. The lab twin passes its own true temperature 
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -19,11 +20,28 @@ from .phenotype import performance
 from .recipe import ROOM_TEMPERATURE, Recipe, RecipeBatch
 from .stoichiometry import precursor_amounts
 
+#: networks of worlds derived from a compiled one (:func:`register_world`), freed with the world
+_WORLD_NETWORKS: weakref.WeakKeyDictionary[ChemicalSystem, ReactionNetwork] = weakref.WeakKeyDictionary()
+
+
+def network_for(system: ChemicalSystem) -> ReactionNetwork:
+    """The compiled network of a system (compiled once per process; a drawn world's is its
+    nominal system's with its own rate constants, :func:`register_world`)."""
+    net = _WORLD_NETWORKS.get(system)
+    return net if net is not None else _compiled_network(system)
+
 
 @lru_cache(maxsize=32)
-def network_for(system: ChemicalSystem) -> ReactionNetwork:
-    """The compiled network of a system (compiled once per process)."""
+def _compiled_network(system: ChemicalSystem) -> ReactionNetwork:
     return ReactionNetwork(system)
+
+
+def register_world(world: ChemicalSystem, nominal: ChemicalSystem) -> None:
+    """Make ``world`` (``nominal`` with other Arrhenius parameters) fire on ``nominal``'s
+    compiled network with its own rate tables: milliseconds instead of a compilation."""
+    from .world_kinetics import with_kinetics
+
+    _WORLD_NETWORKS[world] = with_kinetics(network_for(nominal), world)
 
 
 @lru_cache(maxsize=32)

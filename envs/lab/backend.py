@@ -83,6 +83,8 @@ class LabBackend(Protocol):
         truth: sample id -> simulator truth (simulated backends; empty on hardware).
             Privileged: for the oracle and evaluation only.
         firings: every furnace log (reference runs included), in finishing order.
+        truth_system: the chemistry a simulated backend really fires (its drawn world), None
+            on hardware. PRIVILEGED.
     """
 
     kind: BackendKind
@@ -93,6 +95,7 @@ class LabBackend(Protocol):
     finished_status: SampleStatus
     truth: dict[str, SampleTruth]
     firings: list[FurnaceLog]
+    truth_system: ChemicalSystem | None
 
     @property
     def now(self) -> float:

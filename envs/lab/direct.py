@@ -135,6 +135,7 @@ class DirectBackend(SequentialScheduler):
         batch_mass_g: g of target each recipe is weighed for.
         furnace: the furnace's thermal model in a live session (default :class:`FurnaceParams`;
             its offset is drawn per session from N(0, ``offset_sd_K``)).
+        truth_system: the chemistry the lab really has (a drawn world); default ``system``.
     """
 
     kind: BackendKind = "direct"
@@ -145,12 +146,15 @@ class DirectBackend(SequentialScheduler):
     def __init__(self, system: ChemicalSystem, seed: int = 0, *, rng: np.random.Generator | None = None,
                  offset_sd_K: float = FURNACE_OFFSET_SD_K, trace_noise_sd_K: float = TRACE_NOISE_SD_K,
                  measurement: MeasurementModel | None = None, caps: LabCaps | None = None,
-                 batch_mass_g: float = BATCH_MASS_G, furnace: FurnaceParams | None = None) -> None:
+                 batch_mass_g: float = BATCH_MASS_G, furnace: FurnaceParams | None = None,
+                 truth_system: ChemicalSystem | None = None) -> None:
         super().__init__()
         for name, v in (("offset_sd_K", offset_sd_K), ("trace_noise_sd_K", trace_noise_sd_K)):
             if not (isinstance(v, int | float) and math.isfinite(v) and v >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0 K, got {v!r}")
         self.system = system
+        #: the chemistry this lab really has (a drawn world): PRIVILEGED
+        self.truth_system = truth_system if truth_system is not None else system
         self.rng = rng if rng is not None else np.random.default_rng(seed)
         self.offset_sd_K = float(offset_sd_K)
         self.trace_noise_sd_K = float(trace_noise_sd_K)
@@ -228,7 +232,7 @@ class DirectBackend(SequentialScheduler):
     def _react(self, recs: Sequence[SampleRecord], programme: Programme, sample_K: np.ndarray, dt: np.ndarray,
                offset: float) -> None:
         """Fire the load's chemistry on the true sample temperatures; fill in each truth."""
-        system = self.system
+        system = self.truth_system
         recipes = [replace(r.recipe, milling_time=self._milled.get(r.sample_id, 0.0), atmosphere=programme.atmosphere)
                    for r in recs]
         batch = RecipeBatch.from_recipes(system, recipes, validate=False)  # checked by the front-end
@@ -276,7 +280,7 @@ class DirectBackend(SequentialScheduler):
         model = FurnaceThermalModel(self.furnace.with_offset(offset), self.rng)
         model.reset(self.ambient_K)
         recipes = [replace(r.recipe, milling_time=self._milled.get(r.sample_id, 0.0)) for r in recs]
-        chem = IncrementalFiring(self.system, recipes, self._initial(recs), atmosphere)
+        chem = IncrementalFiring(self.truth_system, recipes, self._initial(recs), atmosphere)
         self._n_firings += 1
         for r in recs:
             r.instruments["furnace"] = "furnace-0"

@@ -31,7 +31,7 @@ from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
 from typing import Any
 
-from synthgap.envs.chemistry import Recipe
+from synthgap.envs.chemistry import ChemicalSystem, Recipe
 from synthgap.envs.chemistry.stoichiometry import precursor_masses
 
 from . import validation
@@ -104,6 +104,12 @@ class Lab:
         """Sample id -> simulator truth (simulated backends; empty on hardware). PRIVILEGED:
         for the oracle, tests and evaluation only; no agent, reward or planner may read it."""
         return self.backend.truth
+
+    @property
+    def truth_system(self) -> ChemicalSystem | None:
+        """The chemistry this lab really has (a drawn world; the nominal system when none was
+        drawn), None on hardware. PRIVILEGED: for the per-world oracle and evaluation only."""
+        return getattr(self.backend, "truth_system", None)
 
     def commanded_masses(self, recipe: Recipe) -> list[tuple[str, float]]:
         """(precursor, g) the chain weighs for ``batch_mass_g`` g of target, excess included."""

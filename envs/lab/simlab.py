@@ -19,6 +19,7 @@ from .frontend import Lab
 from .furnace import REFERENCE_STANDARDS, firing_grid, reference_grid, reference_programme
 from .params import STATIONS, LabParams
 from .twin import TwinBackend
+from .world import World
 
 __all__ = ["LabParams", "SimLab", "STATIONS", "REFERENCE_STANDARDS", "firing_grid",
            "reference_grid", "reference_programme", "random_lab_recipes"]
@@ -31,7 +32,9 @@ class SimLab(Lab):
         system: a ChemicalSystem or a bundled system name.
         n_furnaces: number of furnaces (>= 1).
         seed: seed of the one random generator.
-        config: all other parameters (:class:`LabParams`).
+        config: all other parameters (:class:`LabParams`; default the world's, else the defaults).
+        world: the lab's hidden truth (:func:`~synthgap.envs.lab.world.draw_world`); None: the
+            nominal world. PRIVILEGED, like ``world`` the attribute.
 
     Attributes (the twin's, besides :class:`Lab`'s):
         config, n_furnaces, rng, env: the twin's parameters, furnaces, generator, SimPy environment.
@@ -51,10 +54,15 @@ class SimLab(Lab):
     backend: TwinBackend
 
     def __init__(self, system: ChemicalSystem | str, n_furnaces: int = 4, seed: int = 0,
-                 config: LabParams | None = None) -> None:
+                 config: LabParams | None = None, world: World | None = None) -> None:
         if isinstance(system, str):
             system = load_system(system)
-        super().__init__(TwinBackend(system, n_furnaces, seed, config))
+        if world is not None and world.nominal is not system:
+            raise ValueError(f"the world was drawn around {world.nominal.name}, not this lab's {system.name}")
+        config = world.lab if world is not None and config is None else config
+        super().__init__(TwinBackend(system, n_furnaces, seed, config,
+                                     truth_system=world.system if world is not None else None))
+        self.world = world
         b = self.backend
         self.config, self.n_furnaces, self.rng, self.env = b.config, b.n_furnaces, b.rng, b.env
         self.log, self.firing_truth, self.usage, self.queue_log = b.log, b.firing_truth, b.usage, b.queue_log

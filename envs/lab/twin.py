@@ -71,6 +71,8 @@ class TwinBackend:
         n_furnaces: number of furnaces (>= 1).
         seed: seed of the one random generator.
         config: all other parameters (:class:`LabParams`).
+        truth_system: the chemistry the lab really has (a drawn world, :func:`~.world.draw_world`);
+            default ``system`` itself. ``system`` stays the lab's belief.
 
     Attributes:
         env: the SimPy environment (lab time s).
@@ -88,7 +90,7 @@ class TwinBackend:
     ambient_K = ROOM_TEMPERATURE
 
     def __init__(self, system: ChemicalSystem, n_furnaces: int = 4, seed: int = 0,
-                 config: LabParams | None = None) -> None:
+                 config: LabParams | None = None, truth_system: ChemicalSystem | None = None) -> None:
         if not isinstance(n_furnaces, int | np.integer) or isinstance(n_furnaces, bool) or n_furnaces < 1:
             raise LabInputError(f"n_furnaces must be an integer >= 1, got {n_furnaces!r}")
         config = config if config is not None else LabParams()
@@ -96,6 +98,8 @@ class TwinBackend:
             raise LabInputError(f"furnace_offsets_K has {len(config.furnace_offsets_K)} values "
                                 f"for {n_furnaces} furnaces")
         self.system = system
+        #: the chemistry this lab really has (a drawn world, :mod:`.world`): PRIVILEGED
+        self.truth_system = truth_system if truth_system is not None else system
         self.config = config
         self.batch_mass_g = config.batch_mass_g
         self.n_furnaces = int(n_furnaces)
@@ -105,7 +109,7 @@ class TwinBackend:
         self.log, self.firings, self.firing_truth = floor.log, floor.firings, floor.firing_truth
         self.usage, self.queue_log = floor.usage, floor.queue_log
         self.truth: dict[str, SampleTruth] = {}
-        self._net = network_for(system)
+        self._net = network_for(self.truth_system)
         self._samples: dict[str, SampleState] = {}
         self._outstanding = 0
         self._live: dict[int, LiveFiring] = {}  # id(session) -> its channel to the furnace
@@ -237,7 +241,7 @@ class TwinBackend:
         recs = list(recs)
 
         def make_session(firing_id: str, index: int, model: Any, offset: float, start: float) -> Session:
-            chem = IncrementalFiring(self.system, recipes, initial, atmosphere)
+            chem = IncrementalFiring(self.truth_system, recipes, initial, atmosphere)
             return Session(firing_id, recs, atmosphere, model, chem, offset, start, index)
 
         live = LiveFiring(simpy.Store(self.env), self.env.event(), make_session)
@@ -272,7 +276,7 @@ class TwinBackend:
             return []
         pending = fired[:]
         fired.clear()
-        return evaluate(self.system, self._net.solids, pending, self.config.measurement)
+        return evaluate(self.truth_system, self._net.solids, pending, self.config.measurement)
 
     def close(self) -> None:
         """Nothing to free (the twin holds no ports or threads)."""

@@ -1,0 +1,142 @@
+"""Campaign-v0's action encoding and its history observation.
+
+**Actions.** The six continuous recipe fields map affinely from ``[-1, 1]`` to the unit box of
+:class:`~synthgap.envs.recipe_space.RecipeSpace` (ranges and scales of
+:mod:`synthgap.envs.chemistry.limits`). Route and atmosphere are categories: one logit per
+option, the choice is the argmax (ties: the first), so PPO's Gaussian can move each option's
+preference on its own instead of sliding along equal bins of one coordinate.
+
+**History.** The last ``k`` experiments, newest first (recipe as an action, the measured
+outcome, success, failure, key telemetry, a filled flag; empty slots are zeros), and the best
+recipe so far (by measured performance) with its performance: enough for sequential
+experimental design, not only the last result.
+
+Units as stated per entry; everything is a plain float32 vector clipped to +-10.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .chemistry import Recipe
+from .recipe_space import CONTINUOUS, RecipeSpace
+
+__all__ = ["ActionEncoding", "History", "ExperimentSummary", "HISTORY_FIELDS"]
+
+
+class ActionEncoding:
+    """Actions ``[-1, 1]^(6 + R + A)`` <-> recipes of a :class:`RecipeSpace` (see the module docstring).
+
+    Attributes:
+        dim: action size: 6 continuous fields, ``R`` route logits, ``A`` atmosphere logits.
+        route_slice, atmosphere_slice: where the logits sit.
+    """
+
+    def __init__(self, space: RecipeSpace) -> None:
+        self.space = space
+        n_cont, n_r, n_a = len(CONTINUOUS), len(space.routes), len(space.atmospheres)
+        self.dim = n_cont + n_r + n_a
+        self.route_slice = slice(n_cont, n_cont + n_r)
+        self.atmosphere_slice = slice(n_cont + n_r, self.dim)
+
+    def to_unit(self, action: np.ndarray) -> np.ndarray:
+        """An action (dim,) -> the space's unit point (d,)."""
+        a = np.asarray(action, dtype=float)
+        routes, atms = len(self.space.routes), len(self.space.atmospheres)
+        r = int(np.argmax(a[self.route_slice]))
+        m = int(np.argmax(a[self.atmosphere_slice]))
+        return np.concatenate([(a[: len(CONTINUOUS)] + 1.0) / 2.0, [(r + 0.5) / routes, (m + 0.5) / atms]])
+
+    def decode(self, action: np.ndarray) -> Recipe:
+        """An action (dim,) -> its recipe."""
+        return self.space.decode(self.to_unit(action))
+
+    def encode(self, recipe: Recipe, margin: float = 0.5) -> np.ndarray:
+        """A recipe -> an action that decodes to it: the continuous fields at their values,
+        the chosen options' logits at ``+margin``, the others at ``-margin`` (not saturated)."""
+        x = self.space.encode(recipe)
+        out = np.full(self.dim, -margin)
+        out[: len(CONTINUOUS)] = 2.0 * x[: len(CONTINUOUS)] - 1.0
+        out[self.route_slice.start + self.space.routes.index((recipe.target, tuple(recipe.precursors)))] = margin
+        out[self.atmosphere_slice.start + self.space.atmospheres.index(recipe.atmosphere)] = margin
+        return out
+
+
+#: per experiment in the history, after the action: name, meaning and unit
+HISTORY_FIELDS = (
+    ("performance", "measured performance / theoretical max of the candidates"),
+    ("target_fraction", "measured XRD weight fraction of the chosen target (0-1)"),
+    ("success", "1 if that fraction reached the success threshold, else 0"),
+    ("failed", "1 if the firing failed or nothing was measured, else 0"),
+    ("dwell_deviation", "logged dwell thermocouple mean minus the dwell setpoint / 50 K"),
+    ("dwell_noise", "logged dwell thermocouple std / 10 K"),
+    ("lab_hours", "lab time of the experiment / 24 h"),
+    ("filled", "1 for an experiment, 0 for an empty slot"),
+)
+
+
+@dataclass(frozen=True)
+class ExperimentSummary:
+    """One experiment as the history keeps it (see :data:`HISTORY_FIELDS`)."""
+
+    action: np.ndarray
+    performance: float
+    target_fraction: float
+    success: float
+    failed: float
+    dwell_deviation: float
+    dwell_noise: float
+    lab_hours: float
+
+    def vector(self) -> np.ndarray:
+        values = [self.performance, self.target_fraction, self.success, self.failed, self.dwell_deviation,
+                  self.dwell_noise, self.lab_hours, 1.0]
+        return np.concatenate([self.action, [v if math.isfinite(v) else 0.0 for v in values]])
+
+
+@dataclass
+class History:
+    """The last ``k`` experiments and the best so far (by measured performance).
+
+    Attributes:
+        k: history length (>= 1).
+        action_dim: size of an action.
+    """
+
+    k: int
+    action_dim: int
+    recent: deque[ExperimentSummary] = field(init=False)
+    best: ExperimentSummary | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.k, int) and self.k >= 1):
+            raise ValueError(f"history must be an int >= 1, got {self.k!r}")
+        self.recent = deque(maxlen=self.k)
+
+    @property
+    def slot(self) -> int:
+        """Size of one history slot."""
+        return self.action_dim + len(HISTORY_FIELDS)
+
+    @property
+    def size(self) -> int:
+        """Size of :meth:`vector`: k slots, then the best recipe (an action) and its performance."""
+        return self.k * self.slot + self.action_dim + 1
+
+    def add(self, e: ExperimentSummary) -> None:
+        self.recent.appendleft(e)
+        if not e.failed and (self.best is None or e.performance > self.best.performance):
+            self.best = e
+
+    def vector(self) -> np.ndarray:
+        out = np.zeros(self.size)
+        for i, e in enumerate(self.recent):
+            out[i * self.slot:(i + 1) * self.slot] = e.vector()
+        if self.best is not None:
+            out[self.k * self.slot:self.k * self.slot + self.action_dim] = self.best.action
+            out[-1] = self.best.performance
+        return out
