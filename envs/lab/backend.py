@@ -74,6 +74,7 @@ class LabBackend(Protocol):
 
     Attributes:
         kind: which lab this is (:data:`BackendKind`), reported with every result.
+        n_furnaces: furnaces a load may be pinned to (0..n-1).
         system: the chemical system it makes.
         caps: its own limits beyond the recipe and programme limits.
         batch_mass_g: g of target each recipe is weighed for.
@@ -88,6 +89,7 @@ class LabBackend(Protocol):
     """
 
     kind: BackendKind
+    n_furnaces: int
     system: ChemicalSystem
     caps: LabCaps
     batch_mass_g: float

@@ -320,7 +320,7 @@ class Lab:
         """Fire a load of crucibles with one programme (on ``furnace``, or the first free one)."""
         ids = validation.check_load_ids(sample_ids)
         recs = [self._active(s) for s in ids]
-        validation.check_furnace(furnace, getattr(self.backend, "n_furnaces", 1))
+        validation.check_furnace(furnace, self.backend.n_furnaces)
         validation.check_programme(programme, self.caps)
         return self.backend.execute(self._fire(recs, programme, furnace), ids[0])
 
@@ -330,7 +330,7 @@ class Lab:
         (:class:`~synthgap.envs.lab.session.FurnaceSession`: ``hold``, then ``unload``)."""
         ids = validation.check_load_ids(sample_ids)
         recs = [self._active(s) for s in ids]
-        validation.check_furnace(furnace, getattr(self.backend, "n_furnaces", 1))
+        validation.check_furnace(furnace, self.backend.n_furnaces)
         validation.check_atmosphere(atmosphere)
         handle = self.backend.execute(self.backend.open_firing(recs, atmosphere, furnace), ids[0])
         self._in_furnace.update(ids)

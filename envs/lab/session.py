@@ -82,10 +82,10 @@ class FurnaceSession:
         return self.log is None and not self._failed
 
     def _check_open(self) -> None:
-        if self.log is not None:
-            raise LabInputError(f"the session of {list(self.sample_ids)} is over: the load was unloaded")
         if self._failed:
             raise LabInputError(f"the session of {list(self.sample_ids)} is over: the furnace broke down")
+        if self.log is not None:
+            raise LabInputError(f"the session of {list(self.sample_ids)} is over: the load was unloaded")
 
     def hold(self, setpoint_K: float, duration_s: float, max_rate_K_per_min: float) -> FurnaceReadings:
         """Move the setpoint toward ``setpoint_K`` (K) at most at ``max_rate_K_per_min``, hold it

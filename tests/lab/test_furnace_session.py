@@ -132,3 +132,20 @@ def test_incremental_firing_equals_firing_the_whole_trace():
     np.testing.assert_allclose(out.phase_fractions, whole.phase_fractions, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(out.performance, whole.performance, rtol=1e-12)
     assert np.all(np.diff(losses) >= -1e-12) and 0.0 < losses[-1] < 0.5  # CO2 leaves; the mass never returns
+
+
+def test_a_twin_furnace_that_breaks_down_ends_the_session_and_loses_the_load():
+    from synthgap.envs.lab import LabParams, SimLab
+
+    # no randomness in the failure: the furnace breaks down 1 h after the lab opens
+    lab = SimLab("BaTiO3", n_furnaces=1, seed=2, config=LabParams(mtbf_h=1.0, stochastic=False, repair_h=1.0,
+                                                                   reference_every=0))
+    sid = prepared(lab)
+    session = lab.open_furnace([sid])
+    readings = [session.hold(1200.0, 1800.0, RATE) for _ in range(3) if session.open]
+    assert readings[-1].status == "failed" and not session.open
+    assert session.log is not None and session.log.status == "failed"
+    with pytest.raises(LabInputError, match="the furnace broke down"):
+        session.hold(1200.0, 1800.0, RATE)
+    with pytest.raises(LabInputError, match="has not been fired successfully"):
+        lab.characterise(sid)
