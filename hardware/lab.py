@@ -108,8 +108,6 @@ class HardwareLab(Lab):
                                   system=system, campaign_id=self.campaign.campaign_id)
         super().__init__(backend, sample_ids=self.campaign.next_sample_id)
         self.default_tag = "DRY-RUN" if dry_run else ""
-        #: the last record this lab returned (run_recipe, replay), None before the first
-        self.last_record: SampleRecord | None = None
         try:
             self.journal.append("lab_opened", campaign_id=self.campaign_id, dry_run=self.dry_run,
                                 source=str(config.source) if config.source else None, system=self.system.name,
@@ -196,10 +194,8 @@ class HardwareLab(Lab):
             rec = self.campaign.next_replayed(recipe)
             self.journal.append("experiment_replayed", experiment_id=rec.sample_id)
             self.records[rec.sample_id] = rec
-        else:
-            rec = super().run_recipe(recipe)
-        self.last_record = rec
-        return rec
+            return rec
+        return super().run_recipe(recipe)
 
     # ------------------------------------------------------------------ recovery and emergency
     def recover(self, reason: str) -> None:

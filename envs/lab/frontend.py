@@ -109,7 +109,7 @@ class Lab:
     def truth_system(self) -> ChemicalSystem | None:
         """The chemistry this lab really has (a drawn world; the nominal system when none was
         drawn), None on hardware. PRIVILEGED: for the per-world oracle and evaluation only."""
-        return getattr(self.backend, "truth_system", None)
+        return self.backend.truth_system
 
     def commanded_masses(self, recipe: Recipe) -> list[tuple[str, float]]:
         """(precursor, g) the chain weighs for ``batch_mass_g`` g of target, excess included."""
