@@ -18,6 +18,7 @@ from pettingzoo import ParallelEnv
 
 from .buildable import privileged_info
 from .campaign import OBS_LIMIT, LabFactory, SimLabFactory, check_action
+from .campaign_spaces import ExperimentSummary, History
 from .chemistry import ChemicalSystem, Recipe, hull_at, load_system
 from .lab.world import DEFAULT_WORLD_SPREAD
 from .recipe_space import RecipeSpace
@@ -67,15 +68,22 @@ class SharedLabEnv(ParallelEnv):
     or non-finite actions raise ``ValueError``.
 
     ## Observation Space (per agent)
-    ``Box(-10, 10, (26 + P + 6 (n - 1),), float32)``: the agent's Campaign-v0-style
-    features (its target's theoretical performance and 0 K stability, last action,
-    last XRD over the P solids, last outcome, telemetry, budget left) and, per other
-    agent, its last programme (5 coordinates in action units) and whether it is live.
+    ``Box(-10, 10, (2 + 16 k + 9 + P + 3 + 6 (n - 1),), float32)``: the agent's
+    Campaign-v0-style features: its target's theoretical performance and 0 K stability (2);
+    its history (:mod:`synthgap.envs.campaign_spaces`): the last ``k`` experiments, newest
+    first, each its recipe coordinates (8, action units) and measured performance / max,
+    measured target fraction, success, failed, dwell thermocouple minus setpoint / 50 K,
+    dwell thermocouple std / 10 K, lab hours / 24 h, filled (8), then the best recipe so far
+    and its performance (9); its last XRD over the P solids; its last queue wait / 24 h;
+    budget left and the last round's lab hours / 24 h (2); and, per other agent, its last
+    programme (5 coordinates in action units) and whether it is live.
 
     ## Rewards
-    Per agent: buildable performance of its own sample (see :mod:`synthgap.envs.reward`)
-    minus ``wait_weight`` x its queue waits (h); plus, for every live agent,
-    ``throughput_weight`` x samples finished per lab-day in the round.
+    Per agent: the measured reward of its own sample (``reward="measured"`` of
+    :mod:`synthgap.envs.reward`: measured performance / max, a measured success, minus lab
+    hours and failures) minus ``wait_weight`` x its queue waits (h); plus, for every live
+    agent, ``throughput_weight`` x samples finished per lab-day in the round. The recipe's
+    buildable performance in the lab's true world is only in ``infos[agent]["privileged"]``.
 
     ## Starting State
     A fresh lab from ``lab_factory(system, seed)``, the seed drawn from the env's generator
@@ -88,7 +96,7 @@ class SharedLabEnv(ParallelEnv):
     system (default "BaTiO3"); n_agents (default 3); targets: one per agent (default:
     the system's first buildable target for all); budget per agent (default 10);
     n_furnaces: furnaces of the default twin (default 2; unused with ``lab_factory``);
-    weights: :class:`RewardWeights`; wait_weight (per hour, default 0.005);
+    weights: :class:`RewardWeights`; history: k (default 4); wait_weight (per hour, default 0.005);
     throughput_weight (default 0.05); lab_factory: callable ``(system, seed) -> Lab``
     called at every reset, as in ``Campaign-v0`` (default :class:`SimLabFactory`, the SimPy
     twin with ``n_furnaces`` in a hidden world of spread ``world_spread``, default 1). The
@@ -102,7 +110,7 @@ class SharedLabEnv(ParallelEnv):
                  targets: Sequence[str] | None = None, budget: int = 10, n_furnaces: int = 2,
                  weights: RewardWeights | None = None, wait_weight: float = 0.005,
                  throughput_weight: float = 0.05, lab_factory: LabFactory | None = None,
-                 world_spread: float = DEFAULT_WORLD_SPREAD):
+                 world_spread: float = DEFAULT_WORLD_SPREAD, history: int = 4):
         if lab_factory is not None and not callable(lab_factory):
             raise TypeError(f"lab_factory must be a callable (system, seed) -> Lab, got {lab_factory!r}")
         self.system = load_system(system) if isinstance(system, str) else system
@@ -127,7 +135,9 @@ class SharedLabEnv(ParallelEnv):
         self.solids = self.system.solids
         d = next(iter(self.recipe_spaces.values())).d
         self._d = d
-        self._obs_dim = 2 + d + len(self.solids) + 8 + 6 * (n_agents - 1)
+        History(history, d)  # validates ``history``
+        self._history_k = history
+        self._obs_dim = 2 + History(history, d).size + len(self.solids) + 2 + 1 + 6 * (n_agents - 1)
         self.lab = None
         self.agents: list[str] = []
         self.render_mode = None
@@ -151,8 +161,8 @@ class SharedLabEnv(ParallelEnv):
         self._used = dict.fromkeys(self.agents, 0)
         self._last_action = {a: np.zeros(self._d + 1) for a in self.agents}
         self._last_xrd = {a: np.zeros(len(self.solids)) for a in self.agents}
-        self._last = {a: np.zeros(4) for a in self.agents}
-        self._telemetry = {a: np.zeros(2) for a in self.agents}
+        self._memory = {a: History(self._history_k, self._d) for a in self.agents}
+        self._queue_wait = dict.fromkeys(self.agents, 0.0)
         self._best = dict.fromkeys(self.agents, 0.0)
         self._round_hours = 0.0
         self._n = n
@@ -177,8 +187,8 @@ class SharedLabEnv(ParallelEnv):
 
     def _obs(self, agent: str) -> np.ndarray:
         left = np.array([(self.budget - self._used[agent]) / self.budget, self._round_hours / 24.0])
-        parts = [self._desc[agent], self._last_action[agent][: self._d], self._last_xrd[agent],
-                 self._last[agent], self._telemetry[agent], left]
+        parts = [self._desc[agent], self._memory[agent].vector(), self._last_xrd[agent],
+                 [self._queue_wait[agent]], left]
         for b in self._others(agent):
             prog = self._last_action[b][[2, 3, 4, 5, 7]]
             parts.append(np.concatenate([prog, [float(b in self.agents)]]))
@@ -243,10 +253,12 @@ class SharedLabEnv(ParallelEnv):
             self._best[a] = max(self._best[a], perf)
             self._last_action[a] = acts[a]
             self._last_xrd[a] = np.array([rec.xrd_phase_fractions.get(p, 0.0) for p in self.solids])
-            self._last[a] = np.array([perf, parts.reward, self._best[a], float(failed)])
             tc = rec.tc_summary or {}
             dev = tc.get("tc_dwell_mean_K", rec.recipe.dwell_temperature) - rec.recipe.dwell_temperature
-            self._telemetry[a] = np.nan_to_num(np.array([dev / 50.0, waits / 24.0]))
+            self._memory[a].add(ExperimentSummary(
+                acts[a][: self._d], perf, 0.0 if failed else fraction, float(parts.success == 1.0), float(failed),
+                dev / 50.0 if math.isfinite(dev) else 0.0, tc.get("tc_dwell_std_K", 0.0) / 10.0, own_hours / 24.0))
+            self._queue_wait[a] = waits / 24.0
             terms[a] = self._used[a] >= self.budget
             truncs[a] = False
             infos[a] = {"host": hosts[a], "masked_choice": masked[a], "recipe": rec.recipe.to_dict(),

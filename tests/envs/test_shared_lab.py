@@ -144,3 +144,18 @@ def test_bad_actions_raise():
         env.step(acts)
     with pytest.raises(ValueError, match="missing"):
         env.step({"chemist_0": action(0, 2)})
+
+
+def test_each_agent_observes_its_own_history():
+    env = shared_lab_v0.parallel_env(n_agents=2, budget=3, history=2)
+    env.reset(seed=2)
+    d = env._d
+    slot = d + 8
+    acts = {a: np.full(env.action_space(a).shape, v, dtype=np.float32) for a, v in zip(env.agents, (-0.5, 0.5))}
+    obs, _, _, _, infos = env.step(acts)
+    for a, act in acts.items():
+        hist = obs[a][2:2 + 2 * slot]
+        np.testing.assert_allclose(hist[:d], act[:d], atol=1e-6)  # its own recipe, newest first
+        assert hist[d + 7] == 1.0 and np.all(hist[slot:] == 0)  # one experiment so far
+        measured = infos[a]["measured_performance"] / env.rewards_fn[a].scale
+        assert hist[d] == pytest.approx(measured, rel=1e-5)
