@@ -194,7 +194,15 @@ def run_demo(args) -> int:
     plot_learning_curve(metric_curves(client, summary["run_id"]), out / "learning_curve.png",
                         f"PPO on Campaign-v0 ({args.system}, budget {args.budget})")
 
+    from synthgap.agents.statistics import bootstrap_mean, paired_wilcoxon
+
+    ppo_mean, rand_mean = bootstrap_mean(ppo_best), bootstrap_mean(rand_best)
     comparison = {
+        "ppo_mean_best_buildable": ppo_mean.mean, "ppo_mean_best_buildable_low": ppo_mean.low,
+        "ppo_mean_best_buildable_high": ppo_mean.high,
+        "random_mean_best_buildable": rand_mean.mean, "random_mean_best_buildable_low": rand_mean.low,
+        "random_mean_best_buildable_high": rand_mean.high,
+        "paired_wilcoxon_p": paired_wilcoxon(ppo_best, rand_best),
         "ppo_median_best_buildable": float(np.median(ppo_best)),
         "random_median_best_buildable": float(np.median(rand_best)),
         "ppo_mean_reward": float(np.mean([e.total_reward for e in results["ppo"]])),
@@ -213,13 +221,21 @@ def run_demo(args) -> int:
         print(table(rows))
         print()
         print(f"PPO on Campaign-v0 ({args.system}, budget {args.budget}, {summary['num_timesteps']} steps in "
-              f"{summary['train_seconds']:.0f} s) against random search, median best buildable performance "
-              f"(fraction of the oracle) over {args.campaigns} seeded campaigns: "
-              f"PPO {comparison['ppo_median_best_buildable']:.3f}, "
-              f"random {comparison['random_median_best_buildable']:.3f}")
+              f"{summary['train_seconds']:.0f} s) against random search over {args.campaigns} seeded campaigns in "
+              f"unseen worlds, best buildable performance as a fraction of each world's oracle: mean [95 % "
+              f"bootstrap interval] PPO {ppo_mean}, random {rand_mean}; paired Wilcoxon p = "
+              f"{comparison['paired_wilcoxon_p']:.3g} ({_verdict(comparison)}); medians "
+              f"{comparison['ppo_median_best_buildable']:.3f} and {comparison['random_median_best_buildable']:.3f}")
         print(f"report: {report}  ({elapsed:.0f} s; overview {t_overview:.0f} s, training {t_train:.0f} s)")
         print(f"model: {summary['model_uri']}; open the runs with: synthgap ui")
     return 0
+
+
+def _verdict(c: dict) -> str:
+    """In words: who is ahead, and whether the paired test can tell."""
+    if c["paired_wilcoxon_p"] >= 0.05:
+        return "the test cannot tell them apart"
+    return "PPO is ahead" if c["ppo_mean_best_buildable"] > c["random_mean_best_buildable"] else "PPO loses"
 
 
 def table(rows: list[dict]) -> str:
@@ -246,10 +262,16 @@ def write_report(out, args, rows, overview_lines, summary, comparison, recipe, r
         "that training never saw, against random search on the same campaigns:", "",
         "Buildable performance is the expected performance over the lab's furnace offsets, as a fraction of "
         "the oracle (the best achievable over the campaign's candidate targets): 1.0 is the best achievable.", "",
-        "| policy | median best buildable performance (fraction of the oracle) | mean campaign reward |",
-        "|---|---|---|",
-        *(f"| {label} | {comparison[f'{key}_median_best_buildable']:.3f} | {comparison[f'{key}_mean_reward']:.3f} |"
+        "| policy | mean best buildable (fraction of the oracle) [95 % bootstrap interval] | median | "
+        "mean campaign reward |",
+        "|---|---|---|---|",
+        *(f"| {label} | {comparison[f'{key}_mean_best_buildable']:.3f} "
+          f"[{comparison[f'{key}_mean_best_buildable_low']:.3f}, {comparison[f'{key}_mean_best_buildable_high']:.3f}] "
+          f"| {comparison[f'{key}_median_best_buildable']:.3f} | {comparison[f'{key}_mean_reward']:.3f} |"
           for label, key in (("PPO", "ppo"), ("random search", "random"))),
+        "", f"Paired Wilcoxon signed-rank test over the {args.campaigns} campaigns (paired by seed): "
+        f"p = {comparison['paired_wilcoxon_p']:.3g}: {_verdict(comparison)}. Each campaign is a lab of its own "
+        "(a hidden world drawn around the nominal model); its oracle is that world's.",
         "", "![learning curve](learning_curve.png)", "", "![best so far](best_so_far.png)", "",
         f"The policy's best recipe (buildable performance {recipe_value:.3f} of the oracle): {recipe.target} from "
         f"{' + '.join(recipe.precursors)}, {recipe.dwell_temperature:.0f} K for {recipe.dwell_time:.1f} h in "

@@ -27,6 +27,10 @@ def test_demo_writes_report_and_tracks_everything(tmp_path, capsys, monkeypatch)
     client = get_client(uri)
     demo = client.get_run(result["mlflow_run_id"])
     assert demo.data.metrics["ppo_median_best_buildable"] == pytest.approx(result["ppo_median_best_buildable"])
+    for who in ("ppo", "random"):  # a mean with its bootstrap interval, and the paired test
+        low, mean, high = (result[f"{who}_mean_best_buildable{s}"] for s in ("_low", "", "_high"))
+        assert low <= mean <= high and demo.data.metrics[f"{who}_mean_best_buildable"] == pytest.approx(mean)
+    assert 0.0 <= result["paired_wilcoxon_p"] <= 1.0
     artifacts = {a.path for a in client.list_artifacts(demo.info.run_id, "report")}
     assert "report/report.md" in artifacts and "report/best_so_far.png" in artifacts
     train = client.get_run(result["train_run_id"])

@@ -151,7 +151,8 @@ def test_each_agent_observes_its_own_history():
     env.reset(seed=2)
     d = env._d
     slot = d + 8
-    acts = {a: np.full(env.action_space(a).shape, v, dtype=np.float32) for a, v in zip(env.agents, (-0.5, 0.5))}
+    acts = {a: np.full(env.action_space(a).shape, v, dtype=np.float32)
+            for a, v in zip(env.agents, (-0.5, 0.5), strict=True)}
     obs, _, _, _, infos = env.step(acts)
     for a, act in acts.items():
         hist = obs[a][2:2 + 2 * slot]
