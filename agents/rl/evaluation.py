@@ -153,8 +153,13 @@ def summarize(env_id: str, episodes: list[Episode]) -> dict[str, float]:
     return out
 
 
+#: what SB3's metric names mean, for legends
+CURVE_LABELS = {"rollout/ep_rew_mean": "training episodes (stochastic policy, running mean)",
+                "eval/mean_reward": "evaluation episodes (deterministic policy)"}
+
+
 def plot_learning_curve(curves: dict[str, list[tuple[int, float]]], path: str | Path, title: str = "") -> Path:
-    """Plot metric histories ``{name: [(step, value), ...]}`` against timesteps."""
+    """Plot metric histories ``{name: [(step, value), ...]}`` against environment steps."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -164,9 +169,9 @@ def plot_learning_curve(curves: dict[str, list[tuple[int, float]]], path: str | 
     for name, points in curves.items():
         if points:
             s, v = zip(*sorted(points), strict=True)
-            ax.plot(s, v, marker="." if len(s) < 50 else None, label=name)
-    ax.set_xlabel("timesteps")
-    ax.set_ylabel("episode reward")
+            ax.plot(s, v, marker="." if len(s) < 50 else None, label=CURVE_LABELS.get(name, name))
+    ax.set_xlabel("environment steps (one experiment each in Campaign-v0)")
+    ax.set_ylabel("episode reward (sum over the episode)")
     ax.set_title(title or "learning curve")
     ax.grid(alpha=0.3)
     if any(curves.values()):
