@@ -44,6 +44,7 @@ MODBUS_SLAVES = (1, 247)  # unicast Modbus addresses (0 is broadcast, 248-255 re
 MAX_TIME_SCALE = 100_000.0  # simulated seconds per wall second
 MAX_ABS_MASS_G = 1e6  # g: beyond any balance (the capacity, 220 g, may be exceeded to emulate overload)
 MAX_DURATION_S = 365 * 86400.0  # s: one year
+LAB_TIME_SCALE = 3600.0  # lab s per wall s of `emulate lab`: an hour of milling or firing per wall second
 
 
 def _configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -52,8 +53,10 @@ def _configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help="transport (only 'pty': a pseudo-terminal pair)")
     parser.add_argument("--slave", type=int_arg(*MODBUS_SLAVES), default=None,
                         help="furnace Modbus slave address, 1-247 (default: config or 1)")
-    parser.add_argument("--time-scale", type=float_arg(0.0, MAX_TIME_SCALE, lo_open=True), default=1.0,
-                        help=f"simulated seconds per wall-clock second (furnace), in (0, {MAX_TIME_SCALE:g}]")
+    parser.add_argument("--time-scale", type=float_arg(0.0, MAX_TIME_SCALE, lo_open=True), default=None,
+                        help=f"simulated seconds per wall-clock second, in (0, {MAX_TIME_SCALE:g}] (default: "
+                             f"{LAB_TIME_SCALE:g} for 'lab', so a deploy of a few recipes finishes in minutes; "
+                             "1 for one device; --time-scale 1 runs the lab at real speed)")
     parser.add_argument("--config", default=None, help="lab YAML (slave address, decimals)")
     parser.add_argument("--mass", type=float_arg(-MAX_ABS_MASS_G, MAX_ABS_MASS_G, "g"), default=0.0,
                         help="balance true mass, g (finite; negative or above capacity emulates under/overload)")
@@ -112,6 +115,8 @@ def run_emulate(args: argparse.Namespace, stop: threading.Event | None = None,
     stop = stop or threading.Event()
     if args.system is not None and args.device != "lab":
         raise ValueError(f"--system applies to 'emulate lab' only, not 'emulate {args.device}'")
+    if args.time_scale is None:
+        args.time_scale = LAB_TIME_SCALE if args.device == "lab" else 1.0
     if args.device == "lab" and (args.config or args.lab_file or args.workdir or args.system):
         from .lab import run_lab
 

@@ -380,7 +380,8 @@ def run_lab(args: Any, stop: threading.Event, out: Any) -> int:
     config, lab_settings = read_lab_file(args.config) if args.config else (None, None)
     system = args.system or (lab_settings.system if lab_settings is not None else LabEmulatorSettings.system)
     _check_system(system, "--system" if args.system else f"{args.config}: lab.system")
-    settings = LabEmulatorSettings(system=system, time_scale=args.time_scale, seed=args.seed)
+    time_scale = args.time_scale  # the CLI's default for the lab: LAB_TIME_SCALE
+    settings = LabEmulatorSettings(system=system, time_scale=time_scale, seed=args.seed)
     workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="synthgap-lab-"))
     emu = LabEmulator(workdir, settings, config)
     previous = {}
@@ -395,6 +396,7 @@ def run_lab(args: Any, stop: threading.Event, out: Any) -> int:
         print(f"xrd-inbox {emu.xrd_inbox}", file=out, flush=True)
         print(f"xrd-outbox {emu.xrd_outbox}", file=out, flush=True)
         print(f"lab-file {lab_file}", file=out, flush=True)
+        print(f"time-scale {time_scale:g}", file=out, flush=True)  # lab s per wall s (--time-scale 1: real speed)
         stop.wait(args.duration)
     finally:
         emu.stop()

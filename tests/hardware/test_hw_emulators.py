@@ -352,3 +352,20 @@ def test_emulate_main_standalone(capsys):
 
     assert emulate_main(["balance", "--mass", "5", "--duration", "0.05"]) == 0
     assert capsys.readouterr().out.startswith("balance /dev/")
+
+
+def test_emulate_lab_writes_a_lab_file_whose_clock_finishes_a_deploy_in_minutes(tmp_path):
+    from synthgap.hardware.config import load_lab_file
+    from synthgap.hardware.emulators.cli import LAB_TIME_SCALE
+
+    top = argparse.ArgumentParser(prog="synthgap")
+    add_emulate_parser(top.add_subparsers(dest="command"))
+    args = top.parse_args(["emulate", "lab", "--workdir", str(tmp_path), "--duration", "0.5"])
+    out = io.StringIO()
+    assert run_emulate(args, threading.Event(), out) == 0
+    printed = dict(line.split() for line in out.getvalue().splitlines())
+    assert float(printed["time-scale"]) == LAB_TIME_SCALE == 3600.0  # an hour of milling in one wall second
+    _, settings = load_lab_file(printed["lab-file"])
+    assert settings.time_scale == LAB_TIME_SCALE
+    single = top.parse_args(["emulate", "furnace"])
+    assert single.time_scale is None  # one device: real speed unless asked (resolved when it starts)
