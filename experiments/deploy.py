@@ -120,11 +120,31 @@ def load_deploy_policy(uri: str, tracking_uri: str | None = None, trust_local_fi
 
 
 # ---------------------------------------------------------------------------------- deploy
+#: decimals shown per recipe field: the controller's 0.1 K and 0.1 K/min, minutes of milling and dwell
+PROMPT_DECIMALS = {"excess": 3, "milling_time": 2, "ramp_rate": 1, "dwell_temperature": 1, "dwell_time": 2,
+                   "cooling_rate": 1}
+
+
+def recipe_lines(recipe: Any) -> list[str]:
+    """The recipe as an operator reads it: each field rounded to what the instruments resolve, with its unit."""
+    from synthgap.envs.chemistry.limits import RECIPE_LIMITS
+    from synthgap.hardware.registers import ZERO_CELSIUS_K
+
+    lines = [f"  {'target':18s} {recipe.target}", f"  {'precursors':18s} {' + '.join(recipe.precursors)}"]
+    for k, decimals in PROMPT_DECIMALS.items():
+        v = float(getattr(recipe, k))
+        text = f"{v:.{decimals}f} {RECIPE_LIMITS[k].unit}"
+        if k == "dwell_temperature":
+            text += f" ({v - ZERO_CELSIUS_K:.1f} degC)"
+        lines.append(f"  {k:18s} {text}")
+    lines.append(f"  {'atmosphere':18s} {recipe.atmosphere}")
+    return lines
+
+
 def _ask(recipe: Any, stdin: TextIO, stdout: TextIO) -> bool:
-    d = recipe.to_dict()
     print("\nNext recipe:", file=stdout)
-    for k, v in d.items():
-        print(f"  {k:18s} {v}", file=stdout)
+    for line in recipe_lines(recipe):
+        print(line, file=stdout)
     print("Run it on the lab? [y/N] ", end="", file=stdout, flush=True)
     answer = stdin.readline()
     return answer.strip().lower() in ("y", "yes")
@@ -233,8 +253,10 @@ def deploy(options: DeployOptions, stdin: TextIO | None = None, stdout: TextIO |
                         result.logged += 1
                         lab.journal.append("tracked", experiment_id=rec.sample_id)
                     flag = " [DRY RUN: nothing was made]" if options.dry_run else ""
+                    prop = lab.system.targets[recipe.target].performance
+                    unit = f" {prop.unit}" if prop.unit else ""
                     print(f"{rec.sample_id} {'(from journal) ' if replayed else ''}{recipe.target} "
-                          f"{recipe.dwell_temperature:.0f} K -> performance {rec.performance:.4g}, "
+                          f"{recipe.dwell_temperature:.0f} K -> {prop.property} {rec.performance:.4g}{unit}, "
                           f"reward {reward:+.3f}{flag}", file=stdout, flush=True)
                     if terminated or truncated:
                         break

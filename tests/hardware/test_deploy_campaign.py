@@ -285,3 +285,15 @@ def test_deploy_registered_policy_by_alias(emu, policy_zip, tmp_path):
     assert len(result.experiments) == 3  # budget from the model's env kwargs
     started = [e for e in read_journal(emu.journal_path).events if e["event"] == "deploy_started"]
     assert started[0]["policy"] == name and started[0]["version"] == version and len(started[0]["sha256"]) == 64
+
+
+def test_the_approval_prompt_rounds_to_instrument_resolution_and_shows_units():
+    from synthgap.envs.chemistry import Recipe
+    from synthgap.experiments.deploy import recipe_lines
+
+    lines = recipe_lines(Recipe("BaTiO3", ("BaCO3", "TiO2"), milling_time=5.190191566944122,
+                                dwell_temperature=874.3586640357971, ramp_rate=7.25, dwell_time=2.0))
+    shown = {line.split()[0]: " ".join(line.split()[1:]) for line in lines}
+    assert shown["milling_time"] == "5.19 h" and shown["ramp_rate"] == "7.2 K/min"
+    assert shown["dwell_temperature"] == "874.4 K (601.2 degC)" and shown["dwell_time"] == "2.00 h"
+    assert shown["precursors"] == "BaCO3 + TiO2" and shown["excess"] == "0.000 fraction"
