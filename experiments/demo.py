@@ -35,8 +35,9 @@ def add_parsers(sub) -> None:
 
     p.add_argument("--budget", type=int_arg(hi=1_000), default=10, help="experiments per campaign, 1-1000")
     p.add_argument("--timesteps", type=int_arg(hi=10**9), default=20_000, help="PPO training steps (experiments)")
-    p.add_argument("--campaigns", type=int_arg(hi=1_000), default=10,
-                   help="seeded evaluation campaigns per policy, 1-1000")
+    p.add_argument("--campaigns", type=int_arg(hi=1_000), default=20,
+                   help="seeded evaluation campaigns per policy (paired by seed), 1-1000; 20 or more for the "
+                        "paired test to mean something")
     p.add_argument("--recipes", type=int_arg(hi=1_000_000), default=20_000,
                    help="recipes searched per target in the overview, 1-1,000,000")
     p.add_argument("--seed", type=int_arg(0, 2**32 - 1), default=0)

@@ -88,3 +88,9 @@ class _Lab:
 
     def close(self) -> None:
         pass
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5, "4"])
+def test_a_history_length_that_is_not_a_positive_int_is_refused(bad):
+    with pytest.raises(ValueError, match=f"history must be an int >= 1, got {bad!r}"):
+        CampaignEnv(history=bad)

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.filterwarnings(
 )
 
 ROLLOUT = 32  # n_steps x n_envs
-TOTAL = 6144  # steps: seconds of training after the first checkpoint, so the interrupt lands mid-run on a loaded machine
+TOTAL = 6144  # steps: seconds of training after the first checkpoint, so the interrupt lands mid-run
 CKPT = 256
 
 
