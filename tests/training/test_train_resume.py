@@ -21,7 +21,7 @@ pytestmark = pytest.mark.filterwarnings(
 )
 
 ROLLOUT = 32  # n_steps x n_envs
-TOTAL = 6144  # steps: seconds of training after the first checkpoint, so the interrupt lands mid-run
+TOTAL = 2048
 CKPT = 256
 
 
@@ -40,6 +40,12 @@ def _wait_for_checkpoint(proc, state: Path, at_least: int, timeout: float = 60.0
     raise AssertionError("no checkpoint in time")
 
 
+def _as_from_a_terminal() -> None:
+    """In the child: Ctrl-C handled as a user's shell leaves it. A test run started as a
+    background job (``cmd &``) hands its children SIGINT ignored, and Python keeps it ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _interrupt_training(tmp_path, sig: signal.Signals):
     """Start a training process, let it pass a checkpoint and run on, send ``sig``;
     return (run directory, tracking URI, exit code, stderr)."""
@@ -51,7 +57,8 @@ def _interrupt_training(tmp_path, sig: signal.Signals):
             "--timesteps", str(TOTAL), "--config", str(cfg), "--eval-freq", "128", "--checkpoint-freq", str(CKPT),
             "--tracking-uri", uri, "--out", str(out), "--no-progress"]
     env = {**os.environ, "SB3_LOGDIR": str(tmp_path / "sb3"), "MLFLOW_DISABLE_TELEMETRY": "true"}
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            preexec_fn=_as_from_a_terminal)
     try:
         t0 = time.monotonic()
         while not (out.is_dir() and any(out.iterdir())):
