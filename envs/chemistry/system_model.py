@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from .phases import Phase
 from .reactions import BalancedReaction
@@ -100,7 +101,7 @@ class ChemicalSystem:
     volatiles: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     source: str = ""
 
-    @property
+    @cached_property
     def elements(self) -> tuple[str, ...]:
         seen: dict[str, None] = {}
         for p in self.phases.values():
@@ -108,10 +109,10 @@ class ChemicalSystem:
                 seen.setdefault(el, None)
         return tuple(seen)
 
-    @property
+    @cached_property
     def solids(self) -> tuple[str, ...]:
         return tuple(n for n, p in self.phases.items() if not p.is_gas)
 
-    @property
+    @cached_property
     def gases(self) -> tuple[str, ...]:
         return tuple(n for n, p in self.phases.items() if p.is_gas)
