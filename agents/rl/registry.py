@@ -290,7 +290,9 @@ def resolve_version(client, uri: str):
             return client.get_model_version_by_alias(name, alias)
         return client.get_model_version(name, version)
     except MlflowException as exc:
-        raise ModelURIError(f"{uri[:_PREFIX]}: not found in the registry ({str(exc).splitlines()[0]})") from None
+        store = getattr(client, "tracking_uri", None) or "the default store"
+        raise ModelURIError(f"{uri[:_PREFIX]}: not found in the registry of {store} ({str(exc).splitlines()[0]}); "
+                            "give the store that holds it with --tracking-uri") from None
 
 
 def _mlmodel(local: Path) -> dict[str, Any]:

@@ -163,7 +163,9 @@ def test_unverified_and_unknown_models_are_refused(trained):
     client.create_model_version("handmade", mv.source, run_id=mv.run_id)
     with pytest.raises(UnverifiedModelError, match="no synthgap.signature"):
         load_policy("models:/handmade/1", trained["uri"])
-    with pytest.raises(ModelURIError, match="not found"):
+    with pytest.raises(ModelURIError, match="not found") as caught:
         load_policy(f"models:/{NAME}@nobody", trained["uri"])
+    assert f"in the registry of {trained['uri']}" in str(caught.value)  # which store was searched
+    assert "--tracking-uri" in str(caught.value)
     with pytest.raises(ModelURIError, match="models:/NAME@ALIAS"):
         load_policy("runs:/abc/policy", trained["uri"])
