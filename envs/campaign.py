@@ -17,7 +17,7 @@ from .chemistry import ChemicalSystem, Recipe, hull_at, load_system
 from .lab.world import DEFAULT_WORLD_SPREAD
 from .lab_factories import LabFactory, SimLabFactory
 from .recipe_space import RecipeSpace
-from .reward import Reward, RewardWeights
+from .reward import Outcome, Reward, RewardWeights
 
 if TYPE_CHECKING:
     pass
@@ -185,7 +185,7 @@ class CampaignEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
               float(hull0.e_above_hull[t] < 1e-9)] for t in self.candidates]).ravel()
         self.actions = ActionEncoding(self.space)
         self._history_k = history
-        History(history, self.actions.dim)  # validates ``history``
+        # History(...) validates ``history``
         n_obs = self._descriptors.size + History(history, self.actions.dim).size + len(self.solids) + 4
         self.action_space = spaces.Box(-1.0, 1.0, (self.actions.dim,), np.float32)
         self.observation_space = spaces.Box(-OBS_LIMIT, OBS_LIMIT, (n_obs,), np.float32)
@@ -235,21 +235,15 @@ class CampaignEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
         a = check_action(action, self.action_space)
         recipe = self.actions.decode(a)
         record = self.lab.run_recipe(recipe)
-        failed = record.status != "done" or not np.isfinite(record.performance)
-        measured = 0.0 if failed else float(record.performance)
-        hours = max(0.0, (record.finished_s - record.started_s) / 3600.0)
-        fraction = math.nan if failed else record.xrd_phase_fractions.get(recipe.target, 0.0)
-        parts = self.reward_fn(recipe, measured, hours, fraction, failed)
+        outcome = Outcome.of(record)
+        failed, measured, hours = outcome.failed, outcome.performance, outcome.lab_hours
+        parts = self.reward_fn.score(outcome)
         self._used += 1
         self._lab_hours += hours
         perf = measured / self.reward_fn.scale
         self._best = max(self._best, perf)
         self._last_xrd = np.array([record.xrd_phase_fractions.get(p, 0.0) for p in self.solids])
-        tc = record.tc_summary or {}
-        dev = tc.get("tc_dwell_mean_K", recipe.dwell_temperature) - recipe.dwell_temperature
-        self.memory.add(ExperimentSummary(a, perf, 0.0 if failed else fraction, float(parts.success == 1.0),
-                                          float(failed), dev / 50.0, tc.get("tc_dwell_std_K", 0.0) / 10.0,
-                                          hours / 24.0))
+        self.memory.add(ExperimentSummary.of(a, record, perf, float(parts.success == 1.0), failed, hours))
         lab_state = (record.humidity, sum(record.waits_s.values()) / 3600.0 / 24.0)
         self._lab_state = np.array([v if math.isfinite(v) else 0.0 for v in lab_state])  # nothing logged: 0
         info = {"sample_id": record.sample_id, "lab": self.lab.kind, "recipe": recipe.to_dict(),

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -91,6 +92,18 @@ class ExperimentSummary:
     dwell_deviation: float
     dwell_noise: float
     lab_hours: float
+
+    @classmethod
+    def of(cls, action: np.ndarray, record: Any, performance: float, success: float, failed: bool,
+           lab_hours: float) -> ExperimentSummary:
+        """An experiment from its action, the lab's record (for the dwell telemetry), its measured
+        performance / max, success (1/0) and failure, and its lab hours."""
+        tc = record.tc_summary or {}
+        dwell_K = record.recipe.dwell_temperature
+        fraction = 0.0 if failed else record.xrd_phase_fractions.get(record.recipe.target, 0.0)
+        return cls(np.asarray(action, dtype=float), performance, fraction, success, float(failed),
+                   (tc.get("tc_dwell_mean_K", dwell_K) - dwell_K) / 50.0, tc.get("tc_dwell_std_K", 0.0) / 10.0,
+                   lab_hours / 24.0)
 
     def vector(self) -> np.ndarray:
         values = [self.performance, self.target_fraction, self.success, self.failed, self.dwell_deviation,

@@ -39,6 +39,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -118,6 +119,33 @@ def process_window(system: ChemicalSystem, recipes: Recipe | Sequence[Recipe], d
     return _window(system, recipes, purity_threshold, drift_band, points)
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """One experiment as the lab reported it, in the terms every reward reads.
+
+    Attributes:
+        recipe: the recipe as commanded.
+        performance: the measured property, target's unit (0 for a failed experiment).
+        target_fraction: the measured XRD weight fraction of the recipe's target (NaN when failed).
+        failed: the firing failed or nothing was measured (status not "done", or no finite property).
+        lab_hours: the sample's lab time from start to finish, h (>= 0).
+    """
+
+    recipe: Recipe
+    performance: float
+    target_fraction: float
+    failed: bool
+    lab_hours: float
+
+    @classmethod
+    def of(cls, record: Any) -> Outcome:
+        """The outcome of a lab's :class:`~synthgap.envs.lab.records.SampleRecord`."""
+        failed = record.status != "done" or not math.isfinite(record.performance)
+        return cls(record.recipe, 0.0 if failed else float(record.performance),
+                   math.nan if failed else record.xrd_phase_fractions.get(record.recipe.target, 0.0), failed,
+                   max(0.0, (record.finished_s - record.started_s) / 3600.0))
+
+
 class Reward:
     """The reward of a campaign over candidate targets of one system (see the module docstring).
 
@@ -144,6 +172,10 @@ class Reward:
         if not self.on_0K_hull[target]:
             return 0.0
         return self.system.targets[target].performance.theoretical / self.scale
+
+    def score(self, outcome: Outcome) -> RewardBreakdown:
+        """Score one experiment from its :class:`Outcome`."""
+        return self(outcome.recipe, outcome.performance, outcome.lab_hours, outcome.target_fraction, outcome.failed)
 
     def __call__(self, recipe: Recipe, measured_performance: float, lab_hours: float,
                  target_fraction: float = math.nan, failed: bool = False) -> RewardBreakdown:

@@ -9,7 +9,6 @@ Use::
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -22,7 +21,7 @@ from .campaign_spaces import ExperimentSummary, History
 from .chemistry import ChemicalSystem, Recipe, hull_at, load_system
 from .lab.world import DEFAULT_WORLD_SPREAD
 from .recipe_space import RecipeSpace
-from .reward import Reward, RewardWeights
+from .reward import Outcome, Reward, RewardWeights
 
 DEFAULT_AGENTS = 3
 PROGRAMME_FIELDS = ("ramp_rate", "dwell_temperature", "dwell_time", "cooling_rate", "atmosphere")
@@ -135,8 +134,8 @@ class SharedLabEnv(ParallelEnv):
         self.solids = self.system.solids
         d = next(iter(self.recipe_spaces.values())).d
         self._d = d
-        History(history, d)  # validates ``history``
         self._history_k = history
+        # History(...) validates ``history``
         self._obs_dim = 2 + History(history, d).size + len(self.solids) + 2 + 1 + 6 * (n_agents - 1)
         self.lab = None
         self.agents: list[str] = []
@@ -241,11 +240,9 @@ class SharedLabEnv(ParallelEnv):
         rewards, terms, truncs, infos = {}, {}, {}, {}
         for a in live:
             rec = finished[ids[a]]
-            failed = rec.status != "done" or not np.isfinite(rec.performance)
-            measured = 0.0 if failed else float(rec.performance)
-            own_hours = max(0.0, (rec.finished_s - rec.started_s) / 3600.0)
-            fraction = math.nan if failed else rec.xrd_phase_fractions.get(rec.recipe.target, 0.0)
-            parts = self.rewards_fn[a](rec.recipe, measured, own_hours, fraction, failed)
+            outcome = Outcome.of(rec)
+            failed, measured, own_hours = outcome.failed, outcome.performance, outcome.lab_hours
+            parts = self.rewards_fn[a].score(outcome)
             waits = sum(rec.waits_s.values()) / 3600.0
             rewards[a] = float(parts.reward - self.wait_weight * waits + throughput)
             self._used[a] += 1
@@ -253,11 +250,8 @@ class SharedLabEnv(ParallelEnv):
             self._best[a] = max(self._best[a], perf)
             self._last_action[a] = acts[a]
             self._last_xrd[a] = np.array([rec.xrd_phase_fractions.get(p, 0.0) for p in self.solids])
-            tc = rec.tc_summary or {}
-            dev = tc.get("tc_dwell_mean_K", rec.recipe.dwell_temperature) - rec.recipe.dwell_temperature
-            self._memory[a].add(ExperimentSummary(
-                acts[a][: self._d], perf, 0.0 if failed else fraction, float(parts.success == 1.0), float(failed),
-                dev / 50.0 if math.isfinite(dev) else 0.0, tc.get("tc_dwell_std_K", 0.0) / 10.0, own_hours / 24.0))
+            self._memory[a].add(ExperimentSummary.of(acts[a][: self._d], rec, perf, float(parts.success == 1.0),
+                                                     failed, own_hours))
             self._queue_wait[a] = waits / 24.0
             terms[a] = self._used[a] >= self.budget
             truncs[a] = False
