@@ -21,6 +21,7 @@ from synthgap.envs.lab.frontend import Lab
 from synthgap.envs.lab.measurement import SUCCESS_PURITY, MeasurementModel, lab_measurement
 from synthgap.envs.lab.records import SampleRecord
 from synthgap.envs.lab.thermal import FURNACE_OFFSET_SD_K
+from synthgap.envs.reward import Outcome
 
 from .planners.base import ExperimentResult
 
@@ -30,13 +31,13 @@ __all__ = ["Evaluator", "LabTwinEvaluator", "EVALUATORS", "lab_hours", "result_o
 def result_of(rec: SampleRecord) -> ExperimentResult:
     """What a planner learns from a lab's record: measured performance and phases, success,
     lab hours (a failed firing: no phases, performance 0, not a success)."""
-    ok = rec.status == "done"
-    fractions = {p: float(f) for p, f in rec.xrd_phase_fractions.items() if f > 0} if ok else {}
+    outcome = Outcome.of(rec)  # the envs' reading of a record: one definition of a failed experiment
+    fractions = {} if outcome.failed else {p: float(f) for p, f in rec.xrd_phase_fractions.items() if f > 0}
     return ExperimentResult(
-        performance=float(rec.performance) if ok else 0.0,
+        performance=outcome.performance,
         phase_fractions=fractions,
-        success=ok and fractions.get(rec.recipe.target, 0.0) >= SUCCESS_PURITY,
-        lab_hours=float(rec.finished_s - rec.started_s) / 3600.0,
+        success=not outcome.failed and outcome.target_fraction >= SUCCESS_PURITY,
+        lab_hours=outcome.lab_hours,
     )
 
 
