@@ -10,6 +10,7 @@ from __future__ import annotations
 import weakref
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,6 +20,9 @@ from .kinetics import KineticState, ReactionNetwork, milling_rate_factor
 from .phenotype import performance
 from .recipe import ROOM_TEMPERATURE, Recipe, RecipeBatch
 from .stoichiometry import precursor_amounts
+
+if TYPE_CHECKING:
+    from .world_rates import WorldKinetics
 
 #: networks of worlds derived from a compiled one (:func:`register_world`), freed with the world
 _WORLD_NETWORKS: weakref.WeakKeyDictionary[ChemicalSystem, ReactionNetwork] = weakref.WeakKeyDictionary()
@@ -145,6 +149,7 @@ def fire(
     recipes: RecipeBatch | list[Recipe] | Recipe,
     trace: TemperatureTrace | None = None,
     initial: np.ndarray | None = None,
+    worlds: WorldKinetics | None = None,
 ) -> FiredSamples:
     """Fire recipes and return the samples.
 
@@ -154,6 +159,8 @@ def fire(
         trace: the sample temperature histories; default: the programmed profiles.
         initial: (B, P) mol actually weighed in (impurities included); default: the
             recipes' exact amounts.
+        worlds: each recipe's own Arrhenius parameters relative to ``system``'s (a batch of
+            campaigns, each in its own drawn world); default ``system``'s.
     """
     if isinstance(system, str):
         system = load_system(system)
@@ -165,11 +172,13 @@ def fire(
     if start.shape != (len(batch), len(net.solids)):
         raise ValueError(f"initial amounts must have shape {(len(batch), len(net.solids))}, got {start.shape}")
     factor = milling_rate_factor(batch.milling_time)
+    if trace is None and worlds is not None:
+        trace = programme_trace(batch)
     if trace is None:  # the programmed profiles: steps generated inside the kernel
         state = net.integrate_programmes(start, batch.dwell_temperature, batch.ramp_rate, batch.dwell_time,
                                          batch.cooling_rate, batch.atmosphere, factor)
     else:
-        state = net.integrate(start, trace.temperature, trace.dt, batch.atmosphere, factor)
+        state = net.integrate(start, trace.temperature, trace.dt, batch.atmosphere, factor, worlds=worlds)
     return samples_from_state(system, batch, state, start)
 
 

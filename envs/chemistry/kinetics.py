@@ -24,6 +24,7 @@ volatile loss, both tallied. Grain size grows as d_g^2 = d_0^2 + int K_g(T) dt.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numba
 import numpy as np
@@ -33,6 +34,9 @@ from .discretisation import COOL_STEPS, DWELL_STEPS, RAMP_STEPS
 from .recipe import ROOM_TEMPERATURE
 from .stoichiometry import molar_mass
 from .tables import EV_TO_J_PER_MOL, R_GAS
+
+if TYPE_CHECKING:
+    from .world_rates import WorldKinetics
 
 T_GRID_MIN, T_GRID_MAX, T_GRID_STEP = 250.0, 2500.0, 1.0  # K
 DRIVING_FORCE_SCALE = 0.05  # eV/atom: g_ref, the driving force at which D = tanh(1)
@@ -128,6 +132,8 @@ class ReactionNetwork:
         ).reshape(len(self.volatile_index), self.n_grid)
         Eg, Ag = system.grain_growth
         self.grain_table = Ag * np.exp(-Eg / (R_GAS * grid))
+        self._no_worlds = (np.zeros((0, len(system.reactions), 2)), np.zeros((0, len(self.volatile_index), 2)),
+                           np.zeros((0, 2)))
 
     def integrate(
         self,
@@ -137,6 +143,7 @@ class ReactionNetwork:
         atmosphere: np.ndarray,
         rate_factor: np.ndarray,
         grain_size: np.ndarray | None = None,
+        worlds: WorldKinetics | None = None,
     ) -> KineticState:
         """Fire a batch of samples through their temperature histories.
 
@@ -148,12 +155,16 @@ class ReactionNetwork:
             rate_factor: (B,) dimensionless multiplier of every rate (milling).
             grain_size: (B,) um, grain size to start from (to continue an earlier
                 integration); default: fresh crystallites.
+            worlds: each sample's own Arrhenius parameters (B rows: a batch of campaigns,
+                each in a drawn world of this network's system); default the network's.
 
         Returns:
             the final :class:`KineticState`.
         """
         n = np.array(amounts, dtype=float, order="C")  # copy: the caller's array stays
         B = n.shape[0]
+        if worlds is not None and len(worlds) != B:
+            raise ValueError(f"world kinetics for {len(worlds)} samples, amounts for {B}")
         gas = np.zeros((B, len(self.gases)))
         lost = np.zeros_like(n)
         grain2 = (np.full(B, INITIAL_GRAIN_SIZE**2) if grain_size is None
@@ -161,7 +172,7 @@ class ReactionNetwork:
         _traces_kernel(
             n, np.ascontiguousarray(temperatures, dtype=float), np.ascontiguousarray(dt, dtype=float),
             np.asarray(atmosphere, dtype=np.int64) * self.n_grid, np.ascontiguousarray(rate_factor, dtype=float),
-            self._tables(), gas, lost, grain2,
+            self._tables(worlds), gas, lost, grain2,
         )
         return KineticState(n, gas, lost, np.sqrt(grain2))
 
@@ -202,8 +213,13 @@ class ReactionNetwork:
         )
         return KineticState(n, gas, lost, np.sqrt(grain2))
 
-    def _tables(self) -> tuple:
-        return (self.rate_table, *self._structure, self.volatile_index, self.volatile_table, self.grain_table)
+    def _tables(self, worlds: WorldKinetics | None = None) -> tuple:
+        """The kernels' tables; ``worlds``: every sample's own Arrhenius parameters (else the network's)."""
+        if worlds is None:
+            w = self._no_worlds
+        else:
+            w = worlds.arrays(len(self.system.reactions), self.volatile_index.shape[0])
+        return (self.rate_table, *self._structure, self.volatile_index, self.volatile_table, self.grain_table, *w)
 
     def element_totals(self, state_amounts: np.ndarray, gas: np.ndarray, lost: np.ndarray) -> np.ndarray:
         """(B, E) mol of each element in sample + released gas + volatilized solid."""
@@ -246,13 +262,18 @@ def _advance(n, b, T, step, offset, factor, tables, gas, lost, grain2):  # pragm
 
     ``tables`` is :meth:`ReactionNetwork._tables` (one tuple, so the call can be inlined).
     """
-    rate_table, r_idx, r_nu, r_cnt, p_idx, p_nu, p_cnt, gas_coef, vol_idx, vol_table, grain_table = tables
+    (rate_table, r_idx, r_nu, r_cnt, p_idx, p_nu, p_cnt, gas_coef, vol_idx, vol_table, grain_table,
+     w_rxn, w_vol, w_grain) = tables
     ti = int(np.rint((T - T_GRID_MIN) / T_GRID_STEP))
     ti = min(max(ti, 0), grain_table.shape[0] - 1)
     row = ti + offset
     scaled = step * factor
+    worlds = w_rxn.shape[0] > 0
+    inv_T = 1.0 / (T_GRID_MIN + ti * T_GRID_STEP)
     for r in range(rate_table.shape[1]):
         kd = rate_table[row, r] * scaled
+        if worlds:
+            kd *= np.exp(w_rxn[b, r, 0] - w_rxn[b, r, 1] * inv_T)
         if kd > 0.0:
             if r_cnt[r] == 0:
                 continue
@@ -281,10 +302,11 @@ def _advance(n, b, T, step, offset, factor, tables, gas, lost, grain2):  # pragm
             gas[b, g] += gas_coef[r, g] * xi
     for v in range(vol_idx.shape[0]):
         i = vol_idx[v]
-        out = n[b, i] * _reacted(vol_table[v, ti] * step)
+        k_v = vol_table[v, ti] * (np.exp(w_vol[b, v, 0] - w_vol[b, v, 1] * inv_T) if worlds else 1.0)
+        out = n[b, i] * _reacted(k_v * step)
         n[b, i] -= out
         lost[b, i] += out
-    grain2[b] += grain_table[ti] * step
+    grain2[b] += grain_table[ti] * step * (np.exp(w_grain[b, 0] - w_grain[b, 1] * inv_T) if worlds else 1.0)
 
 
 @numba.njit(cache=True, inline="always")
@@ -294,19 +316,25 @@ def _dwell(n, b, T, step, count, offset, factor, tables, gas, lost, grain2):  # 
     once. The reaction update is spelled out here and in :func:`_advance` on purpose: as a
     shared inline helper per reaction it made the serial build 10x slower, and as a shared
     step over arrays of shares 20 % slower on threads (numba 0.68, measured)."""
-    rate_table, r_idx, r_nu, r_cnt, p_idx, p_nu, p_cnt, gas_coef, vol_idx, vol_table, grain_table = tables
+    (rate_table, r_idx, r_nu, r_cnt, p_idx, p_nu, p_cnt, gas_coef, vol_idx, vol_table, grain_table,
+     w_rxn, w_vol, w_grain) = tables
     ti = int(np.rint((T - T_GRID_MIN) / T_GRID_STEP))
     ti = min(max(ti, 0), grain_table.shape[0] - 1)
     row = ti + offset
     scaled = step * factor
+    worlds = w_rxn.shape[0] > 0
+    inv_T = 1.0 / (T_GRID_MIN + ti * T_GRID_STEP)
     share = np.empty(rate_table.shape[1])  # > 0 forward, < 0 backward, 0 none
     for r in range(rate_table.shape[1]):
         kd = rate_table[row, r] * scaled
+        if worlds:
+            kd *= np.exp(w_rxn[b, r, 0] - w_rxn[b, r, 1] * inv_T)
         share[r] = _reacted(kd) if kd > 0.0 else (-_reacted(-kd) if kd < 0.0 else 0.0)
     evaporated = np.empty(vol_idx.shape[0])
     for v in range(vol_idx.shape[0]):
-        evaporated[v] = _reacted(vol_table[v, ti] * step)
-    growth = grain_table[ti] * step
+        k_v = vol_table[v, ti] * (np.exp(w_vol[b, v, 0] - w_vol[b, v, 1] * inv_T) if worlds else 1.0)
+        evaporated[v] = _reacted(k_v * step)
+    growth = grain_table[ti] * step * (np.exp(w_grain[b, 0] - w_grain[b, 1] * inv_T) if worlds else 1.0)
     for _ in range(count):
         for r in range(rate_table.shape[1]):
             f = share[r]

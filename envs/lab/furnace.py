@@ -1,4 +1,4 @@
-"""A furnace of the twin (:class:`SimFurnace`) and the grids its firings are simulated on.
+"""A furnace of the twin (:class:`SimFurnace`); the grids its firings are simulated on are :mod:`.firing_grid`'s.
 
 Each furnace owns a :class:`~synthgap.envs.lab.thermal.FurnaceThermalModel` (overshoot, OU
 drift, thermocouple noise) and its calibration offset, which starts at a given value and
@@ -27,98 +27,21 @@ from __future__ import annotations
 import math
 from collections.abc import Generator
 from dataclasses import dataclass, replace
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import simpy
 
-from synthgap.envs.chemistry.discretisation import (
-    COOL_STEPS,
-    DWELL_STEPS,
-    RAMP_STEPS,
-    SETTLE_STEPS,
-    is_dwell,
-    segment_steps,
-)
-
+from .firing_grid import REFERENCE_STANDARDS, firing_grid, reference_grid, reference_programme
 from .firing_queue import FiringQueue
 from .floor import LabFloor
 from .furnace_live import live_firing
 from .params import DAY
-from .records import FurnaceLog, Programme, ReferenceReading, Segment
+from .records import FurnaceLog, Programme, ReferenceReading
 from .thermal import FurnaceThermalModel
 
 __all__ = ["REFERENCE_STANDARDS", "FiringJob", "SimFurnace", "firing_grid", "may_fire",
            "reference_grid", "reference_programme"]
-
-#: melting-point standards of the reference runs: name -> melting point, K.
-REFERENCE_STANDARDS = {"Al": 933.47, "Ag": 1234.93, "Au": 1337.33}
-REFERENCE_STEP_S = 60.0  # s, logging step of the slow reference ramp
-REFERENCE_FAST_RATE, REFERENCE_SLOW_RATE = 10.0, 2.0  # K/min
-
-
-# midpoints of n equal parts of a ramp, as fractions of it
-_MIDPOINTS = {n: (np.arange(n) + 0.5) / n for n in {RAMP_STEPS, COOL_STEPS}}
-
-
-def firing_grid(programme: Programme, tau_s: float) -> tuple[np.ndarray, np.ndarray]:
-    """Working setpoints (S,) K and step lengths (S,) s at which a firing is simulated.
-
-    The steps of :mod:`synthgap.envs.chemistry.discretisation`: ramps get ``RAMP_STEPS``
-    steps (rising) or ``COOL_STEPS`` (falling), each holding the ramp's midpoint value; a
-    dwell's ``DWELL_STEPS`` are ``SETTLE_STEPS`` short steps over the first
-    ``min(4 tau, dwell / 2)`` (the overshoot) and the rest over what is left. A standard
-    three-segment programme gives 64 steps, which the kinetics take as is.
-    """
-    segments = programme.segments
-    counts = [segment_steps(s.start_K, s.end_K) for s in segments]
-    sp = np.empty(sum(counts))
-    dt = np.empty(sp.size)
-    k = 0
-    for s, n in zip(segments, counts, strict=True):
-        if is_dwell(s.start_K, s.end_K):
-            settle = min(4.0 * tau_s, 0.5 * s.duration_s)
-            sp[k:k + n] = s.start_K
-            dt[k:k + SETTLE_STEPS] = settle / SETTLE_STEPS
-            dt[k + SETTLE_STEPS:k + n] = (s.duration_s - settle) / (DWELL_STEPS - SETTLE_STEPS)
-        else:
-            sp[k:k + n] = s.start_K + (s.end_K - s.start_K) * _MIDPOINTS[n]
-            dt[k:k + n] = s.duration_s / n
-        k += n
-    return sp, dt
-
-
-def reference_programme(ambient_K: float, top_K: float) -> Programme:
-    """Fast ramp to 50 K below the lowest standard, slow ramp through all, short dwell, cool."""
-    lo = min(REFERENCE_STANDARDS.values()) - 50.0
-    return Programme((
-        Segment("ramp", ambient_K, lo, (lo - ambient_K) * 60.0 / REFERENCE_FAST_RATE),
-        Segment("ramp", lo, top_K, (top_K - lo) * 60.0 / REFERENCE_SLOW_RATE),
-        Segment("dwell", top_K, top_K, 600.0),
-        Segment("cool", top_K, ambient_K, (top_K - ambient_K) * 60.0 / REFERENCE_FAST_RATE),
-    ))
-
-
-@lru_cache(maxsize=16)
-def reference_grid(programme: Programme, tau_s: float) -> tuple[np.ndarray, np.ndarray]:
-    """Setpoints (S,) K and steps (S,) s of a reference run: fine steps (``REFERENCE_STEP_S``)
-    on the slow ramp through the standards, :func:`firing_grid` elsewhere. Cached: the
-    arrays are shared by every run of the programme, never modify them."""
-    sps, dts = [], []
-    for k, s in enumerate(programme.segments):
-        if k == 1:
-            n = max(int(math.ceil(s.duration_s / REFERENCE_STEP_S)), 1)
-            u = (np.arange(n) + 0.5) / n
-            sps.append(s.start_K + (s.end_K - s.start_K) * u)
-            dts.append(np.full(n, s.duration_s / n))
-        else:
-            sp, dt = firing_grid(Programme((s,)), tau_s)
-            sps.append(sp)
-            dts.append(dt)
-    return np.concatenate(sps), np.concatenate(dts)
-
-
 
 @dataclass(eq=False)
 class FiringJob:

@@ -58,15 +58,20 @@ class MeasurementModel:
             raise ValueError(f"MeasurementModel.xrd_detection_limit must be < 1, got {self.xrd_detection_limit!r}")
 
     def xrd(self, true_fractions: np.ndarray, z: np.ndarray) -> np.ndarray:
-        """(P,) measured weight fractions from the true ones (P,) and standard normals z (P,)."""
+        """(..., P) measured weight fractions from the true ones (..., P) and standard normals z
+        (same shape): one scan per row."""
         meas = np.maximum(np.asarray(true_fractions, dtype=float) + self.xrd_sd * np.asarray(z), 0.0)
         meas[meas < self.xrd_detection_limit] = 0.0
-        total = meas.sum()
-        return meas / total if total > 0 else meas
+        total = meas.sum(axis=-1, keepdims=True)
+        return np.divide(meas, total, out=meas, where=total > 0)
 
     def property(self, true_value: float, z: float) -> float:
         """The measured property from the true one and a standard normal z (same unit, >= 0)."""
         return max(float(true_value) * (1.0 + self.property_rel_sd * float(z)), 0.0)
+
+    def properties(self, true_values: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """:meth:`property` of each of (B,) true values with (B,) standard normals."""
+        return np.maximum(np.asarray(true_values, dtype=float) * (1.0 + self.property_rel_sd * np.asarray(z)), 0.0)
 
 
 def lab_measurement() -> MeasurementModel:

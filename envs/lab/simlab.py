@@ -15,8 +15,8 @@ import numpy as np
 
 from synthgap.envs.chemistry import ChemicalSystem, Recipe, load_system
 
+from .firing_grid import REFERENCE_STANDARDS, firing_grid, reference_grid, reference_programme
 from .frontend import Lab
-from .furnace import REFERENCE_STANDARDS, firing_grid, reference_grid, reference_programme
 from .params import STATIONS, LabParams
 from .twin import TwinBackend
 from .world import World

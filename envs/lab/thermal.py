@@ -38,7 +38,7 @@ import numpy as np
 from synthgap.envs.chemistry.limits import FURNACE_MAX_TEMPERATURE_K
 from synthgap.envs.chemistry.recipe import ROOM_TEMPERATURE
 
-__all__ = ["FURNACE_OFFSET_SD_K", "FurnaceParams", "FurnaceState", "FurnaceThermalModel"]
+__all__ = ["FURNACE_OFFSET_SD_K", "FurnaceParams", "FurnaceState", "FurnaceThermalModel", "simulate_firings"]
 
 #: Spread (1 sigma, K) of furnace calibration offsets in a lab: between furnaces and as
 #: thermocouples age. The twin draws offsets from it; the reward's process window and the
@@ -210,6 +210,40 @@ class FurnaceThermalModel:
         true_K, tc_K = self.simulate(np.array([setpoint_K], dtype=float),
                                      np.array([dt_s], dtype=float))
         return float(true_K[0]), float(tc_K[0])
+
+
+def simulate_firings(params: FurnaceParams, offset_K: np.ndarray, drift_std_K: np.ndarray, setpoints_K: np.ndarray,
+                     dt_s: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """B firings at once, each in a furnace of ``params`` with its own calibration offset and
+    drift, each starting at rest at ambient (as :meth:`FurnaceThermalModel.reset` then
+    :meth:`~FurnaceThermalModel.simulate`; the steps are not re-checked: the caller's grid).
+
+    Args:
+        params: the furnaces' physics (its offset and drift are replaced per firing).
+        offset_K: (B,) K, each firing's calibration offset; drift_std_K: (B,) K, its
+            stationary drift sd (``drift_sigma_K / sqrt(2 theta)``).
+        setpoints_K, dt_s: (B, S) K and s, each firing's working setpoints and step lengths.
+        rng: draws (2, B, S) standard normals: the drift's, then the thermocouple's.
+
+    Returns:
+        ``(true_K, thermocouple_K)``, each (B, S), K, at the end of each step.
+    """
+    sp = np.ascontiguousarray(setpoints_K, dtype=float)
+    dt = np.ascontiguousarray(dt_s, dtype=float)
+    normals = rng.standard_normal((2, *sp.shape))
+    true_K, tc_K = np.empty_like(sp), np.empty_like(sp)
+    _simulate_rows(sp, dt, params.ambient_K, np.ascontiguousarray(offset_K, dtype=float), params.zeta,
+                   params.omega_per_s, params.drift_theta_per_s, np.ascontiguousarray(drift_std_K, dtype=float),
+                   params.noise_K, normals[0], normals[1], true_K, tc_K)
+    return true_K, tc_K
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _simulate_rows(sp, dt, ambient_K, offset_K, zeta, omega, theta, drift_std, noise_K, drift_normal, noise_normal,
+                   true_K, tc_K):  # pragma: no cover - compiled
+    for b in range(sp.shape[0]):
+        _simulate(sp[b], dt[b], ambient_K + offset_K[b], offset_K[b], zeta, omega, theta, drift_std[b], noise_K,
+                  drift_normal[b], noise_normal[b], ambient_K + offset_K[b], 0.0, 0.0, true_K[b], tc_K[b])
 
 
 @numba.njit(cache=True)

@@ -30,7 +30,8 @@ from synthgap.envs.chemistry.firing import register_world
 
 from .params import LabParams
 
-__all__ = ["DEFAULT_WORLD_SPREAD", "World", "WorldPrior", "draw_world", "world_prior"]
+__all__ = ["DEFAULT_WORLD_SPREAD", "World", "WorldDraw", "WorldPrior", "draw_parameters", "draw_world", "world_lab",
+           "world_prior"]
 
 PRIOR_FILE = Path(__file__).resolve().parents[1] / "chemistry" / "data" / "world_prior.yaml"
 #: the envs' default spread: every lab a world of its own
@@ -106,6 +107,60 @@ def _arrhenius(rng: np.random.Generator, Ea: float, A: float, ea_sd: float, ln_a
     return Ea * max(1.0 + spread * ea_sd * float(z[0]), 0.5), A * math.exp(spread * ln_a_sd * float(z[1]))
 
 
+@dataclass(frozen=True)
+class WorldDraw:
+    """What one world draws around its nominal system (cheap: no rate tables built).
+
+    Attributes:
+        reactions: per reaction, in the system's order, (Ea J/mol, A 1/s) of the world.
+        grain: (Ea J/mol, A) of grain growth.
+        volatiles: volatile solid -> (Ea J/mol, A 1/s) of its evaporation.
+        scales: the lab's instrument scales (offset_sd, drift, walk, impurity, water), multipliers.
+    """
+
+    reactions: tuple[tuple[float, float], ...]
+    grain: tuple[float, float]
+    volatiles: dict[str, tuple[float, float]]
+    scales: dict[str, float]
+
+
+def draw_parameters(nominal: ChemicalSystem, seed: int, spread: float = DEFAULT_WORLD_SPREAD,
+                    prior: WorldPrior | None = None) -> WorldDraw:
+    """The parameters of the world ``seed`` around ``nominal`` (:func:`draw_world` builds it from them).
+
+    Raises:
+        ValueError: ``spread`` is not a finite number >= 0.
+    """
+    if not (isinstance(spread, int | float) and math.isfinite(spread) and spread >= 0):
+        raise ValueError(f"world spread must be a finite number >= 0, got {spread!r}")
+    if spread == 0:
+        return WorldDraw(tuple((r.activation_energy, r.prefactor) for r in nominal.reactions), nominal.grain_growth,
+                         dict(nominal.volatiles), dict.fromkeys(("offset_sd", "drift", "walk", "impurity", "water"),
+                                                                1.0))
+    p = prior if prior is not None else world_prior()
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x5EED]))  # its own stream
+    reactions = tuple(_arrhenius(rng, r.activation_energy, r.prefactor, p.ea_rel_sd, p.ln_a_sd, spread)
+                      for r in nominal.reactions)
+    grain = _arrhenius(rng, *nominal.grain_growth, p.grain_ea_rel_sd, p.grain_ln_a_sd, spread)
+    volatiles = {n: _arrhenius(rng, Ea, A, p.volatile_ea_rel_sd, p.volatile_ln_a_sd, spread)
+                 for n, (Ea, A) in nominal.volatiles.items()}
+    z = rng.standard_normal(5)
+    scales = {"offset_sd": math.exp(spread * p.offset_sd_ln * z[0]), "drift": math.exp(spread * p.drift_ln_sd * z[1]),
+              "walk": math.exp(spread * p.drift_ln_sd * z[2]), "impurity": math.exp(spread * p.impurity_ln_sd * z[3]),
+              "water": math.exp(spread * p.impurity_ln_sd * z[4])}
+    return WorldDraw(reactions, grain, volatiles, scales)
+
+
+def world_lab(lab: LabParams, scales: dict[str, float]) -> LabParams:
+    """``lab`` with a world's instrument ``scales`` (:attr:`WorldDraw.scales`)."""
+    return replace(
+        lab, offset_sd_K=lab.offset_sd_K * scales["offset_sd"],
+        offset_walk_K_per_sqrt_day=lab.offset_walk_K_per_sqrt_day * scales["walk"],
+        furnace=replace(lab.furnace, drift_sigma_K=lab.furnace.drift_sigma_K * scales["drift"]),
+        purity_min=max(1.0 - (1.0 - lab.purity_min) * scales["impurity"], 0.5),
+        hygroscopicity=lab.hygroscopicity * scales["water"])
+
+
 def draw_world(nominal: ChemicalSystem, seed: int, spread: float = DEFAULT_WORLD_SPREAD,
                lab: LabParams | None = None, prior: WorldPrior | None = None) -> World:
     """Draw one lab's truth around ``nominal`` (and the lab parameters ``lab``), seeded.
@@ -113,33 +168,16 @@ def draw_world(nominal: ChemicalSystem, seed: int, spread: float = DEFAULT_WORLD
     Raises:
         ValueError: ``spread`` is not a finite number >= 0.
     """
-    if not (isinstance(spread, int | float) and math.isfinite(spread) and spread >= 0):
-        raise ValueError(f"world spread must be a finite number >= 0, got {spread!r}")
+    d = draw_parameters(nominal, seed, spread, prior)
     lab = lab if lab is not None else LabParams()
     if spread == 0:
         return World(nominal, nominal, lab, 0.0, int(seed))
-    p = prior if prior is not None else world_prior()
-    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x5EED]))  # its own stream
-    reactions = []
-    draws: dict[str, Any] = {"reactions": []}
-    for r in nominal.reactions:
-        Ea, A = _arrhenius(rng, r.activation_energy, r.prefactor, p.ea_rel_sd, p.ln_a_sd, spread)
-        reactions.append(replace(r, activation_energy=Ea, prefactor=A))
-        draws["reactions"].append({"Ea_J_per_mol": (r.activation_energy, Ea), "A_per_s": (r.prefactor, A)})
-    grain = _arrhenius(rng, *nominal.grain_growth, p.grain_ea_rel_sd, p.grain_ln_a_sd, spread)
-    volatiles = {n: _arrhenius(rng, Ea, A, p.volatile_ea_rel_sd, p.volatile_ln_a_sd, spread)
-                 for n, (Ea, A) in nominal.volatiles.items()}
-    system = replace(nominal, reactions=tuple(reactions), grain_growth=grain, volatiles=volatiles)
+    reactions = tuple(replace(r, activation_energy=Ea, prefactor=A)
+                      for r, (Ea, A) in zip(nominal.reactions, d.reactions, strict=True))
+    system = replace(nominal, reactions=reactions, grain_growth=d.grain, volatiles=dict(d.volatiles))
     register_world(system, nominal)
-    z = rng.standard_normal(5)
-    scales = {"offset_sd": math.exp(spread * p.offset_sd_ln * z[0]), "drift": math.exp(spread * p.drift_ln_sd * z[1]),
-              "walk": math.exp(spread * p.drift_ln_sd * z[2]), "impurity": math.exp(spread * p.impurity_ln_sd * z[3]),
-              "water": math.exp(spread * p.impurity_ln_sd * z[4])}
-    draws["lab_scales"] = scales
-    params = replace(
-        lab, offset_sd_K=lab.offset_sd_K * scales["offset_sd"],
-        offset_walk_K_per_sqrt_day=lab.offset_walk_K_per_sqrt_day * scales["walk"],
-        furnace=replace(lab.furnace, drift_sigma_K=lab.furnace.drift_sigma_K * scales["drift"]),
-        purity_min=max(1.0 - (1.0 - lab.purity_min) * scales["impurity"], 0.5),
-        hygroscopicity=lab.hygroscopicity * scales["water"])
-    return World(system, nominal, params, float(spread), int(seed), draws)
+    draws: dict[str, Any] = {
+        "reactions": [{"Ea_J_per_mol": (r.activation_energy, Ea), "A_per_s": (r.prefactor, A)}
+                      for r, (Ea, A) in zip(nominal.reactions, d.reactions, strict=True)],
+        "lab_scales": dict(d.scales)}
+    return World(system, nominal, world_lab(lab, d.scales), float(spread), int(seed), draws)
