@@ -25,6 +25,10 @@ ENTRY_POINTS = {
     "synthgap/FurnaceControl-v0": "synthgap.envs.furnace_control:FurnaceControlEnv",
 }
 ENV_IDS = tuple(ENTRY_POINTS)
+#: Gymnasium id -> vector entry point (``gymnasium.make_vec(id, num_envs=N)`` steps N in one batched call)
+VECTOR_ENTRY_POINTS = {
+    "synthgap/Campaign-v0": "synthgap.envs.campaign_vector:CampaignVectorEnv",
+}
 
 
 def register_envs() -> None:
@@ -33,7 +37,7 @@ def register_envs() -> None:
 
     for env_id, entry_point in ENTRY_POINTS.items():
         if env_id not in registry:
-            register(id=env_id, entry_point=entry_point)
+            register(id=env_id, entry_point=entry_point, vector_entry_point=VECTOR_ENTRY_POINTS.get(env_id))
 
 
 class _RegisterOnLoad(importlib.abc.Loader):

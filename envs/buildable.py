@@ -33,6 +33,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -41,6 +42,9 @@ from .chemistry.firing import fire
 from .chemistry.recipe import ROOM_TEMPERATURE
 from .lab.measurement import SUCCESS_PURITY
 from .lab.thermal import FURNACE_OFFSET_SD_K
+
+if TYPE_CHECKING:
+    from .chemistry.world_rates import WorldKinetics
 
 __all__ = ["OFFSET_POINTS", "ProcessWindow", "as_batch", "buildable_performance", "fire_at_offsets",
            "fraction_of_oracle", "offset_quadrature", "performance_at_offsets", "process_window"]
@@ -74,9 +78,10 @@ def as_batch(system: ChemicalSystem, recipes: RecipeBatch | Recipe | Sequence[Re
     return RecipeBatch.from_recipes(system, [recipes] if isinstance(recipes, Recipe) else list(recipes))
 
 
-def fire_at_offsets(system: ChemicalSystem, batch: RecipeBatch, offsets: np.ndarray
-                    ) -> tuple[np.ndarray, np.ndarray]:
-    """Fire every recipe of ``batch`` (B) at every furnace offset (K,) K, noise-free.
+def fire_at_offsets(system: ChemicalSystem, batch: RecipeBatch, offsets: np.ndarray,
+                    worlds: WorldKinetics | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Fire every recipe of ``batch`` (B) at every furnace offset (K,) K, noise-free (each
+    recipe in its own world of ``system`` when ``worlds`` (B rows) is given).
 
     Returns:
         (performance, target_fraction), each (B, K): the target's property (its unit) and
@@ -99,9 +104,12 @@ def fire_at_offsets(system: ChemicalSystem, batch: RecipeBatch, offsets: np.ndar
                           dwell_temperature=ROOM_TEMPERATURE + shifted_span, dwell_time=batch.dwell_time.repeat(k),
                           cooling_rate=batch.cooling_rate.repeat(k) * stretch, atmosphere=batch.atmosphere.repeat(k))
     perf, frac = np.empty(len(shifted)), np.empty(len(shifted))
+    rows = None if worlds is None else worlds.take(np.repeat(np.arange(len(batch)), k))
     for i in range(0, len(shifted), CHUNK):
         sl = slice(i, i + CHUNK)
-        fired = fire(system, shifted if len(shifted) <= CHUNK else shifted.take(sl))
+        whole = len(shifted) <= CHUNK
+        fired = fire(system, shifted if whole else shifted.take(sl),
+                     worlds=None if rows is None else (rows if whole else rows.take(np.arange(len(shifted))[sl])))
         perf[sl], frac[sl] = fired.performance, fired.target_fraction
     return perf.reshape(len(batch), k), frac.reshape(len(batch), k)
 
@@ -117,7 +125,8 @@ def performance_at_offsets(system: ChemicalSystem, recipes: RecipeBatch | Recipe
 
 
 def buildable_performance(system: ChemicalSystem, recipes: RecipeBatch | Recipe | Sequence[Recipe],
-                          sd: float = FURNACE_OFFSET_SD_K, points: int = OFFSET_POINTS) -> np.ndarray:
+                          sd: float = FURNACE_OFFSET_SD_K, points: int = OFFSET_POINTS,
+                          worlds: WorldKinetics | None = None) -> np.ndarray:
     """(B,) buildable performance of each recipe, in the target's property unit.
 
     Args:
@@ -125,9 +134,12 @@ def buildable_performance(system: ChemicalSystem, recipes: RecipeBatch | Recipe 
             truth for evaluation; a lab's belief for a reward).
         recipes: a batch, a list or one recipe.
         sd: furnace offset sd, K (default: the lab's); points: quadrature points.
+        worlds: each recipe's own world of ``system`` (B rows; the vector env's labs), else ``system``'s.
     """
     offsets, weights = offset_quadrature(sd, points)
-    return performance_at_offsets(system, recipes, offsets) @ weights
+    if worlds is None:
+        return performance_at_offsets(system, recipes, offsets) @ weights
+    return fire_at_offsets(system, as_batch(system, recipes), offsets, worlds)[0] @ weights
 
 
 @dataclass(frozen=True)

@@ -23,10 +23,14 @@ from typing import Any
 
 import numpy as np
 
-from .chemistry import Recipe
+from .chemistry import ChemicalSystem, Recipe, hull_at
 from .recipe_space import CONTINUOUS, RecipeSpace
+from .reward import Reward, RewardWeights
 
-__all__ = ["ActionEncoding", "History", "ExperimentSummary", "HISTORY_FIELDS"]
+__all__ = ["ActionEncoding", "CampaignLayout", "History", "HistoryBatch", "ExperimentSummary", "HISTORY_FIELDS",
+           "OBS_LIMIT"]
+
+OBS_LIMIT = 10.0  # observations are clipped to [-10, 10] (they are features, not commands)
 
 
 class ActionEncoding:
@@ -55,6 +59,14 @@ class ActionEncoding:
     def decode(self, action: np.ndarray) -> Recipe:
         """An action (dim,) -> its recipe."""
         return self.space.decode(self.to_unit(action))
+
+    def to_unit_batch(self, actions: np.ndarray) -> np.ndarray:
+        """Actions (B, dim) -> the space's unit points (B, d), as :meth:`to_unit` row by row."""
+        a = np.asarray(actions, dtype=float)
+        r = np.argmax(a[:, self.route_slice], axis=1)
+        m = np.argmax(a[:, self.atmosphere_slice], axis=1)
+        return np.concatenate([(a[:, : len(CONTINUOUS)] + 1.0) / 2.0, ((r + 0.5) / len(self.space.routes))[:, None],
+                               ((m + 0.5) / len(self.space.atmospheres))[:, None]], axis=1)
 
     def encode(self, recipe: Recipe, margin: float = 0.5) -> np.ndarray:
         """A recipe -> an action that decodes to it: the continuous fields at their values,
@@ -153,3 +165,79 @@ class History:
             out[self.k * self.slot:self.k * self.slot + self.action_dim] = self.best.action
             out[-1] = self.best.performance
         return out
+
+
+class HistoryBatch:
+    """:class:`History` of N campaigns as arrays (the vector env's): the same vector per campaign.
+
+    Args:
+        n: campaigns; k: history length (>= 1); action_dim: size of an action.
+    """
+
+    def __init__(self, n: int, k: int, action_dim: int) -> None:
+        History(k, action_dim)  # validates k
+        self.k, self.action_dim = k, action_dim
+        self.slot = action_dim + len(HISTORY_FIELDS)
+        self.size = k * self.slot + action_dim + 1
+        self.recent = np.zeros((n, k, self.slot))
+        self.best = np.zeros((n, action_dim + 1))  # the best experiment's action and performance
+        self.has_best = np.zeros(n, dtype=bool)
+
+    def clear(self, rows: np.ndarray) -> None:
+        """Empty the histories of campaigns ``rows``."""
+        self.recent[rows] = 0.0
+        self.best[rows] = 0.0
+        self.has_best[rows] = False
+
+    def add(self, rows: np.ndarray, actions: np.ndarray, fields: np.ndarray) -> None:
+        """One experiment for each campaign of ``rows`` (B,): its action (B, D) and its
+        :data:`HISTORY_FIELDS` but ``filled`` (B, 7) (NaN read as 0), as :meth:`History.add`."""
+        entry = np.concatenate([actions, np.nan_to_num(fields, nan=0.0, posinf=0.0, neginf=0.0),
+                                np.ones((len(rows), 1))], axis=1)
+        self.recent[rows, 1:] = self.recent[rows, :-1]
+        self.recent[rows, 0] = entry
+        perf, failed = fields[:, 0], fields[:, 3] > 0
+        better = ~failed & (~self.has_best[rows] | (perf > self.best[rows, -1]))
+        r = rows[better]
+        self.best[r, :-1], self.best[r, -1] = actions[better], entry[better, self.action_dim]
+        self.has_best[r] = True
+
+    def vector(self) -> np.ndarray:
+        """(N, size): each campaign's :meth:`History.vector`."""
+        return np.concatenate([self.recent.reshape(len(self.recent), -1), self.best], axis=1)
+
+
+class CampaignLayout:
+    """What a campaign of one system over candidate targets is, for the single env and the
+    vector env alike: its recipe space and action encoding, its reward, the candidates'
+    descriptors and the sizes of the observation (``CampaignEnv``'s spec card documents them).
+
+    Args:
+        system: the chemical system (the lab's belief); targets: candidate targets (None: all);
+        reward: the reward kind; weights: its weights; history: k, experiments kept.
+    """
+
+    def __init__(self, system: ChemicalSystem, targets, reward: str, weights: RewardWeights | None,
+                 history: int) -> None:
+        self.system = system
+        self.space = RecipeSpace(system, targets)
+        self.candidates = self.space.targets
+        self.reward_fn = Reward(system, self.candidates, reward, weights)
+        self.actions = ActionEncoding(self.space)
+        self.history_k = history
+        self.solids = system.solids
+        hull0 = hull_at(system, 0.0)
+        #: (2 C,) per candidate: theoretical performance / max, on the 0 K hull (1/0)
+        self.descriptors = np.array(
+            [[system.targets[t].performance.theoretical / self.reward_fn.scale, float(hull0.e_above_hull[t] < 1e-9)]
+             for t in self.candidates]).ravel()
+        self.obs_size = self.descriptors.size + History(history, self.actions.dim).size + len(self.solids) + 4
+
+    def observation(self, history: np.ndarray, last_xrd: np.ndarray, lab_state: np.ndarray,
+                    budget_state: np.ndarray) -> np.ndarray:
+        """The observation(s) from their parts: (..., H) history vectors, (..., P) last XRD,
+        (..., 2) lab state, (..., 2) budget state -> (..., obs_size) float32, clipped to +-OBS_LIMIT."""
+        lead = history.shape[:-1]
+        obs = np.concatenate([np.broadcast_to(self.descriptors, (*lead, self.descriptors.size)), history, last_xrd,
+                              lab_state, budget_state], axis=-1)
+        return np.minimum(np.maximum(obs, -OBS_LIMIT), OBS_LIMIT).astype(np.float32)  # np.clip: 3x slower here

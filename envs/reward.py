@@ -45,7 +45,7 @@ import numpy as np
 
 from .buildable import OFFSET_POINTS, ProcessWindow
 from .buildable import process_window as _window
-from .chemistry import ChemicalSystem, Recipe, hull_at
+from .chemistry import ChemicalSystem, Recipe, RecipeBatch, hull_at
 from .lab.measurement import SUCCESS_PURITY
 from .lab.thermal import FURNACE_OFFSET_SD_K
 
@@ -166,6 +166,8 @@ class Reward:
         self.scale = max(system.targets[t].performance.theoretical for t in self.candidates)
         hull0 = hull_at(system, 0.0)
         self.on_0K_hull = {t: hull0.e_above_hull[t] < 1e-9 for t in self.candidates}
+        #: (T,) :meth:`theoretical` of every target of the system (0 for a non-candidate), by target index
+        self._theoretical = np.array([self.theoretical(t) if t in self.on_0K_hull else 0.0 for t in system.targets])
 
     def theoretical(self, target: str) -> float:
         """The 0 K view of a target, normalised (what a predictor scores it with)."""
@@ -181,17 +183,29 @@ class Reward:
                  target_fraction: float = math.nan, failed: bool = False) -> RewardBreakdown:
         """Score one experiment from what the lab measured: the property (0 when failed), lab
         hours, the target's measured XRD weight fraction, whether it failed."""
-        w, nan = self.weights, math.nan
-        perf = 0.0 if failed else float(measured_performance) / self.scale
-        success = nan if math.isnan(target_fraction) else float(not failed and target_fraction >= w.purity_threshold)
-        hours = float(lab_hours)
+        parts = self.score_batch(RecipeBatch.from_recipes(self.system, [recipe], validate=False),
+                                 np.array([measured_performance], dtype=float), np.array([lab_hours], dtype=float),
+                                 np.array([target_fraction], dtype=float), np.array([failed], dtype=bool))
+        return RewardBreakdown(*(float(v[0]) for v in parts))
+
+    def score_batch(self, recipes: RecipeBatch, measured_performance: np.ndarray, lab_hours: np.ndarray,
+                    target_fraction: np.ndarray, failed: np.ndarray) -> tuple[np.ndarray, ...]:
+        """:meth:`__call__` for B experiments at once (arrays (B,)): the :class:`RewardBreakdown`
+        fields as (B,) arrays, in its order (the one formula of every reward)."""
+        w = self.weights
+        failed = np.asarray(failed, dtype=bool)
+        perf = np.where(failed, 0.0, np.asarray(measured_performance, dtype=float)) / self.scale
+        tf = np.asarray(target_fraction, dtype=float)
+        success = np.where(np.isnan(tf), np.nan, (~failed & (tf >= w.purity_threshold)).astype(float))
+        hours = np.asarray(lab_hours, dtype=float)
+        nan = np.full(perf.shape, np.nan)
         if self.kind == "performance_only":  # pays the 0 K view
-            return RewardBreakdown(self.theoretical(recipe.target), perf, success, nan, nan, hours)
+            return self._theoretical[recipes.target], perf, success, nan, nan, hours
         if self.kind == "buildable":  # robustness from the belief model
-            (window,) = _window(self.system, recipe, w.purity_threshold, w.drift_band, w.window_points)
-            spread = window.std / self.scale
-            value = perf * window.p_success - w.time_weight * hours - w.risk_weight * spread
-            return RewardBreakdown(float(value), perf, success, window.p_success, spread, hours)
-        value = perf + w.success_bonus * (0.0 if math.isnan(success) else success) - w.time_weight * hours \
-            - w.failure_cost * float(failed)
-        return RewardBreakdown(float(value), perf, success, nan, nan, hours)
+            windows = _window(self.system, recipes, w.purity_threshold, w.drift_band, w.window_points)
+            p_success = np.array([x.p_success for x in windows])
+            spread = np.array([x.std for x in windows]) / self.scale
+            return perf * p_success - w.time_weight * hours - w.risk_weight * spread, perf, success, p_success, \
+                spread, hours
+        value = perf + w.success_bonus * np.nan_to_num(success) - w.time_weight * hours - w.failure_cost * failed
+        return value, perf, success, nan, nan, hours
