@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from .chemistry import ChemicalSystem
 from .lab.thermal import FURNACE_OFFSET_SD_K
-from .lab.world import DEFAULT_WORLD_SPREAD, draw_world
+from .lab.world import DEFAULT_WORLD_SPREAD, draw_parameters, draw_world, world_system
 
 if TYPE_CHECKING:
     from .lab.frontend import Lab
@@ -65,6 +65,7 @@ class DirectLabFactory:
         from .lab.direct import DirectBackend
         from .lab.frontend import Lab
 
-        world = draw_world(system, seed, self.world_spread)
-        scale = world.draws.get("lab_scales", {}).get("offset_sd", 1.0)
-        return Lab(DirectBackend(system, seed, offset_sd_K=self.offset_sd_K * scale, truth_system=world.system))
+        draw = draw_parameters(system, seed, self.world_spread)  # the twin's world for this seed, without its LabParams
+        truth = world_system(system, draw) if self.world_spread else system
+        return Lab(DirectBackend(system, seed, offset_sd_K=self.offset_sd_K * draw.scales["offset_sd"],
+                                 truth_system=truth))

@@ -182,16 +182,29 @@ class Reward:
     def __call__(self, recipe: Recipe, measured_performance: float, lab_hours: float,
                  target_fraction: float = math.nan, failed: bool = False) -> RewardBreakdown:
         """Score one experiment from what the lab measured: the property (0 when failed), lab
-        hours, the target's measured XRD weight fraction, whether it failed."""
-        parts = self.score_batch(RecipeBatch.from_recipes(self.system, [recipe], validate=False),
-                                 np.array([measured_performance], dtype=float), np.array([lab_hours], dtype=float),
-                                 np.array([target_fraction], dtype=float), np.array([failed], dtype=bool))
-        return RewardBreakdown(*(float(v[0]) for v in parts))
+        hours, the target's measured XRD weight fraction, whether it failed (the formulas of
+        :meth:`score_batch`, on floats: a campaign step scores one experiment)."""
+        w, nan = self.weights, math.nan
+        perf = 0.0 if failed else float(measured_performance) / self.scale
+        success = nan if math.isnan(target_fraction) else float(not failed and target_fraction >= w.purity_threshold)
+        hours = float(lab_hours)
+        if self.kind == "performance_only":
+            return RewardBreakdown(self.theoretical(recipe.target), perf, success, nan, nan, hours)
+        if self.kind == "buildable":
+            (window,) = _window(self.system, recipe, w.purity_threshold, w.drift_band, w.window_points)
+            spread = window.std / self.scale
+            return RewardBreakdown(float(_buildable(w, perf, window.p_success, hours, spread)), perf, success,
+                                   window.p_success, spread, hours)
+        value = _measured(w, perf, 0.0 if math.isnan(success) else success, hours, float(failed))
+        return RewardBreakdown(float(value), perf, success, nan, nan, hours)
 
-    def score_batch(self, recipes: RecipeBatch, measured_performance: np.ndarray, lab_hours: np.ndarray,
+    def score_batch(self, recipes: RecipeBatch | None, measured_performance: np.ndarray, lab_hours: np.ndarray,
                     target_fraction: np.ndarray, failed: np.ndarray) -> tuple[np.ndarray, ...]:
         """:meth:`__call__` for B experiments at once (arrays (B,)): the :class:`RewardBreakdown`
-        fields as (B,) arrays, in its order (the one formula of every reward)."""
+        fields as (B,) arrays, in its order (the one formula of every reward). ``recipes`` may be
+        None for the "measured" reward, which does not read them."""
+        if recipes is None and self.kind != "measured":
+            raise ValueError(f"the {self.kind!r} reward needs the recipes")
         w = self.weights
         failed = np.asarray(failed, dtype=bool)
         perf = np.where(failed, 0.0, np.asarray(measured_performance, dtype=float)) / self.scale
@@ -205,7 +218,15 @@ class Reward:
             windows = _window(self.system, recipes, w.purity_threshold, w.drift_band, w.window_points)
             p_success = np.array([x.p_success for x in windows])
             spread = np.array([x.std for x in windows]) / self.scale
-            return perf * p_success - w.time_weight * hours - w.risk_weight * spread, perf, success, p_success, \
-                spread, hours
-        value = perf + w.success_bonus * np.nan_to_num(success) - w.time_weight * hours - w.failure_cost * failed
-        return value, perf, success, nan, nan, hours
+            return _buildable(w, perf, p_success, hours, spread), perf, success, p_success, spread, hours
+        return _measured(w, perf, np.nan_to_num(success), hours, failed), perf, success, nan, nan, hours
+
+
+def _measured(w: RewardWeights, perf, success, hours, failed):
+    """The "measured" reward from its parts (floats or (B,) arrays; success 0/1, failed 0/1)."""
+    return perf + w.success_bonus * success - w.time_weight * hours - w.failure_cost * failed
+
+
+def _buildable(w: RewardWeights, perf, p_success, hours, spread):
+    """The "buildable" reward from its parts (floats or (B,) arrays)."""
+    return perf * p_success - w.time_weight * hours - w.risk_weight * spread

@@ -42,10 +42,11 @@ def _compiled_network(system: ChemicalSystem) -> ReactionNetwork:
 
 def register_world(world: ChemicalSystem, nominal: ChemicalSystem) -> None:
     """Make ``world`` (``nominal`` with other Arrhenius parameters) fire on ``nominal``'s
-    compiled network with its own rate tables: milliseconds instead of a compilation."""
-    from .world_kinetics import with_kinetics
+    compiled network with its own rate constants (:class:`~.world_kinetics.WorldNetwork`):
+    microseconds instead of a compilation."""
+    from .world_kinetics import WorldNetwork
 
-    _WORLD_NETWORKS[world] = with_kinetics(network_for(nominal), world)
+    _WORLD_NETWORKS[world] = WorldNetwork(network_for(nominal), world)
 
 
 @lru_cache(maxsize=32)
@@ -172,11 +173,9 @@ def fire(
     if start.shape != (len(batch), len(net.solids)):
         raise ValueError(f"initial amounts must have shape {(len(batch), len(net.solids))}, got {start.shape}")
     factor = milling_rate_factor(batch.milling_time)
-    if trace is None and worlds is not None:
-        trace = programme_trace(batch)
     if trace is None:  # the programmed profiles: steps generated inside the kernel
         state = net.integrate_programmes(start, batch.dwell_temperature, batch.ramp_rate, batch.dwell_time,
-                                         batch.cooling_rate, batch.atmosphere, factor)
+                                         batch.cooling_rate, batch.atmosphere, factor, worlds=worlds)
     else:
         state = net.integrate(start, trace.temperature, trace.dt, batch.atmosphere, factor, worlds=worlds)
     return samples_from_state(system, batch, state, start)

@@ -163,8 +163,6 @@ class ReactionNetwork:
         """
         n = np.array(amounts, dtype=float, order="C")  # copy: the caller's array stays
         B = n.shape[0]
-        if worlds is not None and len(worlds) != B:
-            raise ValueError(f"world kinetics for {len(worlds)} samples, amounts for {B}")
         gas = np.zeros((B, len(self.gases)))
         lost = np.zeros_like(n)
         grain2 = (np.full(B, INITIAL_GRAIN_SIZE**2) if grain_size is None
@@ -172,7 +170,7 @@ class ReactionNetwork:
         _traces_kernel(
             n, np.ascontiguousarray(temperatures, dtype=float), np.ascontiguousarray(dt, dtype=float),
             np.asarray(atmosphere, dtype=np.int64) * self.n_grid, np.ascontiguousarray(rate_factor, dtype=float),
-            self._tables(worlds), gas, lost, grain2,
+            self._tables(worlds, B), gas, lost, grain2,
         )
         return KineticState(n, gas, lost, np.sqrt(grain2))
 
@@ -185,6 +183,7 @@ class ReactionNetwork:
         cooling_rate: np.ndarray,
         atmosphere: np.ndarray,
         rate_factor: np.ndarray,
+        worlds: WorldKinetics | None = None,
     ) -> KineticState:
         """Fire a batch through ideal programmes (ramp from room temperature, dwell, cool).
 
@@ -196,6 +195,7 @@ class ReactionNetwork:
             dwell_temperature: (B,) K; ramp_rate: (B,) K/min; dwell_time: (B,) h;
                 cooling_rate: (B,) K/min.
             atmosphere: (B,) int atmosphere index; rate_factor: (B,) milling multiplier.
+            worlds: each sample's own Arrhenius parameters, as :meth:`integrate`'s.
         """
         n = np.array(amounts, dtype=float, order="C")
         B = n.shape[0]
@@ -209,14 +209,16 @@ class ReactionNetwork:
         _programmes_kernel(
             n, col(dwell_temperature), col(ramp_rate), col(dwell_time), col(cooling_rate),
             np.asarray(atmosphere, dtype=np.int64) * self.n_grid, col(rate_factor),
-            self._tables(), gas, lost, grain2, (RAMP_STEPS, DWELL_STEPS, COOL_STEPS),
+            self._tables(worlds, B), gas, lost, grain2, (RAMP_STEPS, DWELL_STEPS, COOL_STEPS),
         )
         return KineticState(n, gas, lost, np.sqrt(grain2))
 
-    def _tables(self, worlds: WorldKinetics | None = None) -> tuple:
-        """The kernels' tables; ``worlds``: every sample's own Arrhenius parameters (else the network's)."""
+    def _tables(self, worlds: WorldKinetics | None, batch: int) -> tuple:
+        """The kernels' tables for ``batch`` samples; ``worlds``: each one's own Arrhenius parameters."""
         if worlds is None:
             w = self._no_worlds
+        elif len(worlds) != batch:
+            raise ValueError(f"world kinetics for {len(worlds)} samples, amounts for {batch}")
         else:
             w = worlds.arrays(len(self.system.reactions), self.volatile_index.shape[0])
         return (self.rate_table, *self._structure, self.volatile_index, self.volatile_table, self.grain_table, *w)

@@ -10,7 +10,7 @@ Reading and checking a file is :mod:`.system_reader`'s job; finding one, :mod:`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 from .phases import Phase
@@ -100,6 +100,15 @@ class ChemicalSystem:
     grain_growth: tuple[float, float]
     volatiles: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     source: str = ""
+
+    def with_rates(self, reactions: tuple[ReactionSpec, ...], grain_growth: tuple[float, float],
+                   volatiles: Mapping[str, tuple[float, float]]) -> ChemicalSystem:
+        """This system with other Arrhenius parameters (a drawn world): the same phases and
+        reaction equations, so its phase lists are this one's (not recomputed)."""
+        new = replace(self, reactions=tuple(reactions), grain_growth=grain_growth, volatiles=dict(volatiles))
+        for name in ("elements", "solids", "gases"):
+            new.__dict__[name] = getattr(self, name)  # cached_property's own slot
+        return new
 
     @cached_property
     def elements(self) -> tuple[str, ...]:

@@ -31,7 +31,7 @@ from synthgap.envs.chemistry.firing import register_world
 from .params import LabParams
 
 __all__ = ["DEFAULT_WORLD_SPREAD", "World", "WorldDraw", "WorldPrior", "draw_parameters", "draw_world", "world_lab",
-           "world_prior"]
+           "world_prior", "world_system"]
 
 PRIOR_FILE = Path(__file__).resolve().parents[1] / "chemistry" / "data" / "world_prior.yaml"
 #: the envs' default spread: every lab a world of its own
@@ -161,6 +161,15 @@ def world_lab(lab: LabParams, scales: dict[str, float]) -> LabParams:
         hygroscopicity=lab.hygroscopicity * scales["water"])
 
 
+def world_system(nominal: ChemicalSystem, draw: WorldDraw) -> ChemicalSystem:
+    """The chemistry of a world: ``nominal`` with the Arrhenius parameters of ``draw``, ready to fire."""
+    reactions = tuple(replace(r, activation_energy=Ea, prefactor=A)
+                      for r, (Ea, A) in zip(nominal.reactions, draw.reactions, strict=True))
+    system = nominal.with_rates(reactions, draw.grain, draw.volatiles)
+    register_world(system, nominal)
+    return system
+
+
 def draw_world(nominal: ChemicalSystem, seed: int, spread: float = DEFAULT_WORLD_SPREAD,
                lab: LabParams | None = None, prior: WorldPrior | None = None) -> World:
     """Draw one lab's truth around ``nominal`` (and the lab parameters ``lab``), seeded.
@@ -172,10 +181,7 @@ def draw_world(nominal: ChemicalSystem, seed: int, spread: float = DEFAULT_WORLD
     lab = lab if lab is not None else LabParams()
     if spread == 0:
         return World(nominal, nominal, lab, 0.0, int(seed))
-    reactions = tuple(replace(r, activation_energy=Ea, prefactor=A)
-                      for r, (Ea, A) in zip(nominal.reactions, d.reactions, strict=True))
-    system = replace(nominal, reactions=reactions, grain_growth=d.grain, volatiles=dict(d.volatiles))
-    register_world(system, nominal)
+    system = world_system(nominal, d)
     draws: dict[str, Any] = {
         "reactions": [{"Ea_J_per_mol": (r.activation_energy, Ea), "A_per_s": (r.prefactor, A)}
                       for r, (Ea, A) in zip(nominal.reactions, d.reactions, strict=True)],

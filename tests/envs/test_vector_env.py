@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -210,3 +212,24 @@ def test_stable_baselines3_trains_through_the_adapter(tmp_path):
     assert all(e["l"] == 4 for e in model.ep_info_buffer)
     act, _ = model.predict(venv.reset(), deterministic=True)
     assert act.shape == (16, venv.action_space.shape[0])
+
+
+@pytest.mark.parametrize("kind", ["measured", "buildable", "performance_only"])
+def test_one_experiment_and_a_batch_of_them_are_scored_alike(kind):
+    """The single env scores one experiment, the vector env a batch: the same rewards and parts."""
+    from synthgap.envs.chemistry import RecipeBatch, load_system, random_recipes
+    from synthgap.envs.reward import Reward
+
+    system = load_system("BaTiO3")
+    rng = np.random.default_rng(2)
+    batch = random_recipes(system, 12, rng)
+    batch = batch if isinstance(batch, RecipeBatch) else RecipeBatch.from_recipes(system, batch)
+    reward = Reward(system, list(system.targets), kind)
+    perf = rng.uniform(0, 2 * reward.scale, 12)
+    hours, failed = rng.uniform(1, 40, 12), rng.random(12) < 0.3
+    fraction = np.where(failed, np.nan, rng.uniform(0, 1, 12))
+    together = np.stack(reward.score_batch(batch, perf, hours, fraction, failed), axis=1)
+    one_by_one = np.array([dataclasses.astuple(reward(batch.recipe(system, i), perf[i], hours[i], fraction[i],
+                                                      bool(failed[i]))) for i in range(12)])
+    np.testing.assert_allclose(together, one_by_one, rtol=1e-12, equal_nan=True)
+    assert len(np.unique(together[:, 1])) > 6  # the parts vary with the inputs (not all 0 or NaN)

@@ -185,3 +185,21 @@ def test_breakdowns_fail_firings_as_often_as_in_the_twin():
     assert 0.05 < p_twin < 0.6 and abs(p - p_twin) < 4 * se, (p_twin, p)
     res = out[-1]
     assert np.isnan(res.performance[res.failed]).all() and (res.xrd[res.failed] == 0).all()
+
+
+def test_a_worlds_network_gives_the_same_numbers_before_and_after_it_builds_its_tables():
+    """Small batches fire a drawn world on the nominal tables with its own rate constants per step;
+    a big batch makes it build its own tables: the same samples either way."""
+    from synthgap.envs.chemistry import network_for, random_recipes
+    from synthgap.envs.chemistry.world_kinetics import MATERIALISE_BATCH
+
+    world = draw_world(SYSTEM, 12345).system
+    batch = random_recipes(SYSTEM, MATERIALISE_BATCH + 44, np.random.default_rng(1))
+    batch = batch if isinstance(batch, RecipeBatch) else RecipeBatch.from_recipes(SYSTEM, batch)
+    small = np.concatenate([fire(world, batch.take(slice(i, i + 50))).phase_fractions
+                            for i in range(0, len(batch), 50)])
+    assert network_for(world).world is not None  # still on the nominal tables
+    big = fire(world, batch).phase_fractions
+    assert network_for(world).world is None  # built its own
+    np.testing.assert_allclose(small, big, rtol=1e-9, atol=1e-12)
+    assert np.abs(big - fire(SYSTEM, batch).phase_fractions).max() > 0.05
