@@ -12,7 +12,7 @@ from gymnasium import spaces
 from numpy.typing import NDArray
 
 from .buildable import privileged_info
-from .campaign_spaces import OBS_LIMIT, CampaignLayout, ExperimentSummary, History
+from .campaign_spaces import OBS_LIMIT, ExperimentSummary, History, task_layouts
 from .chemistry import ChemicalSystem, Recipe, load_system
 from .lab.world import DEFAULT_WORLD_SPREAD
 from .lab_factories import LabFactory, SimLabFactory
@@ -21,7 +21,7 @@ from .reward import Outcome, RewardWeights
 if TYPE_CHECKING:
     pass
 
-__all__ = ["CampaignEnv", "LabFactory", "SimLabFactory", "check_action", "OBS_LIMIT"]
+__all__ = ["CampaignEnv", "LabFactory", "SimLabFactory", "check_action", "OBS_LIMIT", "parse_tasks"]
 
 #: lab (and world) seeds of each split: train on one range, evaluate on the other
 WORLD_SPLITS: dict[str | None, tuple[int, int]] = {None: (0, 2**31 - 1), "train": (0, 2**30),
@@ -46,6 +46,28 @@ def check_action(action, space: spaces.Box) -> np.ndarray:
         raise ValueError(f"action[{bad}] = {a[bad]:g} is outside [{space.low[bad]:g}, {space.high[bad]:g}]; "
                          "the env does not clip actions")
     return a
+
+
+def parse_tasks(tasks: Sequence[Any]) -> list[tuple[ChemicalSystem, tuple[str, ...] | None]]:
+    """Tasks as (system, candidate targets or None) pairs: each item a system (name, file or
+    :class:`ChemicalSystem`, every target a candidate) or a (system, targets) pair.
+
+    Raises:
+        ValueError: no tasks, or an item of another shape.
+    """
+    out = []
+    for item in tasks:
+        if isinstance(item, str | ChemicalSystem):
+            system, targets = item, None
+        elif isinstance(item, Sequence) and len(item) == 2:
+            system, targets = item
+        else:
+            raise ValueError(f"a task is a system or a (system, targets) pair, got {item!r}")
+        system = load_system(system) if isinstance(system, str) else system
+        out.append((system, None if targets is None else tuple(targets)))
+    if not out:
+        raise ValueError("tasks must name at least one system")
+    return out
 
 
 class CampaignEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
@@ -95,6 +117,16 @@ class CampaignEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
     | lab                     | 2    | relative humidity at the last dispensing (0-1), last queue wait / 24 h |
     | budget                  | 2    | experiments left / budget, lab time used / (24 h x budget) |
 
+    **A task distribution** (``tasks=`` several systems) has one system-agnostic layout for
+    all of them (:class:`~synthgap.envs.campaign_spaces.CampaignLayout`): ``R`` is the most
+    routes any task has (a task's routes fill the first slots; the argmax ignores the rest);
+    the candidate descriptors become ``6 R`` entries, per route slot: valid (1/0),
+    theoretical performance / max, on the 0 K hull (1/0), and the target weight fraction the
+    lab's belief (the nominal model) predicts for the route fired 4 h at 1073, 1373 and
+    1673 K (a low value at the cooler ones: little driving force or a kinetic trap); the
+    last XRD becomes 3 entries (the chosen target's, its precursors' and all other phases'
+    measured weight fractions). Empty slots are 0. ``info["system"]`` names the task.
+
     ## Rewards
     What the lab measured (``reward="measured"``, the default; :mod:`synthgap.envs.reward`):
     measured performance / max + 0.1 for a measured success (target weight fraction >= 0.5)
@@ -131,7 +163,10 @@ class CampaignEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
     next reset and at ``close()``); default the SimPy twin with ``n_furnaces``;
     n_furnaces: furnaces of the default twin; world_spread: the default twin's hidden world
     (:mod:`synthgap.envs.lab.world`, default 1: every episode a lab of its own; 0: the
-    catalogue's nominal world every episode).
+    catalogue's nominal world every episode); tasks: the systems (or (system, targets) pairs)
+    a campaign is drawn from at each reset, uniformly (default: ``[(system, targets)]``, one
+    task with the layout above; several: the system-agnostic layout), so one policy can be
+    trained on some systems and evaluated on others.
 
     ## Version History
     v0: initial version.
@@ -161,27 +196,37 @@ class CampaignEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
         world_spread: float = DEFAULT_WORLD_SPREAD,
         history: int = 4,
         split: str | None = None,
+        tasks: Sequence[Any] | None = None,
     ):
-        self.system = load_system(system) if isinstance(system, str) else system
+        if tasks is not None and targets is not None:
+            raise ValueError("give the candidate targets per task (tasks=[(system, targets), ...]), not targets=")
+        self.tasks = parse_tasks(tasks if tasks is not None else [(system, targets)])
+        if lab is not None and len(self.tasks) > 1:
+            raise ValueError("a lab passed in has one system: give one task with lab=, or a lab_factory")
         if not isinstance(budget, int) or budget < 1:
             raise ValueError(f"budget must be a positive int, got {budget!r}")
         if render_mode not in (None, "ansi"):
             raise ValueError(f"render_mode must be None or 'ansi', got {render_mode!r}")
-        self.layout = CampaignLayout(self.system, targets, reward, weights, history)
-        self.space, self.candidates, self.reward_fn = self.layout.space, self.layout.candidates, self.layout.reward_fn
+        self.layouts = task_layouts(self.tasks, reward, weights, history)
+        self._use(0)
         self.budget, self.render_mode = budget, render_mode
         if split not in WORLD_SPLITS:
             raise ValueError(f"split must be one of {sorted(WORLD_SPLITS, key=str)}, got {split!r}")
         self.split = split
         self._fixed_lab = lab
         self._factory = lab_factory or SimLabFactory(n_furnaces, world_spread)
-        self.solids = self.system.solids
-        self.actions = self.layout.actions
         self._history_k = history
         self.action_space = spaces.Box(-1.0, 1.0, (self.actions.dim,), np.float32)
         self.observation_space = spaces.Box(-OBS_LIMIT, OBS_LIMIT, (self.layout.obs_size,), np.float32)
         self.lab = None
         self._reset_state()
+
+    def _use(self, task: int) -> None:
+        """Campaign in task ``task`` (its system, candidates, recipe space, reward, encoding)."""
+        self.task = task
+        self.layout = lay = self.layouts[task]
+        self.system, self.space, self.candidates, self.reward_fn = lay.system, lay.space, lay.candidates, lay.reward_fn
+        self.actions, self.solids = lay.actions, lay.solids
 
     def decode_action(self, action: NDArray[np.float32]) -> Recipe:
         """The recipe an action stands for (validated like a step's action)."""
@@ -193,7 +238,7 @@ class CampaignEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
 
     def _reset_state(self) -> None:
         self.memory = History(self._history_k, self.actions.dim)
-        self._last_xrd = np.zeros(len(self.solids))
+        self._last_xrd = np.zeros(self.layout.xrd_size)
         self._lab_state = np.zeros(2)
         self._best = 0.0
         self._used = 0
@@ -208,6 +253,8 @@ class CampaignEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
     def reset(self, *, seed: int | None = None,
               options: dict[str, Any] | None = None) -> tuple[NDArray[np.float32], dict[str, Any]]:
         super().reset(seed=seed)
+        if len(self.tasks) > 1:
+            self._use(int(self.np_random.integers(len(self.tasks))))
         self._reset_state()
         if self._fixed_lab is not None:
             self.lab = self._fixed_lab
@@ -215,7 +262,7 @@ class CampaignEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
             self._close_own_lab()
             low, high = WORLD_SPLITS[self.split]
             self.lab = self._factory(self.system, int(self.np_random.integers(low, high)))
-        return self._obs(), {"candidates": list(self.candidates)}
+        return self._obs(), {"candidates": list(self.candidates), "system": self.system.name}
 
     def step(self, action: NDArray[np.float32]) -> tuple[NDArray[np.float32], float, bool, bool, dict[str, Any]]:
         if self.lab is None:
@@ -232,11 +279,13 @@ class CampaignEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
         self._lab_hours += hours
         perf = measured / self.reward_fn.scale
         self._best = max(self._best, perf)
-        self._last_xrd = np.array([record.xrd_phase_fractions.get(p, 0.0) for p in self.solids])
+        fractions = np.array([[record.xrd_phase_fractions.get(p, 0.0) for p in self.solids]])
+        self._last_xrd = self.layout.xrd_features(fractions, np.array([self.layout.route_index(recipe)]))[0]
         self.memory.add(ExperimentSummary.of(a, record, perf, float(parts.success == 1.0), failed, hours))
         lab_state = (record.humidity, sum(record.waits_s.values()) / 3600.0 / 24.0)
         self._lab_state = np.array([v if math.isfinite(v) else 0.0 for v in lab_state])  # nothing logged: 0
-        info = {"sample_id": record.sample_id, "lab": self.lab.kind, "recipe": recipe.to_dict(),
+        info = {"sample_id": record.sample_id, "lab": self.lab.kind, "system": self.system.name,
+                "recipe": recipe.to_dict(),
                 "status": record.status, "measured_performance": measured,
                 "xrd": dict(record.xrd_phase_fractions), "reward_parts": parts.as_dict(),
                 "lab_hours": hours, "best_performance": self._best * self.reward_fn.scale}

@@ -18,17 +18,19 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
-from .chemistry import ChemicalSystem, Recipe, hull_at
+from .chemistry import ChemicalSystem, Recipe, fire, hull_at
 from .recipe_space import CONTINUOUS, RecipeSpace
 from .reward import Reward, RewardWeights
 
 __all__ = ["ActionEncoding", "CampaignLayout", "History", "HistoryBatch", "ExperimentSummary", "HISTORY_FIELDS",
-           "OBS_LIMIT"]
+           "OBS_LIMIT", "REFERENCE_DWELLS_K", "route_predictions", "task_layouts"]
 
 OBS_LIMIT = 10.0  # observations are clipped to [-10, 10] (they are features, not commands)
 
@@ -36,16 +38,25 @@ OBS_LIMIT = 10.0  # observations are clipped to [-10, 10] (they are features, no
 class ActionEncoding:
     """Actions ``[-1, 1]^(6 + R + A)`` <-> recipes of a :class:`RecipeSpace` (see the module docstring).
 
+    Args:
+        space: the recipe space.
+        route_slots: route logits in the action (default: the space's routes); more than the
+            space has when one action space serves several systems (a task distribution): the
+            extra slots are ignored by the argmax.
+
     Attributes:
         dim: action size: 6 continuous fields, ``R`` route logits, ``A`` atmosphere logits.
         route_slice, atmosphere_slice: where the logits sit.
     """
 
-    def __init__(self, space: RecipeSpace) -> None:
+    def __init__(self, space: RecipeSpace, route_slots: int | None = None) -> None:
         self.space = space
-        n_cont, n_r, n_a = len(CONTINUOUS), len(space.routes), len(space.atmospheres)
+        n_cont, n_a = len(CONTINUOUS), len(space.atmospheres)
+        n_r = len(space.routes) if route_slots is None else int(route_slots)
+        if n_r < len(space.routes):
+            raise ValueError(f"route_slots={route_slots} is fewer than the {len(space.routes)} routes of the space")
         self.dim = n_cont + n_r + n_a
-        self.route_slice = slice(n_cont, n_cont + n_r)
+        self.route_slice = slice(n_cont, n_cont + len(space.routes))  # the slots this space's routes use
         self.atmosphere_slice = slice(n_cont + n_r, self.dim)
 
     def to_unit(self, action: np.ndarray) -> np.ndarray:
@@ -207,37 +218,110 @@ class HistoryBatch:
         return np.concatenate([self.recent.reshape(len(self.recent), -1), self.best], axis=1)
 
 
+#: the belief model's reference firings of the route descriptors: dwell K, at 4 h (milled 2 h, 10 K/min, air)
+REFERENCE_DWELLS_K = (1073.0, 1373.0, 1673.0)
+
+
+@lru_cache(maxsize=64)
+def route_predictions(system: ChemicalSystem, routes: tuple[tuple[str, tuple[str, ...]], ...]) -> np.ndarray:
+    """(R, 3) the target weight fraction the belief model (``system``: the nominal model)
+    predicts for each route fired at :data:`REFERENCE_DWELLS_K` for 4 h: where a route's
+    driving force is low or an intermediate traps it, the cooler ones stay low."""
+    recipes = [Recipe(target=t, precursors=pre, excess=0.0, milling_time=2.0, ramp_rate=10.0, dwell_temperature=T,
+                      dwell_time=4.0, cooling_rate=10.0, atmosphere="air")
+               for t, pre in routes for T in REFERENCE_DWELLS_K]
+    return fire(system, recipes).target_fraction.reshape(len(routes), len(REFERENCE_DWELLS_K))
+
+
 class CampaignLayout:
     """What a campaign of one system over candidate targets is, for the single env and the
     vector env alike: its recipe space and action encoding, its reward, the candidates'
     descriptors and the sizes of the observation (``CampaignEnv``'s spec card documents them).
 
+    With ``route_slots`` (a task distribution: one policy for several systems) the layout is
+    system-agnostic: ``route_slots`` route logits, descriptors per route slot (valid,
+    theoretical performance / max, on the 0 K hull, :func:`route_predictions`; empty slots
+    0) instead of per candidate, and the last XRD as three fractions (the chosen target, its
+    route's precursors, everything else) instead of one per solid of the system.
+
     Args:
         system: the chemical system (the lab's belief); targets: candidate targets (None: all);
-        reward: the reward kind; weights: its weights; history: k, experiments kept.
+        reward: the reward kind; weights: its weights; history: k, experiments kept;
+        route_slots: None (one system), or the route slots every task's layout shares.
     """
 
     def __init__(self, system: ChemicalSystem, targets, reward: str, weights: RewardWeights | None,
-                 history: int) -> None:
+                 history: int, route_slots: int | None = None) -> None:
         self.system = system
         self.space = RecipeSpace(system, targets)
         self.candidates = self.space.targets
         self.reward_fn = Reward(system, self.candidates, reward, weights)
-        self.actions = ActionEncoding(self.space)
+        self.actions = ActionEncoding(self.space, route_slots)
         self.history_k = history
         self.solids = system.solids
+        self.generic = route_slots is not None
         hull0 = hull_at(system, 0.0)
-        #: (2 C,) per candidate: theoretical performance / max, on the 0 K hull (1/0)
-        self.descriptors = np.array(
-            [[system.targets[t].performance.theoretical / self.reward_fn.scale, float(hull0.e_above_hull[t] < 1e-9)]
-             for t in self.candidates]).ravel()
-        self.obs_size = self.descriptors.size + History(history, self.actions.dim).size + len(self.solids) + 4
+        scale = self.reward_fn.scale
+
+        def on_hull(t: str) -> float:
+            return float(hull0.e_above_hull[t] < 1e-9)
+
+        if self.generic:
+            #: (6 route_slots,) per route slot: valid, theoretical / max, on the hull, 3 belief predictions
+            slots = np.zeros((int(route_slots), 3 + len(REFERENCE_DWELLS_K)))
+            pred = route_predictions(system, self.space.routes)
+            for r, (t, _) in enumerate(self.space.routes):
+                slots[r] = [1.0, system.targets[t].performance.theoretical / scale, on_hull(t), *pred[r]]
+            self.descriptors = slots.ravel()
+        else:
+            #: (2 C,) per candidate: theoretical performance / max, on the 0 K hull (1/0)
+            self.descriptors = np.array([[system.targets[t].performance.theoretical / scale, on_hull(t)]
+                                         for t in self.candidates]).ravel()
+        self.xrd_size = 3 if self.generic else len(self.solids)
+        cols = {p: i for i, p in enumerate(self.solids)}
+        # per route of the space: the column of its target and a mask of its precursors (system.solids order)
+        self._route_target = np.array([cols[t] for t, _ in self.space.routes])
+        self._route_precursors = np.array([[p in pre for p in self.solids] for _, pre in self.space.routes], float)
+        self.obs_size = self.descriptors.size + History(history, self.actions.dim).size + self.xrd_size + 4
+
+    def route_index(self, recipe: Recipe) -> int:
+        """The route (index into ``space.routes``) of a recipe."""
+        return self.space.routes.index((recipe.target, tuple(recipe.precursors)))
+
+    def xrd_features(self, fractions: np.ndarray, routes: np.ndarray) -> np.ndarray:
+        """The last-XRD part of the observation from measured fractions (B, P) in ``system.solids``
+        order (zeros: nothing measured) of experiments on ``routes`` (B,): the fractions themselves,
+        or (generic) the chosen target's, its precursors' and everything else's, (B, 3)."""
+        if not self.generic:
+            return fractions
+        target = fractions[np.arange(len(routes)), self._route_target[routes]]
+        precursors = (fractions * self._route_precursors[routes]).sum(axis=1)
+        return np.stack([target, precursors, fractions.sum(axis=1) - target - precursors], axis=1)
 
     def observation(self, history: np.ndarray, last_xrd: np.ndarray, lab_state: np.ndarray,
-                    budget_state: np.ndarray) -> np.ndarray:
-        """The observation(s) from their parts: (..., H) history vectors, (..., P) last XRD,
-        (..., 2) lab state, (..., 2) budget state -> (..., obs_size) float32, clipped to +-OBS_LIMIT."""
+                    budget_state: np.ndarray, descriptors: np.ndarray | None = None) -> np.ndarray:
+        """The observation(s) from their parts: (..., H) history vectors, (..., X) last-XRD
+        features, (..., 2) lab state, (..., 2) budget state (``descriptors``: per row, when rows
+        are campaigns of different tasks; default this layout's) -> (..., obs_size) float32,
+        clipped to +-OBS_LIMIT."""
         lead = history.shape[:-1]
-        obs = np.concatenate([np.broadcast_to(self.descriptors, (*lead, self.descriptors.size)), history, last_xrd,
-                              lab_state, budget_state], axis=-1)
+        desc = np.broadcast_to(self.descriptors if descriptors is None else descriptors,
+                               (*lead, self.descriptors.size))
+        obs = np.concatenate([desc, history, last_xrd, lab_state, budget_state], axis=-1)
         return np.minimum(np.maximum(obs, -OBS_LIMIT), OBS_LIMIT).astype(np.float32)  # np.clip: 3x slower here
+
+
+def task_layouts(tasks: Sequence[tuple[ChemicalSystem, Sequence[str] | None]], reward: str,
+                 weights: RewardWeights | None, history: int) -> list[CampaignLayout]:
+    """One layout per task (system, candidate targets): a single task's own layout, or for
+    several the system-agnostic layouts sharing one action and observation space.
+
+    Raises:
+        ValueError: no tasks.
+    """
+    if not tasks:
+        raise ValueError("a campaign needs at least one task (system, candidate targets)")
+    if len(tasks) == 1:
+        return [CampaignLayout(tasks[0][0], tasks[0][1], reward, weights, history)]
+    slots = max(len(RecipeSpace(system, targets).routes) for system, targets in tasks)
+    return [CampaignLayout(system, targets, reward, weights, history, slots) for system, targets in tasks]

@@ -11,6 +11,7 @@ import pytest
 import synthgap.envs  # noqa: F401  (registers the ids)
 from synthgap.envs.buildable import buildable_performance
 from synthgap.envs.campaign_vector import CampaignVectorEnv
+from synthgap.envs.chemistry import RecipeBatch
 from synthgap.envs.lab.batched import BatchedResult
 from synthgap.envs.lab.world import draw_world
 
@@ -69,7 +70,8 @@ def test_next_step_autoreset_ignores_the_action_and_starts_a_new_campaign():
     assert not term.any() and not trunc.any() and (reward == 0).all() and info == {}
     assert np.allclose(obs[:, -2], 1.0) and np.allclose(obs[:, -1], 0.0)  # a fresh campaign
     assert (env.labs.lab_seeds != seeds).all()  # in labs of their own
-    np.testing.assert_array_equal(obs[:, : env.layout.descriptors.size], first[:, : env.layout.descriptors.size])
+    C = env.layouts[0].descriptors.size
+    np.testing.assert_array_equal(obs[:, :C], first[:, :C])
 
 
 def test_same_step_autoreset_hands_over_the_last_observation():
@@ -100,7 +102,7 @@ def test_reset_mask_resets_only_the_campaigns_asked():
 def test_observations_hold_what_the_lab_measured_and_the_actions_taken():
     env = make(4, budget=5)
     env.reset(seed=3)
-    lay = env.layout
+    lay = env.layouts[0]
     a = actions(env, 5)
     obs, reward, _, _, info = env.step(a)
     c0 = lay.descriptors.size
@@ -113,7 +115,7 @@ def test_observations_hold_what_the_lab_measured_and_the_actions_taken():
     xrd = obs[:, -4 - len(env.system.solids):-4]
     ok = ~info["failed"]
     np.testing.assert_allclose(xrd[ok].sum(axis=1), 1.0, atol=1e-5)  # a measured scan sums to 1
-    recipes = env.decode_actions(a)
+    recipes = RecipeBatch.from_recipes(env.system, env.decode_actions(a))
     want = lay.reward_fn.score_batch(recipes, info["measured_performance"], info["lab_hours"], info["target_fraction"],
                                      info["failed"])[0]
     np.testing.assert_allclose(reward, want)
@@ -136,11 +138,12 @@ def test_identical_measurements_pay_identical_rewards_whatever_the_recipe():
 
     env.labs.run = same_report
     a = actions(env, 9)
-    for j in range(4):  # every campaign's recipe a BaTiO3 route (the others measure 0 of their target)
-        a[j, env.layout.actions.route_slice] = -1.0
-        a[j, env.layout.actions.route_slice.start + env.layout.space.routes.index(env.layout.space.routes[0])] = 1.0
+    routes = env.layouts[0].actions.route_slice
+    for j in range(4):  # every campaign's recipe the first route (the others measure 0 of their target)
+        a[j, routes] = -1.0
+        a[j, routes.start] = 1.0
     _, reward, _, _, info = env.step(a)
-    assert len(set(env.decode_actions(a).dwell_temperature.tolist())) == 4  # four different recipes
+    assert len({r.dwell_temperature for r in env.decode_actions(a)}) == 4  # four different recipes
     assert np.unique(reward).size == 1
 
 
@@ -150,12 +153,12 @@ def test_truth_is_only_under_privileged_and_is_the_true_worlds_buildable():
     a = actions(env, 4)
     _, _, _, _, info = env.step(a)
     allowed = {"measured_performance", "target_fraction", "failed", "lab_hours", "best_performance", "lab",
-               "reward_parts", "privileged"}
+               "system", "reward_parts", "privileged"}
     assert {k.lstrip("_") for k in info} == allowed
     recipes = env.decode_actions(a)
-    for i, seed in enumerate(env.labs.lab_seeds):
+    for i, seed in enumerate(env.lab_seeds):
         world = draw_world(env.system, int(seed)).system
-        want = buildable_performance(world, recipes.recipe(env.system, i))[0]
+        want = buildable_performance(world, recipes[i])[0]
         assert info["privileged"]["buildable"][i] == pytest.approx(want, rel=1e-9)
 
 
