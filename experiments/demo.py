@@ -2,9 +2,10 @@
 
 1. The synthesis gap on the catalogue: for every target, the 0 K hull against the hull
    at synthesis temperature and the best recipe a dense batched search finds.
-2. A PPO policy trained on ``synthgap/Campaign-v0`` (through ``synthgap train``: tracked
-   in MLflow, registered, hash-checked when loaded back), compared with random search on
-   the same budget and the same seeded campaigns.
+2. A PPO policy trained on ``synthgap/Campaign-v0`` in training worlds (through ``synthgap
+   train`` on the native vector env, 64 campaigns at a time: tracked in MLflow, registered,
+   hash-checked when loaded back), compared with random search in held-out worlds on the
+   SimPy twin, same budget, same seeded campaigns, paired.
 3. A report (Markdown and PNGs) in one folder, one MLflow run holding it, and a summary
    table on stdout with how to open the UI.
 """
@@ -21,6 +22,7 @@ import numpy as np
 
 DEFAULT_OUT = Path("synthgap-runs") / "demo"
 CAMPAIGN = "synthgap/Campaign-v0"
+TRAIN_CAMPAIGNS = 64  # campaigns the native vector env steps together in training
 
 
 def add_parsers(sub) -> None:
@@ -34,8 +36,9 @@ def add_parsers(sub) -> None:
     # argparse checks the upper bounds, _check the lower ones
 
     p.add_argument("--budget", type=int_arg(hi=1_000), default=10, help="experiments per campaign, 1-1000")
-    p.add_argument("--timesteps", type=int_arg(hi=10**9), default=20_000, help="PPO training steps (experiments)")
-    p.add_argument("--campaigns", type=int_arg(hi=1_000), default=20,
+    p.add_argument("--timesteps", type=int_arg(hi=10**9), default=600_000,
+                   help=f"PPO training steps (experiments, {TRAIN_CAMPAIGNS} campaigns at a time)")
+    p.add_argument("--campaigns", type=int_arg(hi=1_000), default=30,
                    help="seeded evaluation campaigns per policy (paired by seed), 1-1000; 20 or more for the "
                         "paired test to mean something")
     p.add_argument("--recipes", type=int_arg(hi=1_000_000), default=20_000,
@@ -88,11 +91,13 @@ def train_policy(args, out: Path) -> dict:
     """Train PPO on Campaign-v0 through ``synthgap train``'s own code; returns its summary."""
     from .train_cli import parse_train_args, train_run
 
-    env_kwargs = {"system": args.system, "budget": args.budget}
+    env_kwargs = {"system": args.system, "budget": args.budget, "split": "train"}
     config = out / "ppo.yaml"
-    # small net, rollouts of whole campaigns; 1 env keeps the run reproducible from its seed
-    config.write_text(f"net_arch: [64, 64]\nn_steps: {20 * args.budget}\nbatch_size: {5 * args.budget}\n"
-                      "learning_rate: 0.0003\nn_epochs: 10\neval_episodes: 5\n")
+    # 64 campaigns per call of the native vector env (batched labs, the twin's noise model),
+    # rollouts of 2,048 experiments; seeded, so the run reproduces
+    config.write_text(f"net_arch: [128, 128]\nn_envs: {TRAIN_CAMPAIGNS}\nvectorization: native\n"
+                      f"n_steps: {2048 // TRAIN_CAMPAIGNS}\nbatch_size: 512\nlearning_rate: 0.0003\nn_epochs: 5\n"
+                      "eval_episodes: 5\n")
     every = str(max(args.timesteps // 5, 1))  # five evaluations and checkpoints per run
     argv = ["--env", CAMPAIGN, "--algo", "ppo", "--timesteps", str(args.timesteps), "--seed", str(args.seed),
             "--config", str(config), "--env-kwargs", json.dumps(env_kwargs), "--eval-freq", every,
@@ -111,9 +116,9 @@ def compare(args, model_uri: str) -> dict:
     from synthgap.agents.rl.evaluation import random_actor, run_episodes
     from synthgap.agents.rl.registry import load_policy
 
-    env_kwargs = {"system": args.system, "budget": args.budget}
+    env_kwargs = {"system": args.system, "budget": args.budget, "split": "test"}  # worlds never seen in training
     policy = load_policy(model_uri, tracking_uri=args.tracking_uri)
-    seed = 10_000 + args.seed  # evaluation campaigns never seen in training
+    seed = 10_000 + args.seed
     trained = run_episodes(policy.predict, CAMPAIGN, env_kwargs, args.campaigns, seed)
     rand = run_episodes(random_actor(CAMPAIGN, env_kwargs, seed), CAMPAIGN, env_kwargs, args.campaigns, seed)
     return {"ppo": trained, "random": rand}
@@ -131,18 +136,22 @@ def plot_best_so_far(results: dict, path: Path, system: str) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 5))
+    from synthgap.agents.statistics import bootstrap_mean
+
+    fig, ax = plt.subplots(figsize=(7, 6))
     for name, color in (("ppo", "#2a7"), ("random", "#888")):
         curves = best_so_far(results[name])
         x = np.arange(1, curves.shape[1] + 1)
-        q25, med, q75 = np.percentile(curves, [25, 50, 75], axis=0)
+        cis = [bootstrap_mean(curves[:, k]) for k in range(curves.shape[1])]
         who = "PPO policy" if name == "ppo" else "random search"
-        ax.plot(x, med, color=color, lw=2, label=f"{who}: median")
-        ax.fill_between(x, q25, q75, color=color, alpha=0.2, label=f"{who}: 25-75 % of campaigns")
+        ax.plot(x, [c.mean for c in cis], color=color, lw=2, label=f"{who}: mean over campaigns")
+        ax.fill_between(x, [c.low for c in cis], [c.high for c in cis], color=color, alpha=0.2,
+                        label=f"{who}: 95 % bootstrap interval of the mean")
     ax.set(xlabel="experiment", ylabel="best buildable so far\n(fraction of the oracle)",
-           title=f"{system}: trained policy against random search, {len(results['ppo'])} seeded campaigns")
+           title=f"{system}: trained policy against random search,\n{len(results['ppo'])} seeded campaigns "
+                 "in worlds unseen in training")
     ax.grid(alpha=0.3)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, fontsize=9, frameon=False)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=1, fontsize=9, frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -44,7 +44,11 @@ def add_parsers(subparsers) -> None:
     p.add_argument("--timesteps", dest="total_timesteps", type=int_arg(), default=None,
                    help="total environment steps (1 to 10**9)")
     p.add_argument("--seed", type=int_arg(), default=None, help="0 to 2**32-1")
-    p.add_argument("--n-envs", type=int_arg(), default=None, help="envs stepped together (DummyVecEnv), 1-64")
+    p.add_argument("--n-envs", type=int_arg(), default=None,
+                   help="envs stepped together: 1-64 in a DummyVecEnv, 1-4096 with --vectorization native")
+    p.add_argument("--vectorization", choices=("dummy", "native"), default=None,
+                   help="dummy: copies of the env in a DummyVecEnv (default); native: the env's own batched vector "
+                        "env (Campaign-v0)")
     p.add_argument("--config", default=None, help="YAML file of TrainConfig fields")
     p.add_argument("--env-kwargs", default=None, help='JSON object of env arguments, e.g. \'{"budget": 10}\'')
     p.add_argument("--eval-freq", type=int_arg(), default=None, help="timesteps between evaluations (0: none)")
@@ -85,7 +89,8 @@ def add_parsers(subparsers) -> None:
 
 
 _CONFIG_FLAGS = {"env_id": "--env", "algo": "--algo", "total_timesteps": "--timesteps", "seed": "--seed",
-                 "n_envs": "--n-envs", "config": "--config", "env_kwargs": "--env-kwargs", "eval_freq": "--eval-freq",
+                 "n_envs": "--n-envs", "vectorization": "--vectorization", "config": "--config",
+                 "env_kwargs": "--env-kwargs", "eval_freq": "--eval-freq",
                  "checkpoint_freq": "--checkpoint-freq", "register_as": "--register-as"}
 
 
@@ -106,7 +111,8 @@ def config_from_args(args):
             raise ConfigError(f"--env-kwargs: must be a JSON object, got {short(args.env_kwargs)}")
     try:
         return config.updated(env_id=args.env_id, algo=args.algo, total_timesteps=args.total_timesteps,
-                              seed=args.seed, n_envs=args.n_envs, env_kwargs=env_kwargs, eval_freq=args.eval_freq,
+                              seed=args.seed, n_envs=args.n_envs, vectorization=args.vectorization,
+                              env_kwargs=env_kwargs, eval_freq=args.eval_freq,
                               checkpoint_freq=args.checkpoint_freq)
     except ConfigError as exc:  # name the flag when a flag set the bad field
         name = str(exc).split(":", 1)[0]
@@ -116,11 +122,12 @@ def config_from_args(args):
 
 
 def _check_env(config) -> None:
-    from synthgap.agents.rl.envs import check_algo_fits, make_env
+    from synthgap.agents.rl.envs import check_algo_fits, check_vectorization, make_env
     from synthgap.agents.rl.trainer import check_fits
 
-    env = make_env(config.env_id, config.env_kwargs)
+    env = make_env(config.env_id, config.env_kwargs)  # an unknown id or bad kwargs are named first
     try:
+        check_vectorization(config.env_id, config.vectorization)
         check_algo_fits(config.algo, env.action_space)
     finally:
         env.close()

@@ -17,13 +17,15 @@ from typing import Any
 from synthgap.envs.userfiles import ConfigError, UserFileError, UserFileNotFound, load_user_file, short
 
 ALGOS = ("ppo", "sac", "a2c")
+VECTORIZATIONS = ("dummy", "native")
+MAX_DUMMY_ENVS = 64  # copies in one DummyVecEnv (a native vector env steps up to 4,096 in one call)
 ON_POLICY = ("ppo", "a2c")
 #: field -> (lowest, highest) allowed: the upper bounds keep memory and run time finite
 #: (a rollout of n_steps x n_envs, a replay buffer of buffer_size transitions, layer widths).
 INT_RANGES: dict[str, tuple[int, int]] = {
     "total_timesteps": (1, 10**9),
     "seed": (0, 2**32 - 1),
-    "n_envs": (1, 64),
+    "n_envs": (1, 4096),
     "n_steps": (1, 100_000),
     "batch_size": (1, 100_000),
     "n_epochs": (1, 1_000),
@@ -53,7 +55,11 @@ class TrainConfig:
     seed: int = 0
     """Seed of the model, the training envs (seed, seed+1, ...) and the evaluation envs (seed + 10000)."""
     n_envs: int = 1
-    """Copies of the env stepped together in one ``DummyVecEnv``."""
+    """Envs stepped together: copies in one ``DummyVecEnv`` (1-64), or campaigns of the native vector env (1-4,096)."""
+    vectorization: str = "dummy"
+    """``dummy``: ``n_envs`` copies of the env in SB3's ``DummyVecEnv``; ``native``: the env's own
+    vector env (``gymnasium.make_vec``'s vector entry point: Campaign-v0 steps ``n_envs`` campaigns
+    in one batched call)."""
     learning_rate: float = 3e-4
     """Adam step size (constant)."""
     gamma: float = 0.99
@@ -145,6 +151,11 @@ def validate(config: TrainConfig) -> TrainConfig:
             raise ConfigError(f"{name}: must be >= {lo}, got {short(value)}")
         if value > hi:
             raise ConfigError(f"{name}: must be <= {hi:,}, got {short(value)}")
+    if c.vectorization not in VECTORIZATIONS:
+        raise ConfigError(f"vectorization: must be one of {', '.join(VECTORIZATIONS)}, got {short(c.vectorization)}")
+    if c.vectorization == "dummy" and c.n_envs > MAX_DUMMY_ENVS:
+        raise ConfigError(f"n_envs: must be <= {MAX_DUMMY_ENVS} in a DummyVecEnv, got {c.n_envs} "
+                          "(vectorization: native steps up to 4,096 in one call)")
     if c.n_steps * c.n_envs > MAX_ROLLOUT:
         raise ConfigError(f"n_steps: n_steps x n_envs must be <= {MAX_ROLLOUT:,} transitions, got "
                           f"{c.n_steps} x {c.n_envs}")

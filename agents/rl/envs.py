@@ -94,9 +94,50 @@ def _gym_vec_env(env_id: str, n_envs: int, seed: int, env_kwargs: dict[str, Any]
                             vec_env_cls=DummyVecEnv)
 
 
-def make_vec_env(env_id: str, n_envs: int = 1, seed: int = 0, env_kwargs: dict[str, Any] | None = None):
-    """A seeded ``VecEnv`` (``DummyVecEnv`` of ``Monitor``-wrapped envs) for ``env_id``."""
+def check_vectorization(env_id: str, vectorization: str) -> None:
+    """Refuse ``vectorization="native"`` for an env without a native vector env.
+
+    Raises:
+        EnvSpecError: naming the envs that have one.
+    """
+    if vectorization != "native":
+        return
+    import gymnasium as gym
+
+    _ensure_registered()
+    spec = gym.registry.get(env_id)
+    if spec is None or spec.vector_entry_point is None:
+        native = sorted(k for k, v in gym.registry.items() if k.startswith("synthgap/") and v.vector_entry_point)
+        raise EnvSpecError(f"{env_id!r} has no native vector env (those that have: {', '.join(native)}); "
+                           "use vectorization: dummy")
+
+
+def _native_vec_env(env_id: str, n_envs: int, seed: int, env_kwargs: dict[str, Any]):
+    """The env's own vector env (its vector entry point), "same_step" autoreset, as an SB3 ``VecEnv``
+    (:class:`~synthgap.agents.rl.vector_adapter.VectorEnvAdapter` in a ``VecMonitor``)."""
+    import gymnasium as gym
+    from stable_baselines3.common.vec_env import VecMonitor
+
+    from .vector_adapter import VectorEnvAdapter
+
+    check_vectorization(env_id, "native")
+    try:
+        venv = gym.make_vec(env_id, num_envs=n_envs, vectorization_mode="vector_entry_point",
+                            autoreset_mode="same_step", **env_kwargs)
+    except TypeError as exc:
+        raise EnvSpecError(f"{env_id}: bad env kwargs {env_kwargs!r} ({exc})") from None
+    out = VecMonitor(VectorEnvAdapter(venv))
+    out.seed(seed)
+    return out
+
+
+def make_vec_env(env_id: str, n_envs: int = 1, seed: int = 0, env_kwargs: dict[str, Any] | None = None,
+                 vectorization: str = "dummy"):
+    """A seeded ``VecEnv`` for ``env_id``: a ``DummyVecEnv`` of ``Monitor``-wrapped envs, or
+    (``vectorization="native"``) the env's own batched vector env."""
     env_kwargs = dict(env_kwargs or {})
+    if vectorization == "native":
+        return _native_vec_env(env_id, n_envs, seed, env_kwargs)
     matches = [p for p in _BUILDERS if env_id.startswith(p)]
     builder = _BUILDERS[max(matches, key=len)] if matches else _gym_vec_env
     return builder(env_id, n_envs, seed, env_kwargs)

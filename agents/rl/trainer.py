@@ -104,7 +104,7 @@ def train(config: TrainConfig, out_dir: str | Path, *, output_formats: Sequence 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else out_dir / "checkpoints"
-    env = make_vec_env(config.env_id, config.n_envs, config.seed, config.env_kwargs)
+    env = make_vec_env(config.env_id, config.n_envs, config.seed, config.env_kwargs, config.vectorization)
     check_algo_fits(config.algo, env.action_space)
     eval_env = make_vec_env(config.env_id, 1, config.seed + EVAL_SEED_OFFSET, config.env_kwargs)
     writers = [f for f in output_formats if isinstance(f, BufferedKVWriter)]

@@ -42,6 +42,8 @@ def test_every_field_has_a_docstring():
     ({"env_kwargs": [1]}, "env_kwargs"),
     ({"total_timesteps": 0}, "total_timesteps"),
     ({"n_stepz": 3}, "n_stepz"),
+    ({"vectorization": "ray"}, "vectorization"),
+    ({"n_envs": 65}, "n_envs"),
 ])
 def test_bad_config_names_the_field(data, field):
     with pytest.raises(ConfigError, match=field):
@@ -69,6 +71,8 @@ def test_yaml_file_round_trip_and_errors(tmp_path):
     (["--env-kwargs", '{"interval": 1}'], "interval"),
     (["--timesteps", "0"], "total_timesteps"),
     (["--resume", "abc", "--algo", "sac"], "--algo"),
+    (["--n-envs", "100"], "vectorization: native"),
+    (["--vectorization", "native"], "no native vector env"),
 ])
 def test_train_user_errors_exit_2_with_one_line(argv, needle, tmp_path, capsys):
     uri = f"sqlite:///{tmp_path}/mlflow.db"
@@ -106,3 +110,18 @@ def test_ui_default_store_is_relative_to_cwd(tmp_path, monkeypatch):
     cmd = ui_command(5000)
     assert cmd[cmd.index("--backend-store-uri") + 1] == "sqlite:///synthgap-runs/mlflow.db"
     assert cmd[cmd.index("--default-artifact-root") + 1] == (tmp_path / "synthgap-runs/artifacts").as_uri()
+
+
+def test_native_vectorization_trains_on_the_batched_vector_env(tmp_path):
+    """``vectorization: native``: the env's own vector env, n_envs campaigns per call, through SB3."""
+    from synthgap.agents.rl.envs import make_vec_env
+    from synthgap.agents.rl.trainer import train
+
+    venv = make_vec_env("synthgap/Campaign-v0", 128, 0, {"budget": 3}, "native")
+    assert venv.num_envs == 128 and type(venv.unwrapped.venv).__name__ == "CampaignVectorEnv"
+    venv.close()
+    config = TrainConfig(env_id="synthgap/Campaign-v0", env_kwargs={"budget": 3}, n_envs=128, vectorization="native",
+                         n_steps=6, batch_size=128, n_epochs=1, total_timesteps=1536, eval_freq=0, checkpoint_freq=0)
+    result = train(config, tmp_path)
+    assert result.num_timesteps == 1536 and result.model_path.exists()
+    assert len(result.model.ep_info_buffer) == 100  # 512 campaigns of 3 experiments finished; SB3 keeps 100
