@@ -32,7 +32,7 @@ from synthgap.envs.chemistry import (
 
 from .evaluator import EVALUATORS
 from .oracle import compute_oracle
-from .planners import PLANNERS, make_planner
+from .planners import PLANNERS, PlannerError, make_planner, planner_factory
 from .space import RecipeSpace
 
 DEFAULT_PLANNERS = ("random", "sobol", "tpe", "gp", "nsga2", "thermo_only", "synthesis_aware")
@@ -50,7 +50,8 @@ class BenchmarkConfig:
 
     Attributes:
         systems: bundled system names or paths of system data files.
-        planners: planner names (keys of ``PLANNERS``).
+        planners: planner specs: names of ``PLANNERS``, ``policy:models:/NAME@ALIAS`` (a trained
+            Campaign-v0 policy) or ``module:Class`` (your own Planner subclass).
         seeds: campaigns per (system, planner); seeds are 0 .. seeds-1.
         budget: experiments per campaign.
         out: output folder (cells are cached here).
@@ -86,10 +87,13 @@ class BenchmarkConfig:
                 load_system(s)
             except CatalogueError as exc:
                 raise BenchmarkError(f"--systems: cannot load {s!r}: {exc}") from None
-        unknown = [p for p in self.planners if p not in PLANNERS]
-        if unknown or not self.planners:
-            raise BenchmarkError(f"--planners: unknown {unknown or '(none given)'}; "
-                                 f"choose from {', '.join(PLANNERS)}")
+        if not self.planners:
+            raise BenchmarkError(f"--planners: none given; choose from {', '.join(PLANNERS)}")
+        for p in self.planners:
+            try:
+                planner_factory(p)  # loads a policy, imports a user's class: fails here, not in a worker
+            except PlannerError as exc:
+                raise BenchmarkError(f"--planners: {exc}") from None
         for name in ("seeds", "budget", "batch_size", "oracle_samples"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
@@ -115,6 +119,15 @@ def system_key(system: str) -> str:
     return f"{p.stem}-{digest}"
 
 
+def planner_key(planner: str) -> str:
+    """File-safe key of a planner spec: the name, or (``policy:...``, ``module:Class``) its
+    characters made safe plus a hash of the spec."""
+    if planner in PLANNERS:
+        return planner
+    safe = "".join(c if c.isalnum() or c in "-." else "_" for c in planner)[-40:]
+    return f"{safe}-{hashlib.sha1(planner.encode()).hexdigest()[:8]}"
+
+
 def _crc(text: str) -> int:
     return zlib.crc32(text.encode())
 
@@ -134,7 +147,7 @@ class Cell:
     def key(self) -> str:
         q = f"__q{self.batch_size}" if self.batch_size != 1 else ""
         e = f"__{self.evaluator}" if self.evaluator != "simple" else ""
-        return f"{system_key(self.system)}__{self.planner}__s{self.seed:03d}__b{self.budget}{q}{e}"
+        return f"{system_key(self.system)}__{planner_key(self.planner)}__s{self.seed:03d}__b{self.budget}{q}{e}"
 
     def planner_seed(self) -> int:
         ss = np.random.SeedSequence([self.seed, _crc(system_key(self.system)), _crc(self.planner)])

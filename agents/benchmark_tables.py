@@ -2,8 +2,9 @@
 
 From the raw cell and oracle records (:mod:`.benchmark_cells`): ``results.csv`` (one row
 per cell), ``summary.csv`` and ``summary.md`` (medians and IQRs over seeds per system and
-planner; best buildable performance and regret as fractions of the oracle, lab hours in h,
-wall time in ms per suggestion), ``benchmark.json`` (configuration + summary) and the
+planner; best buildable performance as a mean with its bootstrap interval and paired tests
+against random search and the best BO planner, regret as a fraction of the oracle, lab hours
+in h, wall time in ms per suggestion), ``benchmark.json`` (configuration + summary) and the
 figures (:mod:`.figures`).
 """
 
@@ -23,6 +24,7 @@ from synthgap.envs.lab.thermal import FURNACE_OFFSET_SD_K
 
 from .benchmark_cells import BenchmarkConfig, Cell, system_key
 from .metrics import campaign_metrics, median_iqr
+from .statistics import bootstrap_mean, paired_wilcoxon
 
 
 @dataclass
@@ -90,15 +92,45 @@ def summarise(config: BenchmarkConfig, cells: Sequence[Cell], records: dict, ora
         for f in (90, 95):
             row[f"reached_{f}"] = float(np.mean([not math.isnan(r[f"experiments_to_{f}"]) for r in rs]))
         row["pick_target"] = Counter(r["pick_target"] for r in rs).most_common(1)[0][0]
+        ci = bootstrap_mean([r["final_best"] for r in rs])
+        row["final_best_mean"], row["final_best_ci_low"], row["final_best_ci_high"] = ci.mean, ci.low, ci.high
         summary.append(row)
+    _paired_tests(rows, summary)
     return BenchmarkResult(rows, summary, {c.key: records[c.key] for c in cells},
                            {system_key(s): oracles[system_key(s)] for s in config.systems}, 0)
 
 
+#: the Bayesian-optimisation planners a planner is compared with (the best of them by mean, per system)
+BO_PLANNERS = ("gp", "tpe", "nsga2")
+
+
+def _paired_tests(rows: list[dict], summary: list[dict]) -> None:
+    """Add to each summary row the paired Wilcoxon p-values (same seeds) of its final best
+    buildable performance against random search (``p_vs_random``) and against the best BO
+    planner of its system by mean (``p_vs_best_bo``, naming it in ``best_bo``); NaN where the
+    reference is missing, is the planner itself, or the seeds do not pair."""
+    def by_seed(sk: str, planner: str) -> dict[int, float]:
+        return {r["seed"]: r["final_best"] for r in rows if r["system_key"] == sk and r["planner"] == planner}
+
+    for row in summary:
+        sk = row["system_key"]
+        bo = [s for s in summary if s["system_key"] == sk and s["planner"] in BO_PLANNERS]
+        best_bo = max(bo, key=lambda s: s["final_best_mean"])["planner"] if bo else ""
+        row["best_bo"] = best_bo
+        mine = by_seed(sk, row["planner"])
+        for key, ref in (("p_vs_random", "random"), ("p_vs_best_bo", best_bo)):
+            theirs = by_seed(sk, ref) if ref and ref != row["planner"] else {}
+            seeds = sorted(set(mine) & set(theirs))
+            row[key] = (paired_wilcoxon([mine[k] for k in seeds], [theirs[k] for k in seeds])
+                        if len(seeds) >= 2 and len(seeds) == len(mine) else math.nan)
+
+
 SUMMARY_MD_COLUMNS = (
     ("system", "system"), ("planner", "planner"), ("oracle", "oracle"),
-    ("final_best_median", "best buildable / oracle (median)"), ("final_best_q25", "q25"),
-    ("final_best_q75", "q75"), ("final_regret_median", "regret / oracle (median)"),
+    ("final_best_mean", "best buildable / oracle (mean)"), ("final_best_ci_low", "95 % CI low"),
+    ("final_best_ci_high", "95 % CI high"), ("final_best_median", "median"),
+    ("p_vs_random", "p vs random"), ("p_vs_best_bo", "p vs best BO"), ("best_bo", "best BO"),
+    ("final_regret_median", "regret / oracle (median)"),
     ("experiments_to_90_median", "exps to 90%"), ("experiments_to_95_median", "exps to 95%"),
     ("reached_95", "reached 95%"), ("hours_to_95_median", "lab h to 95%"),
     ("success_rate_median", "success rate"), ("wall_ms_per_suggestion_median", "ms/suggestion"),
@@ -132,7 +164,9 @@ def write_outputs(config: BenchmarkConfig, out: Path, result: BenchmarkResult) -
               "best buildable performance = expected performance over furnace drift "
               f"N(0, {FURNACE_OFFSET_SD_K:g} K) of the recipe with the best measured performance, "
               "as a fraction of the oracle (the best achievable, property unit in column 'oracle'); "
-              "medians and IQRs over seeds; '—' = not reached by at least half the seeds.\n\n")
+              "means with 95 % bootstrap intervals over seeds, paired Wilcoxon p-values (same seeds) "
+              "against random search and against the best Bayesian-optimisation planner by mean; other "
+              "columns medians over seeds; '—' = not reached by at least half the seeds.\n\n")
     files["summary_md"].write_text(header + markdown_table(result.summary))
     files["benchmark_json"].write_text(json.dumps(
         {"config": asdict(config), "summary": result.summary, "oracles": result.oracles},

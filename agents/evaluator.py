@@ -13,6 +13,8 @@ as measured.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from synthgap.envs.chemistry import ChemicalSystem, Recipe, load_system
@@ -33,11 +35,16 @@ def result_of(rec: SampleRecord) -> ExperimentResult:
     lab hours (a failed firing: no phases, performance 0, not a success)."""
     outcome = Outcome.of(rec)  # the envs' reading of a record: one definition of a failed experiment
     fractions = {} if outcome.failed else {p: float(f) for p, f in rec.xrd_phase_fractions.items() if f > 0}
+    tc = rec.tc_summary or {}
+    logged = {"tc_dwell_mean_K": tc.get("tc_dwell_mean_K", math.nan),
+              "tc_dwell_std_K": tc.get("tc_dwell_std_K", math.nan), "humidity": rec.humidity,
+              "wait_h": sum(rec.waits_s.values()) / 3600.0 if rec.waits_s else math.nan}
     return ExperimentResult(
         performance=outcome.performance,
         phase_fractions=fractions,
         success=not outcome.failed and outcome.target_fraction >= SUCCESS_PURITY,
         lab_hours=outcome.lab_hours,
+        telemetry={k: float(v) for k, v in logged.items() if math.isfinite(v)},
     )
 
 

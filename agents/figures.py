@@ -52,9 +52,9 @@ def _median_seed_recipe(recs: list[dict]) -> tuple[Recipe, float] | None:
 
 def regret_figure(result, system_key: str, recs: list[dict]) -> Figure:
     oracle = result.oracles[system_key]["value"]
-    fig = Figure(figsize=(10, 4), layout="constrained")
-    ax_n, ax_h = fig.subplots(1, 2)
     planners = list(dict.fromkeys(r["cell"]["planner"] for r in recs))
+    fig = Figure(figsize=(10, 4.6 + 0.2 * ((len(planners) + 2) // 3)), layout="constrained")
+    ax_n, ax_h = fig.subplots(1, 2)
     max_h = max(sum(e["lab_hours"] for e in r["experiments"]) for r in recs)
     grid_h = np.linspace(0, max_h, 200)
     for p in planners:
@@ -79,9 +79,10 @@ def regret_figure(result, system_key: str, recs: list[dict]) -> Figure:
         ax.set_ylabel("simple regret (fraction of the oracle)")
         ax.set_ylim(bottom=min(0.0, ax.get_ylim()[0]))
         ax.grid(alpha=0.3)
-    ax_n.legend(fontsize=8)
-    fig.suptitle(f"{recs[0]['system_name']}: regret vs effort (median, IQR over seeds; "
-                 f"oracle {oracle:.4g})")
+    handles, labels = ax_n.get_legend_handles_labels()  # below the plots: never over the curves
+    fig.legend(handles, labels, loc="outside lower center", ncol=min(3, len(labels)), fontsize=8, frameon=False)
+    fig.suptitle(f"{recs[0]['system_name']}: regret vs effort over {len(recs) // max(len(planners), 1)} seeds "
+                 f"(lines: median; bands: 25-75 % of seeds; oracle {oracle:.4g})")
     return fig
 
 

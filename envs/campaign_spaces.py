@@ -46,7 +46,8 @@ class ActionEncoding:
 
     Attributes:
         dim: action size: 6 continuous fields, ``R`` route logits, ``A`` atmosphere logits.
-        route_slice, atmosphere_slice: where the logits sit.
+        route_slots: ``R``.
+        route_slice, atmosphere_slice: where the logits sit (the space's own routes' slots).
     """
 
     def __init__(self, space: RecipeSpace, route_slots: int | None = None) -> None:
@@ -56,6 +57,7 @@ class ActionEncoding:
         if n_r < len(space.routes):
             raise ValueError(f"route_slots={route_slots} is fewer than the {len(space.routes)} routes of the space")
         self.dim = n_cont + n_r + n_a
+        self.route_slots = n_r
         self.route_slice = slice(n_cont, n_cont + len(space.routes))  # the slots this space's routes use
         self.atmosphere_slice = slice(n_cont + n_r, self.dim)
 

@@ -48,8 +48,9 @@ def add_benchmark_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--systems", required=True,
                    help="comma-separated bundled system names or system file paths")
     p.add_argument("--planners", default=None,
-                   help="comma-separated (default: every planner but lhs, as synthgap.agents.benchmark."
-                        "DEFAULT_PLANNERS lists them)")
+                   help="comma-separated names (default: every planner but lhs, as synthgap.agents.benchmark."
+                        "DEFAULT_PLANNERS lists them), policy:models:/NAME@ALIAS (a trained Campaign-v0 policy) "
+                        "or module:Class (your own Planner subclass, imported from the working directory)")
     p.add_argument("--seeds", type=int_arg(hi=MAX_SEEDS), default=20,
                    help=f"campaigns per system and planner, 1-{MAX_SEEDS:,}")
     p.add_argument("--budget", type=int_arg(hi=MAX_BUDGET), default=30,

@@ -29,7 +29,9 @@ name                    what it does
                         the chosen route with a Gaussian process (scikit-learn)
 ======================  ===============================================================
 
-:func:`make_planner` builds one by name; :data:`PLANNERS` is the registry.
+:func:`make_planner` builds one by name; :data:`PLANNERS` is the registry; beside its names
+a spec may be ``policy:models:/NAME@ALIAS`` (a trained Campaign-v0 policy,
+:class:`CampaignPolicyPlanner`) or ``module:Class`` (your own :class:`Planner` subclass).
 """
 
 from .base import (
@@ -44,12 +46,14 @@ from .base import (
 )
 from .heuristics import ON_HULL_TOLERANCE, SynthesisAwarePlanner, ThermoOnlyPlanner, thermodynamic_pick
 from .optuna import OptunaPlanner, robustness
-from .registry import PLANNERS, make_planner
+from .policy import CampaignPolicyPlanner
+from .registry import PLANNERS, make_planner, planner_factory
 from .sampling import LatinHypercubePlanner, RandomPlanner, SobolPlanner
 
 __all__ = [
     "BudgetExhaustedError", "ExperimentResult", "Planner", "PlannerError", "PolicyPlanner", "Proposal",
     "Suggestion", "UnknownSuggestionError", "ON_HULL_TOLERANCE", "SynthesisAwarePlanner", "ThermoOnlyPlanner",
-    "thermodynamic_pick", "OptunaPlanner", "robustness", "PLANNERS", "make_planner", "LatinHypercubePlanner",
+    "thermodynamic_pick", "OptunaPlanner", "robustness", "PLANNERS", "make_planner",
+    "planner_factory", "CampaignPolicyPlanner", "LatinHypercubePlanner",
     "RandomPlanner", "SobolPlanner",
 ]

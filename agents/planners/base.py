@@ -66,17 +66,22 @@ class ExperimentResult:
         phase_fractions: phase name -> measured weight fraction (XRD refinement), sums to 1.
         success: the target formed as the majority phase (see ``synthgap.envs.lab.measurement.SUCCESS_PURITY``).
         lab_hours: simulated lab time the experiment took, h.
+        telemetry: what the lab logged beside the measurement, where it logs it:
+            ``tc_dwell_mean_K`` and ``tc_dwell_std_K`` (the dwell's thermocouple, K),
+            ``humidity`` (at dispensing, 0-1), ``wait_h`` (queue waits, h).
     """
 
     performance: float
     phase_fractions: Mapping[str, float]
     success: bool
     lab_hours: float
+    telemetry: Mapping[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {"performance": float(self.performance),
                 "phase_fractions": {k: float(v) for k, v in self.phase_fractions.items()},
-                "success": bool(self.success), "lab_hours": float(self.lab_hours)}
+                "success": bool(self.success), "lab_hours": float(self.lab_hours),
+                "telemetry": {k: float(v) for k, v in self.telemetry.items()}}
 
 
 #: What :meth:`Planner._ask` may return per suggestion: a point, a recipe, or either with a
