@@ -32,6 +32,8 @@ from .benchmark_cells import (
     BenchmarkError,
     Cell,
     grid,
+    oracle_key,
+    oracle_tasks,
     run_cell,
     run_oracle,
     score_recipes,
@@ -68,8 +70,9 @@ def cell_path(out: Path, cell: Cell) -> Path:
     return out / "cells" / f"{cell.key}.json"
 
 
-def oracle_path(out: Path, system: str, n_random: int) -> Path:
-    return out / "oracle" / f"{system_key(system)}__n{n_random}.json"
+def oracle_path(out: Path, system: str, n_random: int, world_spread: float = 0.0,
+                world_seed: int | None = None) -> Path:
+    return out / "oracle" / f"{oracle_key(system, world_spread, world_seed)}__n{n_random}.json"
 
 
 # -- executors -----------------------------------------------------------------------------
@@ -135,12 +138,12 @@ def run_benchmark(config: BenchmarkConfig, tracker: BenchmarkTracker | None = No
             todo.append(c)
     oracles: dict[str, dict] = {}
     oracle_todo = []
-    for s in config.systems:
-        rec = _read_json(oracle_path(out, s, config.oracle_samples))
+    for task in oracle_tasks(config):
+        rec = _read_json(oracle_path(out, task[0], config.oracle_samples, *task[1:]))
         if rec is not None:
-            oracles[system_key(s)] = rec
+            oracles[oracle_key(*task)] = rec
         else:
-            oracle_todo.append(s)
+            oracle_todo.append(task)
     if todo or oracle_todo:
         _compute(config, out, todo, oracle_todo, records, oracles)
     result = summarise(config, cells, records, oracles)
@@ -157,8 +160,8 @@ def _compute(config, out, todo, oracle_todo, records, oracles) -> None:
     with open_executor(config.executor, config.scheduler, config.workers) as ex:
         futures: dict[Future, tuple[str, object]] = {}
         # oracles first: they are the longest tasks
-        for s in oracle_todo:
-            futures[ex.submit(run_oracle, s, config.oracle_samples)] = ("oracle", s)
+        for task in oracle_todo:
+            futures[ex.submit(run_oracle, task[0], config.oracle_samples, *task[1:])] = ("oracle", task)
         for c in todo:
             futures[ex.submit(run_cell, c)] = ("cell", c)
         bar = tqdm(total=len(futures), desc="benchmark", unit="task",
@@ -168,8 +171,8 @@ def _compute(config, out, todo, oracle_todo, records, oracles) -> None:
                 kind, what = futures[fut]
                 rec = fut.result()
                 if kind == "oracle":
-                    _write_json(oracle_path(out, what, config.oracle_samples), rec)
-                    oracles[system_key(what)] = rec
+                    _write_json(oracle_path(out, what[0], config.oracle_samples, *what[1:]), rec)
+                    oracles[oracle_key(*what)] = rec
                 else:
                     _write_json(cell_path(out, what), rec)
                     records[what.key] = rec

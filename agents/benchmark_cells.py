@@ -12,6 +12,7 @@ its tables, :mod:`.benchmark_tables`'.
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 import zlib
 from collections.abc import Sequence
@@ -21,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from synthgap.envs.buildable import buildable_performance
+from synthgap.envs.campaign import WORLD_SPLITS
 from synthgap.envs.chemistry import (
     CatalogueError,
     ChemicalSystem,
@@ -29,6 +31,7 @@ from synthgap.envs.chemistry import (
     bundled_system_names,
     load_system,
 )
+from synthgap.envs.lab.world import World, draw_world
 
 from .evaluator import EVALUATORS
 from .oracle import compute_oracle
@@ -61,8 +64,12 @@ class BenchmarkConfig:
         batch_size: suggestions asked per round (experiments in flight together).
         evaluator: ``"simple"`` (:class:`~.evaluator.Evaluator`) or ``"twin"`` (the SimPy
             lab twin through :class:`~.evaluator.LabTwinEvaluator`).
-        oracle_samples: random recipes the oracle screens per system.
+        oracle_samples: random recipes the oracle screens per system (and per world).
         progress: show a progress bar.
+        world_spread: 0 (the nominal world, every campaign in the same lab), or each seed's
+            campaign in a held-out world drawn with this spread (:mod:`synthgap.envs.lab.world`;
+            world seeds from the envs' "test" range, never trained on), scored against that
+            world's own oracle. Planners only ever see the nominal model.
     """
 
     systems: tuple[str, ...]
@@ -77,6 +84,7 @@ class BenchmarkConfig:
     evaluator: str = "simple"
     oracle_samples: int = 200_000
     progress: bool = True
+    world_spread: float = 0.0
 
     def validate(self) -> BenchmarkConfig:
         """Raise :class:`BenchmarkError` naming the first bad field; return self."""
@@ -105,6 +113,9 @@ class BenchmarkConfig:
         if self.evaluator not in EVALUATORS:
             raise BenchmarkError(f"--evaluator must be one of {tuple(EVALUATORS)}, "
                                  f"got {self.evaluator!r}")
+        if not (isinstance(self.world_spread, int | float) and math.isfinite(self.world_spread)
+                and self.world_spread >= 0):
+            raise BenchmarkError(f"--world-spread must be a finite number >= 0, got {self.world_spread!r}")
         if self.scheduler and self.executor != "dask":
             raise BenchmarkError("--scheduler needs --executor dask")
         return self
@@ -142,12 +153,32 @@ class Cell:
     budget: int
     batch_size: int = 1
     evaluator: str = "simple"
+    world_spread: float = 0.0
 
     @property
     def key(self) -> str:
         q = f"__q{self.batch_size}" if self.batch_size != 1 else ""
         e = f"__{self.evaluator}" if self.evaluator != "simple" else ""
-        return f"{system_key(self.system)}__{planner_key(self.planner)}__s{self.seed:03d}__b{self.budget}{q}{e}"
+        w = f"__w{self.world_spread:g}" if self.world_spread else ""
+        return f"{system_key(self.system)}__{planner_key(self.planner)}__s{self.seed:03d}__b{self.budget}{q}{e}{w}"
+
+    @property
+    def world_seed(self) -> int | None:
+        """The seed of this campaign's held-out world (None: the nominal world): the envs'
+        "test" range, shared by every planner of the same seed."""
+        return WORLD_SPLITS["test"][0] + self.seed if self.world_spread else None
+
+    @property
+    def oracle_key(self) -> str:
+        """The key of the oracle this campaign is scored against."""
+        return oracle_key(self.system, self.world_spread, self.world_seed)
+
+    def world(self) -> World | None:
+        """This campaign's hidden world (PRIVILEGED: for the lab and the scoring only)."""
+        if not self.world_spread:
+            return None
+        return draw_world(load_system(self.system), self.world_seed, self.world_spread)
+
 
     def planner_seed(self) -> int:
         ss = np.random.SeedSequence([self.seed, _crc(system_key(self.system)), _crc(self.planner)])
@@ -158,9 +189,22 @@ class Cell:
         return np.random.default_rng([self.seed, _crc(system_key(self.system)), i])
 
 
+def oracle_key(system: str, world_spread: float = 0.0, world_seed: int | None = None) -> str:
+    """Key of a system's oracle, or of one of its worlds'."""
+    return system_key(system) + (f"__w{world_spread:g}s{world_seed}" if world_spread else "")
+
+
 def grid(config: BenchmarkConfig) -> list[Cell]:
-    return [Cell(s, p, seed, config.budget, config.batch_size, config.evaluator)
+    return [Cell(s, p, seed, config.budget, config.batch_size, config.evaluator, config.world_spread)
             for s in config.systems for p in config.planners for seed in range(config.seeds)]
+
+
+def oracle_tasks(config: BenchmarkConfig) -> list[tuple[str, float, int | None]]:
+    """(system, world spread, world seed) of every oracle the grid is scored against."""
+    if not config.world_spread:
+        return [(s, 0.0, None) for s in config.systems]
+    return [(s, config.world_spread, WORLD_SPLITS["test"][0] + seed) for s in config.systems
+            for seed in range(config.seeds)]
 
 
 def score_recipes(system: ChemicalSystem, recipes: Sequence[dict]) -> list[float]:
@@ -177,9 +221,11 @@ def run_cell(cell: Cell) -> dict:
 
         torch.set_num_threads(1)  # one cell per core: threads would oversubscribe the machine
     system = load_system(cell.system)
-    space = RecipeSpace(system)
+    space = RecipeSpace(system)  # the planners' belief: the nominal model
     planner = make_planner(cell.planner, space, cell.budget, seed=cell.planner_seed())
-    evaluator = EVALUATORS[cell.evaluator](system)
+    world = cell.world()
+    evaluator = EVALUATORS[cell.evaluator](system, world=world)
+    truth = world.system if world is not None else system
     experiments, ask_seconds = [], []
     while planner.remaining:
         n = min(cell.batch_size, planner.remaining)
@@ -191,8 +237,8 @@ def run_cell(cell: Cell) -> dict:
             res = evaluator.evaluate(s.recipe, cell.evaluation_rng(i))
             planner.tell(s.id, res)
             experiments.append({"id": s.id, "recipe": s.recipe.to_dict(), **res.to_dict()})
-    for e, b in zip(experiments, score_recipes(system, [e["recipe"] for e in experiments]), strict=True):
-        e["buildable"] = b
+    for e, b in zip(experiments, score_recipes(truth, [e["recipe"] for e in experiments]), strict=True):
+        e["buildable"] = b  # in the lab's true world
     return {
         "version": CACHE_VERSION,
         "cell": {**asdict(cell), "key": cell.key, "system_key": system_key(cell.system)},
@@ -200,10 +246,13 @@ def run_cell(cell: Cell) -> dict:
         "experiments": experiments,
         "ask_seconds": ask_seconds,
         "chosen_target": getattr(planner, "target", None),
+        "oracle_key": cell.oracle_key,
     }
 
 
-def run_oracle(system: str, n_random: int) -> dict:
-    """The oracle of one system as a dict (see :func:`compute_oracle`)."""
-    return {"version": CACHE_VERSION, "n_random": n_random,
-            **compute_oracle(load_system(system), n_random=n_random).to_dict()}
+def run_oracle(system: str, n_random: int, world_spread: float = 0.0, world_seed: int | None = None) -> dict:
+    """The oracle of one system (or of its world ``world_seed``) as a dict (see :func:`compute_oracle`)."""
+    nominal = load_system(system)
+    truth = draw_world(nominal, world_seed, world_spread).system if world_spread else nominal
+    return {"version": CACHE_VERSION, "n_random": n_random, "key": oracle_key(system, world_spread, world_seed),
+            **compute_oracle(truth, n_random=n_random).to_dict()}

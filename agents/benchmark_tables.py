@@ -35,7 +35,7 @@ class BenchmarkResult:
         rows: one dict per cell (``results.csv``).
         summary: one dict per (system, planner) (``summary.csv``).
         cells: cell key -> raw record.
-        oracles: system key -> oracle record.
+        oracles: oracle key (system key, or the system key and world) -> oracle record.
         n_computed: cells computed in this call (0 when everything came from the cache).
         files: name -> path of every output written.
     """
@@ -62,7 +62,7 @@ def summarise(config: BenchmarkConfig, cells: Sequence[Cell], records: dict, ora
     rows = []
     for c in cells:
         rec = records[c.key]
-        oracle = oracles[system_key(c.system)]["value"]
+        oracle = oracles[c.oracle_key]["value"]
         ex = rec["experiments"]
         m = campaign_metrics([e["performance"] for e in ex], [e["buildable"] for e in ex],
                              [e["lab_hours"] for e in ex], oracle)
@@ -84,7 +84,7 @@ def summarise(config: BenchmarkConfig, cells: Sequence[Cell], records: dict, ora
     for sk, p in keys:
         rs = [r for r in rows if r["system_key"] == sk and r["planner"] == p]
         row = {"system": rs[0]["system"], "system_key": sk, "planner": p, "seeds": len(rs),
-               "budget": rs[0]["budget"], "oracle": rs[0]["oracle"]}
+               "budget": rs[0]["budget"], "oracle": float(np.mean([r["oracle"] for r in rs]))}
         for col in ("final_best", "final_regret", "experiments_to_90", "experiments_to_95",
                     "hours_to_90", "hours_to_95", "success_rate", "wall_ms_per_suggestion"):
             med, q25, q75 = median_iqr([r[col] for r in rs])
@@ -97,7 +97,7 @@ def summarise(config: BenchmarkConfig, cells: Sequence[Cell], records: dict, ora
         summary.append(row)
     _paired_tests(rows, summary)
     return BenchmarkResult(rows, summary, {c.key: records[c.key] for c in cells},
-                           {system_key(s): oracles[system_key(s)] for s in config.systems}, 0)
+                           {c.oracle_key: oracles[c.oracle_key] for c in cells}, 0)
 
 
 #: the Bayesian-optimisation planners a planner is compared with (the best of them by mean, per system)

@@ -23,6 +23,7 @@ from synthgap.envs.lab.frontend import Lab
 from synthgap.envs.lab.measurement import SUCCESS_PURITY, MeasurementModel, lab_measurement
 from synthgap.envs.lab.records import SampleRecord
 from synthgap.envs.lab.thermal import FURNACE_OFFSET_SD_K
+from synthgap.envs.lab.world import World
 from synthgap.envs.reward import Outcome
 
 from .planners.base import ExperimentResult
@@ -60,16 +61,20 @@ class Evaluator:
     """
 
     def __init__(self, system: ChemicalSystem | str, offset_sd: float = FURNACE_OFFSET_SD_K,
-                 trace_noise_sd: float = TRACE_NOISE_SD_K, measurement: MeasurementModel | None = None):
+                 trace_noise_sd: float = TRACE_NOISE_SD_K, measurement: MeasurementModel | None = None,
+                 world: World | None = None):
         self.system = load_system(system) if isinstance(system, str) else system
-        self.offset_sd = offset_sd
+        #: the lab's hidden world (its chemistry and furnace-offset scale), None: the nominal one. PRIVILEGED
+        self.world = world
+        self.offset_sd = offset_sd * (world.draws.get("lab_scales", {}).get("offset_sd", 1.0) if world else 1.0)
         self.trace_noise_sd = trace_noise_sd
         self.measurement = measurement if measurement is not None else lab_measurement()
 
     def lab(self, rng: np.random.Generator) -> Lab:
         """A fresh direct lab drawing from ``rng``."""
         return Lab(DirectBackend(self.system, rng=rng, offset_sd_K=self.offset_sd,
-                                 trace_noise_sd_K=self.trace_noise_sd, measurement=self.measurement))
+                                 trace_noise_sd_K=self.trace_noise_sd, measurement=self.measurement,
+                                 truth_system=self.world.system if self.world is not None else None))
 
     def evaluate(self, recipe: Recipe, rng: np.random.Generator) -> ExperimentResult:
         """Run one experiment; every random draw comes from ``rng``."""
@@ -89,9 +94,10 @@ class LabTwinEvaluator:
         n_furnaces: furnaces of the twin.
     """
 
-    def __init__(self, system: ChemicalSystem | str, n_furnaces: int = 4):
+    def __init__(self, system: ChemicalSystem | str, n_furnaces: int = 4, world: World | None = None):
         self.system = load_system(system) if isinstance(system, str) else system
         self.n_furnaces = n_furnaces
+        self.world = world  # PRIVILEGED: the twin's hidden world, None: the nominal one
         self.lab = None
 
     def evaluate(self, recipe: Recipe, rng: np.random.Generator) -> ExperimentResult:
@@ -99,7 +105,8 @@ class LabTwinEvaluator:
         from synthgap.envs.lab.simlab import SimLab
 
         if self.lab is None:
-            self.lab = SimLab(self.system, n_furnaces=self.n_furnaces, seed=int(rng.integers(2**31 - 1)))
+            self.lab = SimLab(self.system, n_furnaces=self.n_furnaces, seed=int(rng.integers(2**31 - 1)),
+                              world=self.world)
         return result_of(self.lab.run_recipe(recipe))
 
 

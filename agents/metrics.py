@@ -95,3 +95,9 @@ def on_hours_grid(curve: np.ndarray, hours: np.ndarray, grid: np.ndarray, before
     first experiment is done)."""
     idx = np.searchsorted(hours, grid, side="right") - 1
     return np.where(idx >= 0, np.asarray(curve)[np.maximum(idx, 0)], before)
+
+
+def cell_oracle(result, record: dict) -> float:
+    """The oracle (property unit) a benchmark cell's ``record`` is scored against: its held-out
+    world's, or its system's (``result.oracles``, keyed as :func:`~.benchmark_cells.oracle_key`)."""
+    return result.oracles[record.get("oracle_key") or record["cell"]["system_key"]]["value"]

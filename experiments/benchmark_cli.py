@@ -15,7 +15,7 @@ import json
 import math
 import sys
 
-from synthgap.envs.userfiles import int_arg
+from synthgap.envs.userfiles import float_arg, int_arg
 
 MAX_SEEDS = 1_000  # campaigns per system and planner
 MAX_BUDGET = 10_000  # experiments per campaign
@@ -60,6 +60,10 @@ def add_benchmark_parser(subparsers) -> argparse.ArgumentParser:
                    help="simple noisy-furnace evaluator, or the SimPy lab twin")
     p.add_argument("--oracle-samples", type=int_arg(hi=MAX_ORACLE_SAMPLES), default=200_000,
                    help=f"random recipes the oracle screens per system, 1-{MAX_ORACLE_SAMPLES:,}")
+    p.add_argument("--world-spread", type=float_arg(0.0, 10.0, ""), default=0.0,
+                   help="0: every campaign in the nominal world; > 0: each seed's campaign in its own held-out "
+                        "world drawn with this spread (envs/chemistry/data/world_prior.yaml), scored against "
+                        "that world's oracle")
     p.add_argument("--out", default="synthgap-runs/benchmark", help="output and cache folder")
     p.add_argument("--executor", choices=("local", "dask"), default="local")
     p.add_argument("--scheduler", default=None, help="Dask scheduler address (with --executor dask)")
@@ -84,7 +88,7 @@ def handler(args) -> int:
         seeds=args.seeds,
         budget=args.budget, out=args.out, executor=args.executor, scheduler=args.scheduler,
         workers=args.workers, batch_size=args.batch_size, evaluator=args.evaluator,
-        oracle_samples=args.oracle_samples,
+        oracle_samples=args.oracle_samples, world_spread=args.world_spread,
         progress=not getattr(args, "no_progress", False),
     )
     tracker = None

@@ -146,3 +146,35 @@ def test_bad_input_is_a_value_error(argv, message, tmp_path):
     with pytest.raises(BenchmarkError, match=message) as info:
         args.func(args)
     assert isinstance(info.value, ValueError)
+
+
+def test_campaigns_in_held_out_worlds_are_scored_against_their_worlds_oracle(tmp_path):
+    """--world-spread: each seed's campaign in its own world from the envs' test range (every
+    planner of a seed in the same one), its recipes scored in that world, against its oracle."""
+    from synthgap.agents.benchmark_cells import Cell, score_recipes
+    from synthgap.envs.campaign import WORLD_SPLITS
+    from synthgap.envs.chemistry import load_system
+    from synthgap.envs.lab.world import draw_world
+
+    config = BenchmarkConfig(systems=("BaTiO3",), planners=("random", "thermo_only"), seeds=2, budget=3,
+                             out=str(tmp_path / "w"), workers=1, oracle_samples=2000, world_spread=1.0,
+                             progress=False)
+    result = run_benchmark(config)
+    keys = {rec["oracle_key"] for rec in result.cells.values()}
+    assert len(keys) == 2 and all("__w1s" in k for k in keys)  # one world per seed, shared by the planners
+    assert len({round(result.oracles[k]["value"], 6) for k in keys}) == 2  # worlds differ
+    cell = Cell("BaTiO3", "random", 1, 3, world_spread=1.0)
+    assert cell.world_seed == WORLD_SPLITS["test"][0] + 1 and cell.key != Cell("BaTiO3", "random", 1, 3).key
+    rec = result.cells[cell.key]
+    recipes = [e["recipe"] for e in rec["experiments"]]
+    truth = draw_world(load_system("BaTiO3"), cell.world_seed, 1.0).system
+    assert [e["buildable"] for e in rec["experiments"]] == pytest.approx(score_recipes(truth, recipes))
+    system = load_system("BaTiO3")
+    mid = [{"target": "BaTiO3", "precursors": list(system.targets["BaTiO3"].precursor_sets[0]), "excess": 0.05,
+            "milling_time": 2.0, "ramp_rate": 10.0, "dwell_temperature": 1350.0, "dwell_time": 2.0,
+            "cooling_rate": 10.0, "atmosphere": "air"}]
+    assert score_recipes(truth, mid) != pytest.approx(score_recipes(system, mid), rel=0.01)  # the world matters
+    row = next(r for r in result.rows if r["planner"] == "random" and r["seed"] == 1)
+    assert row["oracle"] == pytest.approx(result.oracles[cell.oracle_key]["value"])
+    with pytest.raises(BenchmarkError, match="--world-spread"):
+        BenchmarkConfig(systems=("BaTiO3",), world_spread=-1.0).validate()
