@@ -156,10 +156,12 @@ def train_handler(args) -> int:
         json.dump(summary, sys.stdout, indent=1, default=str)
         sys.stdout.write("\n")
     else:
-        final = summary["final_eval"]["mean_reward"]
+        final = summary["final_eval"]
+        built = (f", mean best buildable {final['mean_best_buildable']:.3f} of the oracle"
+                 if "mean_best_buildable" in final else "")
         print(f"run {summary['run_id']}: {summary['num_timesteps']} steps in {summary['train_seconds']:.1f} s; "
-              f"final evaluation mean reward {final:.4g}; registered {summary['model_name']} version "
-              f"{summary['model_version']}")
+              f"final evaluation mean reward {final['mean_reward']:.4g}{built} over {final['episodes']:.0f} "
+              f"episodes; registered {summary['model_name']} version {summary['model_version']}")
     return 0
 
 
@@ -313,10 +315,12 @@ def evaluate_handler(args) -> int:
     result = {"model_uri": args.model_uri, "name": policy.name, "version": policy.version, "sha256": policy.sha256,
               "env_id": policy.env_id, "env_kwargs": policy.env_kwargs, "episodes": args.episodes, "seed": args.seed,
               "policy": summarize(policy.env_id, episodes), "seconds": time.perf_counter() - t0}
+    rand = None
     if args.baseline == "random":
         rand = run_episodes(random_actor(policy.env_id, policy.env_kwargs, args.seed), policy.env_id,
                             policy.env_kwargs, args.episodes, args.seed)
         result["random"] = summarize(policy.env_id, rand)
+    result.update(_buildable_comparison(episodes, rand))
     client = tracking.get_client(args.tracking_uri)
     run_id = _adopted_run(client)
     if run_id is None:
@@ -335,6 +339,9 @@ def evaluate_handler(args) -> int:
     metrics = [Metric(f"{who}/{k}", v, stamp, 0) for who in ("policy", "random") if who in result
                for k, v in result[who].items()]
     metrics += [Metric("episode_reward", e.total_reward, stamp, i) for i, e in enumerate(episodes)]
+    for who, d in result.get("best_buildable", {}).items():
+        metrics += ([Metric(f"best_buildable/{who}_{k}", d[k], stamp, 0) for k in ("mean", "low", "high")]
+                    if isinstance(d, dict) else [Metric(f"best_buildable/{who}", d, stamp, 0)])
     client.log_batch(run_id, metrics=metrics)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(args.out) if args.out else Path(tmp)
@@ -351,8 +358,40 @@ def evaluate_handler(args) -> int:
                f"(std {s['std_reward']:.3g}) over {args.episodes} episodes"
         if "random" in result:
             line += f"; random {result['random']['mean_reward']:.4g}"
+        if "best_buildable" in result:  # what was built, not only what was paid
+            b = result["best_buildable"]
+
+            def ci(d: dict) -> str:
+                return f"{d['mean']:.3f} [{d['low']:.3f}, {d['high']:.3f}]"
+
+            line += (f". Best buildable performance, mean [95 % bootstrap] fraction of each world's oracle: "
+                     f"policy {ci(b['policy'])}")
+            if "random" in b:
+                line += f", random {ci(b['random'])}, paired Wilcoxon p = {b['paired_wilcoxon_p']:.3g}"
         print(line + f"; run {run_id}")
     return 0
+
+
+def _buildable_comparison(episodes, rand) -> dict:
+    """Campaign-v0: each campaign's best buildable / oracle, policy (and random, paired by seed):
+    means with bootstrap intervals and the paired Wilcoxon p-value ({} for other envs)."""
+    import math
+
+    from synthgap.agents.statistics import bootstrap_mean, paired_wilcoxon
+
+    mine = [e.best_buildable for e in episodes]
+    if not mine or not all(math.isfinite(v) for v in mine):
+        return {}
+    def interval(values: list[float]) -> dict:
+        ci = bootstrap_mean(values)
+        return {"mean": ci.mean, "low": ci.low, "high": ci.high, "level": ci.level, "n": ci.n}
+
+    out: dict = {"policy": interval(mine)}
+    theirs = [e.best_buildable for e in rand] if rand is not None else []
+    if theirs and all(math.isfinite(v) for v in theirs):
+        out["random"] = interval(theirs)
+        out["paired_wilcoxon_p"] = paired_wilcoxon(mine, theirs) if len(mine) >= 2 else math.nan
+    return {"best_buildable": out}
 
 
 def ui_handler(args) -> int:

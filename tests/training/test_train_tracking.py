@@ -169,3 +169,26 @@ def test_unverified_and_unknown_models_are_refused(trained):
     assert "--tracking-uri" in str(caught.value)
     with pytest.raises(ModelURIError, match="models:/NAME@ALIAS"):
         load_policy("runs:/abc/policy", trained["uri"])
+
+
+def test_train_and_evaluate_report_what_a_campaign_policy_built(tmp_path, capsys):
+    """Campaign-v0: the summaries say what was built (best buildable / oracle), not only the
+    reward, and evaluate compares it with random search, paired by seed."""
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text("net_arch: [8]\nn_steps: 4\nbatch_size: 32\nn_epochs: 1\neval_episodes: 2\nn_envs: 16\n"
+                   "vectorization: native\n")
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    assert main(["train", "--env", "synthgap/Campaign-v0", "--timesteps", "64", "--config", str(cfg),
+                 "--env-kwargs", '{"budget": 2}', "--eval-freq", "0", "--checkpoint-freq", "0",
+                 "--register-as", "tiny-campaign", "--tracking-uri", uri, "--out", str(tmp_path / "out"),
+                 "--no-progress"]) == 0
+    assert "mean best buildable" in capsys.readouterr().out
+    assert main(["evaluate", "models:/tiny-campaign/1", "--episodes", "3", "--baseline", "random",
+                 "--tracking-uri", uri]) == 0
+    line = capsys.readouterr().out
+    assert "Best buildable performance" in line and "paired Wilcoxon p" in line
+    assert main(["evaluate", "models:/tiny-campaign/1", "--episodes", "3", "--baseline", "random", "--json",
+                 "--tracking-uri", uri]) == 0
+    b = json.loads(capsys.readouterr().out)["best_buildable"]
+    assert b["policy"]["low"] <= b["policy"]["mean"] <= b["policy"]["high"] and b["policy"]["n"] == 3
+    assert 0.0 <= b["paired_wilcoxon_p"] <= 1.0
