@@ -164,7 +164,8 @@ class CampaignEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
     n_furnaces: furnaces of the default twin; world_spread: the default twin's hidden world
     (:mod:`synthgap.envs.lab.world`, default 1: every episode a lab of its own; 0: the
     catalogue's nominal world every episode); tasks: the systems (or (system, targets) pairs)
-    a campaign is drawn from at each reset, uniformly (default: ``[(system, targets)]``, one
+    a campaign is drawn from at each reset, uniformly (``reset(options={"task": name})`` picks
+    one; default: ``[(system, targets)]``, one
     task with the layout above; several: the system-agnostic layout), so one policy can be
     trained on some systems and evaluated on others.
 
@@ -221,6 +222,19 @@ class CampaignEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
         self.lab = None
         self._reset_state()
 
+    def task_index(self, task: int | str) -> int:
+        """The index of a task given by index or system name.
+
+        Raises:
+            ValueError: no such task.
+        """
+        names = [system.name for system, _ in self.tasks]
+        if isinstance(task, str) and task in names:
+            return names.index(task)
+        if isinstance(task, int) and not isinstance(task, bool) and 0 <= task < len(self.tasks):
+            return task
+        raise ValueError(f"unknown task {task!r}; the tasks are {names} (or their indices)")
+
     def _use(self, task: int) -> None:
         """Campaign in task ``task`` (its system, candidates, recipe space, reward, encoding)."""
         self.task = task
@@ -253,7 +267,9 @@ class CampaignEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
     def reset(self, *, seed: int | None = None,
               options: dict[str, Any] | None = None) -> tuple[NDArray[np.float32], dict[str, Any]]:
         super().reset(seed=seed)
-        if len(self.tasks) > 1:
+        if options and "task" in options:  # evaluate in one task of the distribution
+            self._use(self.task_index(options["task"]))
+        elif len(self.tasks) > 1:
             self._use(int(self.np_random.integers(len(self.tasks))))
         self._reset_state()
         if self._fixed_lab is not None:

@@ -79,8 +79,9 @@ def world_oracle(env: Any) -> float:
 
 
 def run_episodes(act: Callable[[np.ndarray], np.ndarray], env_id: str, env_kwargs: dict | None = None,
-                 episodes: int = 10, seed: int = 0) -> list[Episode]:
-    """Run ``episodes`` episodes with seeds ``seed, seed+1, ...``; ``act(obs) -> action``.
+                 episodes: int = 10, seed: int = 0, options: dict | None = None) -> list[Episode]:
+    """Run ``episodes`` episodes with seeds ``seed, seed+1, ...``; ``act(obs) -> action``;
+    ``options`` go to every reset (e.g. ``{"task": "LiMn2O4"}`` in a task distribution).
 
     In the multi-agent shared lab every agent acts with ``act`` (the shared policy); an
     episode's rewards are the agents' mean reward per round and its infos the first
@@ -93,7 +94,7 @@ def run_episodes(act: Callable[[np.ndarray], np.ndarray], env_id: str, env_kwarg
     out = []
     try:
         for k in range(episodes):
-            obs, _ = env.reset(seed=seed + k)
+            obs, _ = env.reset(seed=seed + k, options=options)
             ep = Episode(seed=seed + k, oracle=world_oracle(base) if env_id == CAMPAIGN else float("nan"))
             done = False
             while not done:

@@ -127,3 +127,14 @@ def test_the_vector_env_runs_each_campaign_in_its_own_task():
 def test_bad_tasks_are_refused_with_what_to_fix(kw, match):
     with pytest.raises(ValueError, match=match):
         gym.make("synthgap/Campaign-v0", **kw)
+
+
+def test_reset_can_pick_the_task_for_evaluation():
+    env = gym.make("synthgap/Campaign-v0", tasks=SYSTEMS).unwrapped
+    for name in SYSTEMS:
+        _, info = env.reset(seed=1, options={"task": name})
+        assert info["system"] == name == env.system.name
+    _, info = env.reset(seed=1, options={"task": 2})
+    assert info["system"] == SYSTEMS[2]
+    with pytest.raises(ValueError, match="unknown task"):
+        env.reset(options={"task": "NaCl"})
