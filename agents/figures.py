@@ -83,7 +83,7 @@ def regret_figure(result, system_key: str, recs: list[dict]) -> Figure:
     handles, labels = ax_n.get_legend_handles_labels()  # below the plots: never over the curves
     fig.legend(handles, labels, loc="outside lower center", ncol=min(3, len(labels)), fontsize=8, frameon=False)
     where = f"mean oracle of the held-out worlds {oracle:.4g}" if len(set(oracles)) > 1 else f"oracle {oracle:.4g}"
-    fig.suptitle(f"{recs[0]['system_name']}: regret vs effort over {len(recs) // max(len(planners), 1)} seeds "
+    fig.suptitle(f"{recs[0]['system_name']}: regret vs effort over {len(recs) // max(len(planners), 1)} seeds\n"
                  f"(lines: median; bands: 25-75 % of seeds; {where})")
     return fig
 
