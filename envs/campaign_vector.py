@@ -249,7 +249,8 @@ class CampaignVectorEnv(VectorEnv):
     def _task_experiments(self, t: int, rows: np.ndarray, actions: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
         """One experiment in each campaign of ``rows`` (all of task ``t``): rewards and per-row info columns."""
         lay, labs = self.layouts[t], self.lab_sets[t]
-        batch = lay.space.decode_batch(lay.actions.to_unit_batch(actions))
+        unit = lay.actions.to_unit_batch(actions)
+        batch = lay.space.decode_batch(unit)
         res = labs.run(rows, batch)
         failed = res.failed
         fraction = np.where(failed, np.nan, res.xrd[np.arange(rows.size), self._target_columns[t][batch.target]])
@@ -259,8 +260,7 @@ class CampaignVectorEnv(VectorEnv):
         self._used[rows] += 1
         self._lab_hours[rows] += hours
         self._best[rows] = np.maximum(self._best[rows], perf)
-        routes = lay.space.route_of(lay.actions.to_unit_batch(actions))
-        self._last_xrd[rows] = lay.xrd_features(res.xrd[:, self._xrd_columns[t]], routes)
+        self._last_xrd[rows] = lay.xrd_features(res.xrd[:, self._xrd_columns[t]], lay.space.route_of(unit))
         self._lab_state[rows] = np.nan_to_num(np.stack([res.humidity, res.wait_h / 24.0], axis=1))
         fields = np.stack([perf, np.where(failed, 0.0, fraction), (success == 1.0).astype(float), failed.astype(float),
                            (res.tc_dwell_mean_K - batch.dwell_temperature) / 50.0, res.tc_dwell_std_K / 10.0,

@@ -320,7 +320,8 @@ def evaluate_handler(args) -> int:
         rand = run_episodes(random_actor(policy.env_id, policy.env_kwargs, args.seed), policy.env_id,
                             policy.env_kwargs, args.episodes, args.seed)
         result["random"] = summarize(policy.env_id, rand)
-    result.update(_buildable_comparison(episodes, rand))
+    if policy.env_id == CAMPAIGN_ID:
+        result.update(_buildable_comparison(episodes, rand))
     client = tracking.get_client(args.tracking_uri)
     run_id = _adopted_run(client)
     if run_id is None:
@@ -370,6 +371,9 @@ def evaluate_handler(args) -> int:
                 line += f", random {ci(b['random'])}, paired Wilcoxon p = {b['paired_wilcoxon_p']:.3g}"
         print(line + f"; run {run_id}")
     return 0
+
+
+CAMPAIGN_ID = "synthgap/Campaign-v0"
 
 
 def _buildable_comparison(episodes, rand) -> dict:
