@@ -165,9 +165,8 @@ class CampaignEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
     (:mod:`synthgap.envs.lab.world`, default 1: every episode a lab of its own; 0: the
     catalogue's nominal world every episode); tasks: the systems (or (system, targets) pairs)
     a campaign is drawn from at each reset, uniformly (``reset(options={"task": name})`` picks
-    one; default: ``[(system, targets)]``, one
-    task with the layout above; several: the system-agnostic layout), so one policy can be
-    trained on some systems and evaluated on others.
+    one). Default ``[(system, targets)]``: one task, the layout above; several: the
+    system-agnostic layout, so one policy can be trained on some systems and evaluated on others.
 
     ## Version History
     v0: initial version.
