@@ -247,6 +247,7 @@ def run_cell(cell: Cell) -> dict:
         "ask_seconds": ask_seconds,
         "chosen_target": getattr(planner, "target", None),
         "oracle_key": cell.oracle_key,
+        "training_experiments": int(getattr(planner, "training_experiments", 0)),  # 0: no training
     }
 
 

@@ -92,6 +92,8 @@ def summarise(config: BenchmarkConfig, cells: Sequence[Cell], records: dict, ora
         for f in (90, 95):
             row[f"reached_{f}"] = float(np.mean([not math.isnan(r[f"experiments_to_{f}"]) for r in rs]))
         row["pick_target"] = Counter(r["pick_target"] for r in rs).most_common(1)[0][0]
+        row["training_experiments"] = int(records[next(c.key for c in cells if c.planner == p)]
+                                          .get("training_experiments", 0))
         ci = bootstrap_mean([r["final_best"] for r in rs])
         row["final_best_mean"], row["final_best_ci_low"], row["final_best_ci_high"] = ci.mean, ci.low, ci.high
         summary.append(row)
@@ -134,6 +136,7 @@ SUMMARY_MD_COLUMNS = (
     ("experiments_to_90_median", "exps to 90%"), ("experiments_to_95_median", "exps to 95%"),
     ("reached_95", "reached 95%"), ("hours_to_95_median", "lab h to 95%"),
     ("success_rate_median", "success rate"), ("wall_ms_per_suggestion_median", "ms/suggestion"),
+    ("training_experiments", "experiments in training"),
     ("pick_target", "pick"),
 )
 

@@ -65,12 +65,16 @@ class CampaignPolicyPlanner(Planner):
         env_kwargs: the arguments the policy was trained with (its layout).
         seed: unused by the policy; kept for the planner interface.
         name: how the planner is called in tables.
+        training_experiments: experiments the policy was trained on (its training cost; the
+            benchmark table reports it beside the cost per suggestion).
     """
 
     def __init__(self, space: RecipeSpace, budget: int, policy: Callable[[np.ndarray], Any],
-                 env_kwargs: Mapping[str, Any] | None = None, seed: int | None = None, name: str = "policy"):
+                 env_kwargs: Mapping[str, Any] | None = None, seed: int | None = None, name: str = "policy",
+                 training_experiments: int = 0):
         super().__init__(space, budget, seed)
         self.policy, self.name = policy, name
+        self.training_experiments = int(training_experiments)
         self.layout = layout_for(space, env_kwargs or {})
         self._actions: dict[str, np.ndarray] = {}
         self.memory = History(self.layout.history_k, self.layout.actions.dim)

@@ -79,11 +79,13 @@ def _policy_factory(spec: str) -> Callable[..., Planner]:
     from .policy import CampaignPolicyPlanner
 
     source = spec[len(POLICY_PREFIX):]
-    act, env_kwargs = _load_campaign_policy(source)
-    return lambda space, budget, seed=None: CampaignPolicyPlanner(space, budget, act, env_kwargs, seed, name=spec)
+    act, env_kwargs, trained = _load_campaign_policy(source)
+    return lambda space, budget, seed=None: CampaignPolicyPlanner(space, budget, act, env_kwargs, seed, name=spec,
+                                                                  training_experiments=trained)
 
 
-def _load_campaign_policy(source: str) -> tuple[Callable[[np.ndarray], np.ndarray], dict]:
+def _load_campaign_policy(source: str) -> tuple[Callable[[np.ndarray], np.ndarray], dict, int]:
+    """``(act, env_kwargs, experiments simulated in training)`` of a policy spec's source."""
     if source.startswith("models:/"):
         from synthgap.agents.rl.registry import load_policy
 
@@ -93,7 +95,7 @@ def _load_campaign_policy(source: str) -> tuple[Callable[[np.ndarray], np.ndarra
             raise PlannerError(f"policy:{source}: {exc}") from None
         if policy.env_id != CAMPAIGN:
             raise PlannerError(f"policy:{source} was trained on {policy.env_id}; a planner needs a {CAMPAIGN} policy")
-        return policy.predict, dict(policy.env_kwargs)
+        return policy.predict, dict(policy.env_kwargs), int(policy.model.num_timesteps)
     path = Path(source)
     if path.suffix != ".zip" or not path.is_file():
         raise PlannerError(f"policy:{source}: not a models:/ URI nor an SB3 .zip file")
@@ -109,7 +111,8 @@ def _load_campaign_policy(source: str) -> tuple[Callable[[np.ndarray], np.ndarra
         raise PlannerError(f"policy:{source}: not a PPO, A2C or SAC file of stable-baselines3")
     sidecar = path.with_suffix(".json")
     env_kwargs = json.loads(sidecar.read_text()) if sidecar.exists() else {}
-    return (lambda obs: model.predict(np.asarray(obs, dtype=np.float32), deterministic=True)[0]), env_kwargs
+    return ((lambda obs: model.predict(np.asarray(obs, dtype=np.float32), deterministic=True)[0]), env_kwargs,
+            int(model.num_timesteps))
 
 
 def _user_factory(spec: str) -> Callable[..., Planner]:

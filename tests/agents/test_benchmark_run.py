@@ -76,6 +76,7 @@ def test_table_matches_raw_cells(bench):
             want = paired_wilcoxon([by_seed[k] for k in seeds], [rand[k] for k in seeds])
             assert float(row["p_vs_random"]) == pytest.approx(want)
         assert row["p_vs_best_bo"] == "nan" and row["best_bo"] == ""  # no BO planner in this grid
+        assert row["training_experiments"] == "0"  # built-in planners train on nothing
     assert len(read_csv(out / "results.csv")) == 18
     md = (out / "summary.md").read_text()
     assert "| BaTiO3 | thermo_only |" in md and "Ba3Ti2O7" in md

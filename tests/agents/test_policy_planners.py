@@ -61,6 +61,7 @@ def test_a_trained_policy_runs_in_the_benchmark_beside_the_other_planners(tmp_pa
     records = {p: run_cell(Cell("MgAl2O4", p, 0, 3)) for p in config.planners}
     for record in records.values():
         assert len(record["experiments"]) == 3 and all(np.isfinite(e["buildable"]) for e in record["experiments"])
+    assert records[spec]["training_experiments"] == 256 and records["random"]["training_experiments"] == 0
     assert "/" not in Cell("MgAl2O4", spec, 0, 3).key and Cell("MgAl2O4", spec, 0, 3).key != Cell(
         "MgAl2O4", f"policy:{tmp_path}/other.zip", 0, 3).key
     # the planner decodes with the env's encoding: the same policy, the same recipes
