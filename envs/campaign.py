@@ -39,11 +39,14 @@ def check_action(action, space: spaces.Box) -> np.ndarray:
     if a.shape != space.shape:
         raise ValueError(f"action must have shape {space.shape}, got {a.shape}")
     if not np.isfinite(a).all():
-        raise ValueError(f"action must be finite, got {a.tolist()}")
+        bad = ", ".join(str(int(i)) for i in np.argwhere(~np.isfinite(a))[0])
+        raise ValueError(f"action must be finite, got action[{bad}] = {a[~np.isfinite(a)][0]}"
+                         + (f" in {a.tolist()}" if a.size <= 32 else ""))
     outside = (a < space.low - 1e-6) | (a > space.high + 1e-6)
     if outside.any():
-        bad = int(np.argmax(outside))
-        raise ValueError(f"action[{bad}] = {a[bad]:g} is outside [{space.low[bad]:g}, {space.high[bad]:g}]; "
+        bad = tuple(int(i) for i in np.argwhere(outside)[0])  # the first, for an action or a batch of them
+        where = ", ".join(map(str, bad))
+        raise ValueError(f"action[{where}] = {a[bad]:g} is outside [{space.low[bad]:g}, {space.high[bad]:g}]; "
                          "the env does not clip actions")
     return a
 

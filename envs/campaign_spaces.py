@@ -30,7 +30,7 @@ from .recipe_space import CONTINUOUS, RecipeSpace
 from .reward import Reward, RewardWeights
 
 __all__ = ["ActionEncoding", "CampaignLayout", "History", "HistoryBatch", "ExperimentSummary", "HISTORY_FIELDS",
-           "OBS_LIMIT", "REFERENCE_DWELLS_K", "route_predictions", "task_layouts"]
+           "OBS_LIMIT", "REFERENCE_DWELLS_K", "route_predictions", "route_slots", "task_layouts"]
 
 OBS_LIMIT = 10.0  # observations are clipped to [-10, 10] (they are features, not commands)
 
@@ -325,5 +325,10 @@ def task_layouts(tasks: Sequence[tuple[ChemicalSystem, Sequence[str] | None]], r
         raise ValueError("a campaign needs at least one task (system, candidate targets)")
     if len(tasks) == 1:
         return [CampaignLayout(tasks[0][0], tasks[0][1], reward, weights, history)]
-    slots = max(len(RecipeSpace(system, targets).routes) for system, targets in tasks)
+    slots = route_slots(tasks)
     return [CampaignLayout(system, targets, reward, weights, history, slots) for system, targets in tasks]
+
+
+def route_slots(tasks: Sequence[tuple[ChemicalSystem, Sequence[str] | None]]) -> int:
+    """Route slots of a task distribution's actions: the most routes any task has."""
+    return max(len(RecipeSpace(system, targets).routes) for system, targets in tasks)

@@ -39,7 +39,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from .buildable import buildable_performance
-from .campaign import WORLD_SPLITS, parse_tasks
+from .campaign import WORLD_SPLITS, check_action, parse_tasks
 from .campaign_spaces import OBS_LIMIT, HistoryBatch, task_layouts
 from .chemistry import ChemicalSystem, Recipe
 from .lab.batched import BatchedLabs
@@ -142,18 +142,7 @@ class CampaignVectorEnv(VectorEnv):
         return out
 
     def _check(self, actions: np.ndarray) -> np.ndarray:
-        a = np.asarray(actions, dtype=np.float64)
-        space = self.action_space
-        if a.shape != space.shape:
-            raise ValueError(f"actions must have shape {space.shape} (num_envs, action size), got {a.shape}")
-        if not np.isfinite(a).all():
-            raise ValueError("actions must be finite; campaign(s) "
-                             f"{np.flatnonzero(~np.isfinite(a).all(axis=1)).tolist()} are not")
-        outside = (a < space.low - 1e-6) | (a > space.high + 1e-6)
-        if outside.any():
-            i, j = np.argwhere(outside)[0]
-            raise ValueError(f"actions[{i}, {j}] = {a[i, j]:g} is outside [-1, 1]; the env does not clip actions")
-        return a
+        return check_action(actions, self.action_space)  # (num_envs, action size): the single env's checks
 
     # ------------------------------------------------------------------ episodes
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None

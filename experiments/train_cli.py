@@ -302,7 +302,7 @@ def evaluate_handler(args) -> int:
 
     from mlflow.entities import Metric
 
-    from synthgap.agents.rl.evaluation import plot_episodes, random_actor, run_episodes, summarize
+    from synthgap.agents.rl.evaluation import CAMPAIGN, plot_episodes, random_actor, run_episodes, summarize
     from synthgap.agents.rl.registry import load_policy
 
     from . import tracking
@@ -320,7 +320,7 @@ def evaluate_handler(args) -> int:
         rand = run_episodes(random_actor(policy.env_id, policy.env_kwargs, args.seed), policy.env_id,
                             policy.env_kwargs, args.episodes, args.seed)
         result["random"] = summarize(policy.env_id, rand)
-    if policy.env_id == CAMPAIGN_ID:
+    if policy.env_id == CAMPAIGN:
         result.update(_buildable_comparison(episodes, rand))
     client = tracking.get_client(args.tracking_uri)
     run_id = _adopted_run(client)
@@ -371,9 +371,6 @@ def evaluate_handler(args) -> int:
                 line += f", random {ci(b['random'])}, paired Wilcoxon p = {b['paired_wilcoxon_p']:.3g}"
         print(line + f"; run {run_id}")
     return 0
-
-
-CAMPAIGN_ID = "synthgap/Campaign-v0"
 
 
 def _buildable_comparison(episodes, rand) -> dict:

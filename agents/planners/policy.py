@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from synthgap.envs.campaign_spaces import CampaignLayout, ExperimentSummary, History, task_layouts
+from synthgap.envs.campaign_spaces import CampaignLayout, ExperimentSummary, History, route_slots
 from synthgap.envs.chemistry import load_system
 
 from ..space import RecipeSpace
@@ -49,7 +49,7 @@ def layout_for(space: RecipeSpace, env_kwargs: Mapping[str, Any]) -> CampaignLay
         return CampaignLayout(system, env_kwargs.get("targets", targets), reward, None, history)
     from synthgap.envs.campaign import parse_tasks
 
-    n_slots = task_layouts(parse_tasks(tasks), reward, None, history)[0].actions.route_slots
+    n_slots = route_slots(parse_tasks(tasks))  # the action's slots, without building every task's layout
     if len(space.routes) > n_slots:
         raise PlannerError(f"{system.name} has {len(space.routes)} routes; the policy has {n_slots} route slots")
     return CampaignLayout(system, targets, reward, None, history, n_slots)
