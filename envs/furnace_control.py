@@ -153,8 +153,9 @@ class FurnaceControlEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
     def _obs(self) -> NDArray[np.float32]:
         total = self.max_intervals * self.interval
         elapsed = self.session.elapsed_s if self.session is not None else 0.0
-        return np.clip(np.array([self.tc / 2000.0, self.setpoint / 2000.0, elapsed / total,
-                                 self.mass_loss, self.loss_rate, self.tc_std / 10.0]), -10, 10).astype(np.float32)
+        values = (self.tc / 2000.0, self.setpoint / 2000.0, elapsed / total, self.mass_loss, self.loss_rate,
+                  self.tc_std / 10.0)
+        return np.array([min(max(v, -10.0), 10.0) for v in values], dtype=np.float32)  # the box, +-10
 
     def _log(self, readings) -> None:
         self.trace.extend(zip(readings.time_s.tolist(), readings.setpoint_K.tolist(),

@@ -20,6 +20,7 @@ from .kinetics import KineticState, ReactionNetwork, milling_rate_factor
 from .phenotype import performance
 from .recipe import ROOM_TEMPERATURE, Recipe, RecipeBatch
 from .stoichiometry import precursor_amounts
+from .system_model import per_structure
 
 if TYPE_CHECKING:
     from .world_rates import WorldKinetics
@@ -49,7 +50,7 @@ def register_world(world: ChemicalSystem, nominal: ChemicalSystem) -> None:
     _WORLD_NETWORKS[world] = WorldNetwork(network_for(nominal), world)
 
 
-@lru_cache(maxsize=32)
+@per_structure(maxsize=32)
 def _target_columns(system: ChemicalSystem) -> np.ndarray:
     """Column of each target (``system.targets`` order) among the network's solids."""
     solids = network_for(system).solids
@@ -105,7 +106,7 @@ def starting_amounts(system: ChemicalSystem, batch: RecipeBatch) -> np.ndarray:
     return out
 
 
-@lru_cache(maxsize=32)
+@per_structure(maxsize=32)
 def _route_amounts(system: ChemicalSystem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per route (target, precursor set), in ``system.targets`` order: (R, P) exact mol of
     each solid, (R,) column of the first precursor (the one an excess applies to), and

@@ -13,6 +13,7 @@ Units: K, s, mol per mol of target intended, um.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -52,6 +53,7 @@ class IncrementalFiring:
             raise ValueError(f"initial amounts must have shape {(B, len(self.net.solids))}, got {self.initial.shape}")
         self._rate = milling_rate_factor(self.batch.milling_time)
         self.mass0_g = self.initial @ self.net.molar_mass
+        self._mass0_total = float(self.mass0_g.sum())
         self.state = KineticState(self.initial.copy(), np.zeros((B, len(self.net.gases))),
                                   np.zeros_like(self.initial), None)
         self.time_s = 0.0
@@ -63,9 +65,9 @@ class IncrementalFiring:
         dt = np.asarray(dt_s, dtype=float)
         if T.ndim != 1 or T.shape != dt.shape or T.size == 0:
             raise ValueError(f"temperature_K and dt_s must be equal non-empty 1-D arrays, got {T.shape}, {dt.shape}")
-        B = len(self.batch)
-        step = self.net.integrate(self.state.amounts, np.repeat(T[None, :], B, axis=0),
-                                  np.repeat(dt[None, :], B, axis=0), self.batch.atmosphere, self._rate,
+        B = len(self.batch)  # every crucible sees the same history (a writable view for one: the kernels write)
+        T2, dt2 = (T[None, :], dt[None, :]) if B == 1 else (np.repeat(T[None, :], B, 0), np.repeat(dt[None, :], B, 0))
+        step = self.net.integrate(self.state.amounts, T2, dt2, self.batch.atmosphere, self._rate,
                                   self.state.grain_size)
         self.state = KineticState(step.amounts, self.state.gas_released + step.gas_released,
                                   self.state.volatilized + step.volatilized, step.grain_size)
@@ -75,6 +77,14 @@ class IncrementalFiring:
     def mass_loss(self) -> np.ndarray:
         """(B,) fraction of each crucible's initial mass lost so far (gas released, volatilised)."""
         return 1.0 - (self.state.amounts @ self.net.molar_mass) / self.mass0_g
+
+    @property
+    def load_mass_loss(self) -> float:
+        """Fraction of the whole load's initial mass lost so far (what a TGA balance reads);
+        NaN for a load without mass."""
+        if self._mass0_total <= 0:
+            return math.nan
+        return float((self.mass_loss * self.mass0_g).sum() / self._mass0_total)
 
     def outcome(self) -> FiredSamples:
         """The load as it stands: phase fractions, target fraction, grain size, property."""

@@ -7,11 +7,10 @@ optimum. The formula alone gives only the theoretical value (the 0 K view).
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import numpy as np
 
 from .catalogue import ChemicalSystem
+from .system_model import per_structure
 
 
 def performance(
@@ -38,7 +37,7 @@ def performance(
     return theo * purity * grain
 
 
-@lru_cache(maxsize=32)
+@per_structure(maxsize=32)
 def _model_table(system: ChemicalSystem) -> np.ndarray:
     """(4, n_targets): theoretical, purity exponent, optimal grain, grain tolerance."""
     models = [t.performance for t in system.targets.values()]

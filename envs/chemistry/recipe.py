@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ import numpy as np
 from ..userfiles import UserFileError, load_user_file, short
 from .catalogue import ChemicalSystem, load_atmospheres
 from .limits import RECIPE_BOUNDS, RECIPE_LIMITS  # noqa: F401 (RECIPE_BOUNDS: also read from here)
+from .system_model import per_structure
 
 CONTINUOUS_FIELDS = tuple(RECIPE_LIMITS)
 ROOM_TEMPERATURE = 298.15  # K
@@ -144,7 +144,7 @@ def validate_recipe(system: ChemicalSystem, recipe: Recipe) -> Recipe:
 _INDEX_FIELDS = ("target", "precursor_set", "atmosphere")
 
 
-@lru_cache(maxsize=32)
+@per_structure(maxsize=32)
 def _indices(system: ChemicalSystem) -> tuple[dict[tuple[str, tuple[str, ...]], tuple[int, int]], dict[str, int]]:
     """(target, precursors) -> (target index, precursor-set index), and atmosphere -> index."""
     routes = {(t, tuple(pre)): (i, j) for i, (t, spec) in enumerate(system.targets.items())

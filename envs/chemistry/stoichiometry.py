@@ -15,6 +15,7 @@ from functools import lru_cache
 import numpy as np
 
 from .catalogue import ChemicalSystem
+from .system_model import per_structure
 
 __all__ = ["amount_per_target", "amounts_from_masses", "molar_mass", "precursor_amounts", "precursor_masses"]
 
@@ -29,7 +30,7 @@ def molar_mass(formula: str) -> float:
     return float(Composition(formula).weight)
 
 
-@lru_cache(maxsize=64)
+@per_structure(maxsize=64)
 def precursor_amounts(system: ChemicalSystem, target: str, precursors: tuple[str, ...]) -> np.ndarray:
     """(P,) mol of each solid (``system.solids`` order) to make 1 mol of target with exact
     cation stoichiometry; zero for the solids not in ``precursors``. Cached: do not modify.
@@ -56,7 +57,7 @@ def precursor_amounts(system: ChemicalSystem, target: str, precursors: tuple[str
     return out
 
 
-@lru_cache(maxsize=256)
+@per_structure(maxsize=256)
 def _exact_masses(system: ChemicalSystem, target: str, precursors: tuple[str, ...],
                   batch_mass_g: float) -> tuple[tuple[str, float], ...]:
     mol = precursor_amounts(system, target, precursors)

@@ -9,12 +9,15 @@ Reading and checking a file is :mod:`.system_reader`'s job; finding one, :mod:`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from functools import cached_property
+from functools import cached_property, lru_cache, wraps
+from typing import Any, TypeVar
 
 from .phases import Phase
 from .reactions import BalancedReaction
+
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -104,11 +107,30 @@ class ChemicalSystem:
     def with_rates(self, reactions: tuple[ReactionSpec, ...], grain_growth: tuple[float, float],
                    volatiles: Mapping[str, tuple[float, float]]) -> ChemicalSystem:
         """This system with other Arrhenius parameters (a drawn world): the same phases and
-        reaction equations, so its phase lists are this one's (not recomputed)."""
+        reaction equations, so its phase lists are this one's (not recomputed).
+
+        Raises:
+            ValueError: ``reactions`` are not this system's equations in its order, or
+                ``volatiles`` names other phases.
+        """
+        if len(reactions) != len(self.reactions) or any(
+                a.reaction is not b.reaction and a.reaction.coefficients != b.reaction.coefficients
+                for a, b in zip(reactions, self.reactions, strict=False)):
+            raise ValueError(f"{self.name}: with_rates takes the system's own reactions (other rates only)")
+        if tuple(volatiles) != tuple(self.volatiles):
+            raise ValueError(f"{self.name}: with_rates takes the system's own volatiles {list(self.volatiles)}, "
+                             f"got {list(volatiles)}")
         new = replace(self, reactions=tuple(reactions), grain_growth=grain_growth, volatiles=dict(volatiles))
-        for name in ("elements", "solids", "gases"):
+        for name in ("elements", "solids", "gases", "structure"):
             new.__dict__[name] = getattr(self, name)  # cached_property's own slot
         return new
+
+    @cached_property
+    def structure(self) -> ChemicalSystem:
+        """The system whose phases, reaction equations and targets this one has: itself, or a
+        drawn world's nominal system (:meth:`with_rates`). What follows from those alone is
+        cached per structure (:func:`per_structure`), so a thousand worlds share one entry."""
+        return self
 
     @cached_property
     def elements(self) -> tuple[str, ...]:
@@ -125,3 +147,18 @@ class ChemicalSystem:
     @cached_property
     def gases(self) -> tuple[str, ...]:
         return tuple(n for n, p in self.phases.items() if p.is_gas)
+
+
+def per_structure(maxsize: int) -> Callable[[Callable[..., R]], Callable[..., R]]:
+    """Cache ``fn(system, *args)`` (an LRU of ``maxsize``) on ``system.structure``: for what
+    depends on a system's phases, reaction equations and targets, not on its rates, so every
+    drawn world hits its nominal system's entry instead of evicting it."""
+    def decorate(fn: Callable[..., R]) -> Callable[..., R]:
+        cached = lru_cache(maxsize=maxsize)(fn)
+
+        @wraps(fn)
+        def lookup(system: ChemicalSystem, *args: Any) -> R:
+            return cached(system.structure, *args)
+        lookup.cache_clear = cached.cache_clear  # type: ignore[attr-defined]
+        return lookup
+    return decorate

@@ -11,6 +11,8 @@ are faster per sample from then on. Both give the same numbers (to rounding: a t
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from .kinetics import T_GRID_MAX, T_GRID_MIN, T_GRID_STEP, ReactionNetwork
@@ -34,19 +36,38 @@ class WorldNetwork(ReactionNetwork):
 
     def __init__(self, nominal: ReactionNetwork, system: ChemicalSystem) -> None:  # no compilation: a view
         old = nominal.system
-        if (system.solids != old.solids or len(system.reactions) != len(old.reactions)
-                or any(a.reaction.coefficients != b.reaction.coefficients
-                       for a, b in zip(system.reactions, old.reactions, strict=True))
-                or tuple(system.volatiles) != tuple(old.volatiles)):
+        same = system.structure is old.structure  # a world drawn with ChemicalSystem.with_rates: checked there
+        if not same and (system.solids != old.solids or len(system.reactions) != len(old.reactions)
+                         or any(a.reaction.coefficients != b.reaction.coefficients
+                                for a, b in zip(system.reactions, old.reactions, strict=True))
+                         or tuple(system.volatiles) != tuple(old.volatiles)):
             raise ValueError(f"{system.name}: not the same phases and reactions as the network's {old.name}")
         self.__dict__.update(nominal.__dict__)
-        self.system = system
+        del self.__dict__["system"]
+        # weak: the registry (firing.register_world) keys this network on its world, so a strong
+        # reference would keep every world drawn in a training run alive
+        self._world_ref = weakref.ref(system)
         #: the world's rate constants relative to the nominal tables (1 row), None once materialised
         self.world: WorldKinetics | None = WorldKinetics.of(old, [system])
+        self._world_tables: dict[int, tuple] = {}  # batch -> this world's kernel tables (no per-sample worlds)
+
+    @property
+    def system(self) -> ChemicalSystem:  # type: ignore[override]
+        """The world this network fires (held weakly: keep the system while you use its network)."""
+        system = self._world_ref()
+        if system is None:
+            raise ReferenceError("the world system of this network was freed; keep the system while firing it")
+        return system
 
     def _tables(self, worlds: WorldKinetics | None, batch: int) -> tuple:
         if self.world is not None and batch >= MATERIALISE_BATCH:
             self._materialise()
+        if self.world is not None and worlds is None:  # a furnace session asks again every interval
+            tables = self._world_tables.get(batch)
+            if tables is None:
+                tables = self._world_tables[batch] = super()._tables(self.world.take(np.zeros(batch, dtype=np.int64)),
+                                                                     batch)
+            return tables
         if self.world is not None:  # this world's constants for every sample, on top of any per-sample ones
             mine = self.world.take(np.zeros(batch, dtype=np.int64))
             worlds = mine if worlds is None else WorldKinetics(mine.reactions + worlds.reactions,
@@ -68,10 +89,11 @@ class WorldNetwork(ReactionNetwork):
         self.volatile_table = self.volatile_table * scale(w.volatiles[0]).T
         self.grain_table = self.grain_table * scale(w.grain)[:, 0]
         self.world = None
+        self._world_tables.clear()
 
 
 def with_kinetics(net: ReactionNetwork, system: ChemicalSystem) -> ReactionNetwork:
     """``net`` with the Arrhenius parameters of ``system`` (a world drawn around ``net``'s
-    system): a :class:`WorldNetwork`."""
+    system): a :class:`WorldNetwork` (it holds ``system`` weakly: keep the system alive)."""
     return WorldNetwork(net, system)
 

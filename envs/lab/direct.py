@@ -44,6 +44,7 @@ from synthgap.envs.chemistry.firing import FiredSamples
 from synthgap.envs.chemistry.incremental import IncrementalFiring
 from synthgap.envs.chemistry.recipe import ROOM_TEMPERATURE
 from synthgap.envs.chemistry.stoichiometry import amounts_from_masses
+from synthgap.envs.chemistry.system_model import per_structure
 
 from .backend import BackendKind, Dose, SequentialScheduler, immediate
 from .measurement import MeasurementModel, lab_measurement
@@ -115,7 +116,7 @@ def shifted_programme(programme: Programme, offset_K: float, noise_K: np.ndarray
     return sample_K, set_K + noise * height, dt
 
 
-@lru_cache(maxsize=64)
+@per_structure(maxsize=64)
 def _network_order(system: ChemicalSystem) -> list[int]:
     solids = list(system.solids)
     return [solids.index(p) for p in network_for(system).solids]

@@ -74,7 +74,7 @@ class Lab:
         self.caps = backend.caps
         self._solids = tuple(backend.system.solids)
         self.records: dict[str, SampleRecord] = {}
-        self._next_id = sample_ids if sample_ids is not None else self._count_id
+        self._sample_ids = sample_ids  # None: S00001, S00002, ... (no bound method kept: no cycle)
         self._n_samples = 0
         self._fired: set[str] = set()
         self._in_furnace: set[str] = set()  # in an open furnace session
@@ -254,7 +254,7 @@ class Lab:
 
     def _new_sample(self, recipe: Recipe, tag: str, status: SampleStatus = "queued") -> SampleRecord:
         self._n_samples += 1
-        sid = self._next_id()
+        sid = self._sample_ids() if self._sample_ids is not None else self._count_id()
         if sid in self.records:
             raise RuntimeError(f"sample id {sid!r} was given twice")
         rec = SampleRecord(sid, tag or self.default_tag, recipe, status=status)

@@ -117,12 +117,14 @@ class Programme:
         """(S,) bool: which steps of a trace fall in a dwell segment; ``time_s`` (S,) s are
         the steps' end times from the programme start, increasing."""
         mask = np.zeros(time_s.size, dtype=bool)
-        t0 = 0.0
+        bounds, t0 = [0.0], 0.0
         for s in self.segments:
-            if is_dwell(s.start_K, s.end_K):  # steps ending in (t0, t0 + duration]
-                lo, hi = np.searchsorted(time_s, (t0, t0 + s.duration_s), side="right")
-                mask[lo:hi] = True
             t0 += s.duration_s
+            bounds.append(t0)
+        edges = np.searchsorted(time_s, bounds, side="right").tolist()  # steps ending in (start, end]
+        for k, s in enumerate(self.segments):
+            if is_dwell(s.start_K, s.end_K):
+                mask[edges[k]:edges[k + 1]] = True
         return mask
 
     def to_json(self) -> str:

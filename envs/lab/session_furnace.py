@@ -30,20 +30,22 @@ KINETIC_STEPS = 6  # kinetic integration steps per interval (chunks of the contr
 def control_grid(segments: tuple[Segment, ...]) -> tuple[np.ndarray, np.ndarray]:
     """Working setpoints (S,) K at the end of each control step and the steps' lengths (S,) s:
     each segment in ceil(duration / ``CONTROL_STEP_S``) equal steps."""
-    sps, dts = [], []
-    for s in segments:
+    sps: list[float] = []
+    dts: list[float] = []
+    for s in segments:  # lists: an interval has tens of steps, where numpy's per-call cost dominates
         n = max(1, math.ceil(s.duration_s / CONTROL_STEP_S - 1e-9))
-        u = np.arange(1, n + 1) / n
-        sps.append(s.start_K + (s.end_K - s.start_K) * u)
-        dts.append(np.full(n, s.duration_s / n))
-    return np.concatenate(sps), np.concatenate(dts)
+        start, rise = s.start_K, s.end_K - s.start_K
+        sps += [start + rise * (k / n) for k in range(1, n + 1)]
+        dts += [s.duration_s / n] * n
+    return np.array(sps), np.array(dts)
 
 
 def kinetic_chunks(true_K: np.ndarray, dt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The true temperatures (S,) K of an interval as at most ``KINETIC_STEPS`` chunk means
     (time-weighted), with the chunks' lengths, s."""
-    n = max(1, min(KINETIC_STEPS, true_K.size))
-    starts = np.linspace(0, true_K.size, n + 1)[:-1].round().astype(np.intp)
+    size = true_K.size
+    n = max(1, min(KINETIC_STEPS, size))
+    starts = [round(i * (size / n)) for i in range(n)]  # numpy's linspace(0, S, n + 1)[:-1].round()
     length = np.add.reduceat(dt, starts)
     return np.add.reduceat(true_K * dt, starts) / length, length
 
@@ -96,8 +98,7 @@ class Session:
 
     def load_mass_loss(self) -> float:
         """Fraction of the whole load's initial mass lost so far (what a TGA balance reads)."""
-        mass0 = float(self.chem.mass0_g.sum())
-        return float((self.chem.mass_loss * self.chem.mass0_g).sum() / mass0) if mass0 > 0 else math.nan
+        return self.chem.load_mass_loss
 
     def furnace_log(self, finished_s: float) -> FurnaceLog:
         """The session's whole firing as a :class:`FurnaceLog`."""

@@ -27,6 +27,7 @@ import numpy as np
 
 from synthgap.envs.chemistry import ChemicalSystem
 from synthgap.envs.chemistry.firing import register_world
+from synthgap.envs.chemistry.system_model import ReactionSpec
 
 from .params import LabParams
 
@@ -101,10 +102,10 @@ class World:
     draws: dict[str, Any] = field(default_factory=dict)
 
 
-def _arrhenius(rng: np.random.Generator, Ea: float, A: float, ea_sd: float, ln_a_sd: float,
+def _arrhenius(z: tuple[float, float], Ea: float, A: float, ea_sd: float, ln_a_sd: float,
                spread: float) -> tuple[float, float]:
-    z = rng.standard_normal(2)
-    return Ea * max(1.0 + spread * ea_sd * float(z[0]), 0.5), A * math.exp(spread * ln_a_sd * float(z[1]))
+    """(Ea, A) perturbed by the standard normals ``z``: Ea relatively (floored at half), A log-normally."""
+    return Ea * max(1.0 + spread * ea_sd * z[0], 0.5), A * math.exp(spread * ln_a_sd * z[1])
 
 
 @dataclass(frozen=True)
@@ -139,12 +140,17 @@ def draw_parameters(nominal: ChemicalSystem, seed: int, spread: float = DEFAULT_
                                                                 1.0))
     p = prior if prior is not None else world_prior()
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x5EED]))  # its own stream
-    reactions = tuple(_arrhenius(rng, r.activation_energy, r.prefactor, p.ea_rel_sd, p.ln_a_sd, spread)
+    # one call for every normal, in the order of the draws: two per reaction (Ea, A), two for
+    # grain growth, two per volatile, then the five instrument scales
+    n_r, n_v = len(nominal.reactions), len(nominal.volatiles)
+    z = rng.standard_normal(2 * (n_r + 1 + n_v) + 5).tolist()
+    pairs = iter(zip(z[0:-5:2], z[1:-5:2], strict=True))
+    reactions = tuple(_arrhenius(next(pairs), r.activation_energy, r.prefactor, p.ea_rel_sd, p.ln_a_sd, spread)
                       for r in nominal.reactions)
-    grain = _arrhenius(rng, *nominal.grain_growth, p.grain_ea_rel_sd, p.grain_ln_a_sd, spread)
-    volatiles = {n: _arrhenius(rng, Ea, A, p.volatile_ea_rel_sd, p.volatile_ln_a_sd, spread)
+    grain = _arrhenius(next(pairs), *nominal.grain_growth, p.grain_ea_rel_sd, p.grain_ln_a_sd, spread)
+    volatiles = {n: _arrhenius(next(pairs), Ea, A, p.volatile_ea_rel_sd, p.volatile_ln_a_sd, spread)
                  for n, (Ea, A) in nominal.volatiles.items()}
-    z = rng.standard_normal(5)
+    z = z[-5:]
     scales = {"offset_sd": math.exp(spread * p.offset_sd_ln * z[0]), "drift": math.exp(spread * p.drift_ln_sd * z[1]),
               "walk": math.exp(spread * p.drift_ln_sd * z[2]), "impurity": math.exp(spread * p.impurity_ln_sd * z[3]),
               "water": math.exp(spread * p.impurity_ln_sd * z[4])}
@@ -163,8 +169,8 @@ def world_lab(lab: LabParams, scales: dict[str, float]) -> LabParams:
 
 def world_system(nominal: ChemicalSystem, draw: WorldDraw) -> ChemicalSystem:
     """The chemistry of a world: ``nominal`` with the Arrhenius parameters of ``draw``, ready to fire."""
-    reactions = tuple(replace(r, activation_energy=Ea, prefactor=A)
-                      for r, (Ea, A) in zip(nominal.reactions, draw.reactions, strict=True))
+    reactions = tuple(ReactionSpec(r.reaction, Ea, A) for r, (Ea, A) in zip(nominal.reactions, draw.reactions,
+                                                                          strict=True))
     system = nominal.with_rates(reactions, draw.grain, draw.volatiles)
     register_world(system, nominal)
     return system
