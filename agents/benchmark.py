@@ -28,6 +28,7 @@ from .benchmark_cells import (
     CACHE_VERSION,
     DEFAULT_PLANNERS,
     EXECUTORS,
+    ORACLE_VERSION,
     BenchmarkConfig,
     BenchmarkError,
     Cell,
@@ -58,12 +59,12 @@ def _write_json(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
-def _read_json(path: Path) -> dict | None:
+def _read_json(path: Path, version: int = CACHE_VERSION) -> dict | None:
     try:
         data = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError):
         return None
-    return data if data.get("version") == CACHE_VERSION else None
+    return data if data.get("version") == version else None
 
 
 def cell_path(out: Path, cell: Cell) -> Path:
@@ -139,7 +140,7 @@ def run_benchmark(config: BenchmarkConfig, tracker: BenchmarkTracker | None = No
     oracles: dict[str, dict] = {}
     oracle_todo = []
     for task in oracle_tasks(config):
-        rec = _read_json(oracle_path(out, task[0], config.oracle_samples, *task[1:]))
+        rec = _read_json(oracle_path(out, task[0], config.oracle_samples, *task[1:]), ORACLE_VERSION)
         if rec is not None:
             oracles[oracle_key(*task)] = rec
         else:

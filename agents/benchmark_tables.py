@@ -24,6 +24,7 @@ from synthgap.envs.lab.thermal import FURNACE_OFFSET_SD_K
 
 from .benchmark_cells import BenchmarkConfig, Cell, system_key
 from .metrics import campaign_metrics, median_iqr
+from .objectives import hypervolume, reference_hours
 from .statistics import bootstrap_mean, paired_wilcoxon
 
 
@@ -75,6 +76,8 @@ def summarise(config: BenchmarkConfig, cells: Sequence[Cell], records: dict, ora
             "hours_to_90": m["hours_to_90"], "hours_to_95": m["hours_to_95"],
             "total_hours": float(sum(e["lab_hours"] for e in ex)),
             "success_rate": float(np.mean([e["success"] for e in ex])),
+            "failures": int(sum(not e["success"] for e in ex)),
+            "hypervolume": hypervolume([e["lab_hours"] for e in ex], np.asarray([e["buildable"] for e in ex]) / oracle),
             "wall_ms_per_suggestion": 1e3 * float(np.mean(rec["ask_seconds"])),
             "pick_target": ex[best_i]["recipe"]["target"],
             "chosen_target": rec.get("chosen_target") or "",
@@ -94,8 +97,9 @@ def summarise(config: BenchmarkConfig, cells: Sequence[Cell], records: dict, ora
         row["pick_target"] = Counter(r["pick_target"] for r in rs).most_common(1)[0][0]
         row["training_experiments"] = int(records[next(c.key for c in cells if c.planner == p)]
                                           .get("training_experiments", 0))
-        ci = bootstrap_mean([r["final_best"] for r in rs])
-        row["final_best_mean"], row["final_best_ci_low"], row["final_best_ci_high"] = ci.mean, ci.low, ci.high
+        for col in ("final_best", "failures", "hypervolume"):
+            ci = bootstrap_mean([r[col] for r in rs])
+            row[f"{col}_mean"], row[f"{col}_ci_low"], row[f"{col}_ci_high"] = ci.mean, ci.low, ci.high
         summary.append(row)
     _paired_tests(rows, summary)
     return BenchmarkResult(rows, summary, {c.key: records[c.key] for c in cells},
@@ -103,25 +107,27 @@ def summarise(config: BenchmarkConfig, cells: Sequence[Cell], records: dict, ora
 
 
 #: the Bayesian-optimisation planners a planner is compared with (the best of them by mean, per system)
-BO_PLANNERS = ("gp", "tpe", "nsga2")
+BO_PLANNERS = ("gp", "gp_feasible", "tpe", "nsga2", "gp_mo")
 
 
 def _paired_tests(rows: list[dict], summary: list[dict]) -> None:
     """Add to each summary row the paired Wilcoxon p-values (same seeds) of its final best
     buildable performance against random search (``p_vs_random``) and against the best BO
-    planner of its system by mean (``p_vs_best_bo``, naming it in ``best_bo``); NaN where the
-    reference is missing, is the planner itself, or the seeds do not pair."""
-    def by_seed(sk: str, planner: str) -> dict[int, float]:
-        return {r["seed"]: r["final_best"] for r in rows if r["system_key"] == sk and r["planner"] == planner}
+    planner of its system by mean (``p_vs_best_bo``, naming it in ``best_bo``), and of its
+    failed syntheses against the GP's (``p_failures_vs_gp``); NaN where the reference is
+    missing, is the planner itself, or the seeds do not pair."""
+    def by_seed(sk: str, planner: str, col: str) -> dict[int, float]:
+        return {r["seed"]: r[col] for r in rows if r["system_key"] == sk and r["planner"] == planner}
 
     for row in summary:
         sk = row["system_key"]
         bo = [s for s in summary if s["system_key"] == sk and s["planner"] in BO_PLANNERS]
         best_bo = max(bo, key=lambda s: s["final_best_mean"])["planner"] if bo else ""
         row["best_bo"] = best_bo
-        mine = by_seed(sk, row["planner"])
-        for key, ref in (("p_vs_random", "random"), ("p_vs_best_bo", best_bo)):
-            theirs = by_seed(sk, ref) if ref and ref != row["planner"] else {}
+        for key, ref, col in (("p_vs_random", "random", "final_best"), ("p_vs_best_bo", best_bo, "final_best"),
+                              ("p_failures_vs_gp", "gp", "failures")):
+            mine = by_seed(sk, row["planner"], col)
+            theirs = by_seed(sk, ref, col) if ref and ref != row["planner"] else {}
             seeds = sorted(set(mine) & set(theirs))
             row[key] = (paired_wilcoxon([mine[k] for k in seeds], [theirs[k] for k in seeds])
                         if len(seeds) >= 2 and len(seeds) == len(mine) else math.nan)
@@ -135,7 +141,9 @@ SUMMARY_MD_COLUMNS = (
     ("final_regret_median", "regret / oracle (median)"),
     ("experiments_to_90_median", "exps to 90%"), ("experiments_to_95_median", "exps to 95%"),
     ("reached_95", "reached 95%"), ("hours_to_95_median", "lab h to 95%"),
-    ("success_rate_median", "success rate"), ("wall_ms_per_suggestion_median", "ms/suggestion"),
+    ("success_rate_median", "success rate"), ("failures_mean", "failed syntheses (mean)"),
+    ("p_failures_vs_gp", "p failures vs gp"), ("hypervolume_mean", "hypervolume (mean)"),
+    ("wall_ms_per_suggestion_median", "ms/suggestion"),
     ("training_experiments", "experiments in training"),
     ("pick_target", "pick"),
 )
@@ -168,8 +176,12 @@ def write_outputs(config: BenchmarkConfig, out: Path, result: BenchmarkResult) -
               f"N(0, {FURNACE_OFFSET_SD_K:g} K) of the recipe with the best measured performance, "
               "as a fraction of the oracle (the best achievable, property unit in column 'oracle'); "
               "means with 95 % bootstrap intervals over seeds, paired Wilcoxon p-values (same seeds) "
-              "against random search and against the best Bayesian-optimisation planner by mean; other "
-              "columns medians over seeds; '—' = not reached by at least half the seeds.\n\n")
+              "against random search and against the best Bayesian-optimisation planner by mean; failed "
+              "syntheses (target below the majority phase as measured) per campaign as means, paired against "
+              "the GP; hypervolume: the area the campaign's experiments dominate in (lab hours, buildable / "
+              f"oracle), as a fraction of the box [0, {reference_hours():.4g} h] x [0, 1] (the slowest recipe "
+              "the limits allow); other columns medians over seeds (lab hours in h, wall time in ms); '—' = "
+              "not reached by at least half the seeds.\n\n")
     files["summary_md"].write_text(header + markdown_table(result.summary))
     files["benchmark_json"].write_text(json.dumps(
         {"config": asdict(config), "summary": result.summary, "oracles": result.oracles},

@@ -10,6 +10,8 @@
   (property unit on the plot, fraction of the oracle in the legend).
 * ``fig2_2_drift.png`` (figure 2.2): performance against furnace temperature offset for
   the two planners' recommended recipes (median seed), the N(0, 10 K) drift band shaded.
+* ``failures.png`` and ``pareto.png``: failed syntheses and the two objectives' fronts
+  (:mod:`.figures_objectives`).
 """
 
 from __future__ import annotations
@@ -138,7 +140,8 @@ def gap_figure(result, systems: dict[str, list[dict]]) -> Figure:
         ax.set_ylim(0, 1.15 * top)  # room for the labels under the title
         ax.set_title(recs[0]["system_name"])
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="lower left")
+        if ax.get_legend_handles_labels()[0]:  # the picks: only when thermo_only or synthesis_aware ran
+            ax.legend(fontsize=7, loc="lower left")
     fig.suptitle("Theoretical performance vs synthesis difficulty (figure 2.1)")
     return fig
 
@@ -178,8 +181,14 @@ def write_figures(result, folder: Path) -> dict[str, str]:
         path = folder / f"regret_{sk}.png"
         regret_figure(result, sk, recs).savefig(path, dpi=110)
         files[f"regret_{sk}"] = str(path)
-    for name, make in (("fig2_1_synthesis_gap", gap_figure), ("fig2_2_drift", drift_figure)):
+    from .figures_objectives import failures_figure, pareto_figure
+
+    for name, make in (("fig2_1_synthesis_gap", gap_figure), ("fig2_2_drift", drift_figure),
+                       ("failures", failures_figure), ("pareto", pareto_figure)):
+        fig = make(result, systems)
+        if fig is None:  # e.g. no multi-objective planner ran
+            continue
         path = folder / f"{name}.png"
-        make(result, systems).savefig(path, dpi=110)
+        fig.savefig(path, dpi=110)
         files[name] = str(path)
     return files

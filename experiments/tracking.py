@@ -49,6 +49,53 @@ CURVE_METRICS = ("rollout/ep_rew_mean", "eval/mean_reward")
 
 
 # ---------------------------------------------------------------------------------- store
+def _git_commit() -> str | None:
+    """The commit of synthgap's own source when it runs from a git checkout (an editable
+    install), else None; "+dirty" when its tracked files have uncommitted changes."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    if not (root / ".git").exists():
+        return None
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=5, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head + ("+dirty" if dirty else "") if head else None
+
+
+def run_tags(command: str, tags: dict[str, str] | None = None) -> dict[str, str]:
+    """``tags`` plus the standard tags MLflow's UI shows for a run ("Source", "User", the git
+    commit) and the synthgap version, for a run made by ``synthgap COMMAND``."""
+    import getpass
+    from importlib.metadata import PackageNotFoundError, version
+
+    from mlflow.utils import mlflow_tags as mt
+
+    out = {mt.MLFLOW_SOURCE_NAME: f"synthgap {command}", mt.MLFLOW_SOURCE_TYPE: "LOCAL"}
+    try:
+        out[mt.MLFLOW_USER] = getpass.getuser()
+    except (KeyError, OSError):  # no user name in this environment (a bare container)
+        pass
+    commit = _git_commit()
+    if commit:
+        out[mt.MLFLOW_GIT_COMMIT] = commit
+    try:
+        out["synthgap.version"] = version("synthgap")
+    except PackageNotFoundError:
+        pass
+    out.update(tags or {})
+    return out
+
+
+def create_run(client, experiment: str, run_name: str, command: str, tags: dict[str, str] | None = None):
+    """A new run of ``experiment`` (an id) with :func:`run_tags`; MLflow's ``Run``."""
+    return client.create_run(experiment, run_name=run_name, tags=run_tags(command, tags))
+
+
 def experiment_id(client, name: str, uri: str | None = None) -> str:
     """Id of experiment ``name``, created with the store's artifact root if new."""
     exp = client.get_experiment_by_name(name)
@@ -182,7 +229,7 @@ def log_benchmark(config, result, out: Path) -> dict[str, str]:
                              params=list(params) if i == 0 else [],
                              tags=list(tags) if i == 0 else [])
 
-    parent = client.create_run(exp_id, run_name=f"benchmark-{out.name}", tags={KIND_TAG: "benchmark"})
+    parent = create_run(client, exp_id, f"benchmark-{out.name}", "benchmark", {KIND_TAG: "benchmark"})
     pid = parent.info.run_id
     params = [Param(k, str(v)[:500]) for k, v in asdict(config).items()]
     metrics = [Metric(f"{r['system_key']}.{r['planner']}.{k}", float(v), now, 0)
@@ -195,7 +242,7 @@ def log_benchmark(config, result, out: Path) -> dict[str, str]:
         rec = next(r for r in result.cells.values()
                    if r["cell"]["system_key"] == row["system_key"]
                    and r["cell"]["planner"] == row["planner"] and r["cell"]["seed"] == row["seed"])
-        child = client.create_run(exp_id, run_name=rec["cell"]["key"], tags={"mlflow.parentRunId": pid})
+        child = create_run(client, exp_id, rec["cell"]["key"], "benchmark", {"mlflow.parentRunId": pid})
         ex = rec["experiments"]
         m = campaign_metrics([e["performance"] for e in ex], [e["buildable"] for e in ex],
                              [e["lab_hours"] for e in ex], row["oracle"])
@@ -234,7 +281,7 @@ class ExperimentTracker:
         if run is not None and run.info.status == "FINISHED":
             return False
         if run is None:
-            run = self.client.create_run(self.experiment_id, run_name=rec.sample_id, tags={
+            run = create_run(self.client, self.experiment_id, rec.sample_id, "deploy", {
                 EXPERIMENT_TAG: rec.sample_id, CAMPAIGN_TAG: campaign_id, KIND_TAG: "deploy",
                 "synthgap.journal": str(journal), "synthgap.policy": f"{policy.name}/{policy.version}",
                 "synthgap.policy_sha256": policy.sha256})
@@ -262,7 +309,7 @@ def log_report_run(client, experiment: str, run_name: str, *, params: dict[str, 
     ``.md`` files of ``folder`` under ``report/``; returns its id (the demo's report run)."""
     from mlflow.entities import Metric, Param, RunTag
 
-    run = client.create_run(experiment_id(client, experiment, tracking_uri), run_name=run_name)
+    run = create_run(client, experiment_id(client, experiment, tracking_uri), run_name, "demo")
     rid = run.info.run_id
     stamp = int(time.time() * 1000)
     client.log_batch(rid, metrics=[Metric(k, v, stamp, 0) for k, v in metrics.items()],

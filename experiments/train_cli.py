@@ -214,7 +214,8 @@ def train_run(args) -> dict:
         run_id = _adopted_run(client)
         if run_id is None:
             exp = tracking.experiment_id(client, tracking.TRAIN_EXPERIMENT, args.tracking_uri)
-            run = client.create_run(exp, run_name=f"{config.env_id.split('/')[-1]}-{config.algo}-s{config.seed}")
+            run = tracking.create_run(client, exp, f"{config.env_id.split('/')[-1]}-{config.algo}-s{config.seed}",
+                                      "train")
             run_id = run.info.run_id
         client.set_tag(run_id, tracking.KIND_TAG, "train")
         client.set_tag(run_id, "synthgap.register_as", name)
@@ -326,7 +327,7 @@ def evaluate_handler(args) -> int:
     run_id = _adopted_run(client)
     if run_id is None:
         exp = tracking.experiment_id(client, tracking.EVAL_EXPERIMENT, args.tracking_uri)
-        run_id = client.create_run(exp, run_name=f"eval-{policy.name}-v{policy.version}").info.run_id
+        run_id = tracking.create_run(client, exp, f"eval-{policy.name}-v{policy.version}", "evaluate").info.run_id
     for key, value in {tracking.KIND_TAG: "evaluate", "synthgap.model_uri": args.model_uri,
                        "synthgap.model_name": policy.name, "synthgap.model_version": policy.version}.items():
         client.set_tag(run_id, key, value)

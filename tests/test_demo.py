@@ -35,6 +35,8 @@ def test_demo_writes_report_and_tracks_everything(tmp_path, capsys, monkeypatch)
     assert "report/report.md" in artifacts and "report/best_so_far.png" in artifacts
     train = client.get_run(result["train_run_id"])
     assert train.data.params["env_id"] == "synthgap/Campaign-v0" and train.info.status == "FINISHED"
+    assert demo.data.tags["mlflow.source.name"] == "synthgap demo" and train.data.tags["mlflow.source.name"] == \
+        "synthgap train"
     assert result["model_uri"].startswith("models:/synthgap-demo-BaTiO3-ppo/")
 
 

@@ -45,7 +45,8 @@ def test_the_registry_builds_every_planner_by_name():
     from synthgap.agents.planners import PLANNERS, Planner, PlannerError, make_planner
     from synthgap.agents.space import RecipeSpace
 
-    assert list(PLANNERS) == ["random", "sobol", "lhs", "tpe", "gp", "nsga2", "thermo_only", "synthesis_aware"]
+    assert list(PLANNERS) == ["random", "sobol", "lhs", "tpe", "gp", "gp_feasible", "nsga2", "gp_mo", "thermo_only",
+                             "synthesis_aware"]
     space = RecipeSpace(load_system("BaTiO3"))
     for name in PLANNERS:
         planner = make_planner(name, space, budget=4, seed=0)

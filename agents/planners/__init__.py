@@ -20,7 +20,10 @@ name                    what it does
 ``lhs``                 a Latin hypercube of the whole budget (scipy.stats.qmc)
 ``tpe``                 Optuna TPE through ``study.ask()`` / ``study.tell()``
 ``gp``                  Optuna's Gaussian-process sampler, same API
-``nsga2``               Optuna NSGA-II on two objectives: performance and robustness
+``gp_feasible``         the GP with failed syntheses as an unknown constraint (a second
+                        GP on how far the target was from forming, as Atlas does)
+``nsga2``               Optuna NSGA-II on two objectives: performance and lab hours
+``gp_mo``               Optuna's GP sampler on the same two objectives
 ``thermo_only``         the traditional AI: trusts the 0 K hull, picks the on-hull target
                         of highest theoretical performance, then runs TPE on its recipes
 ``synthesis_aware``     ARROWS-style heuristic: learns trapping intermediates from XRD of
@@ -45,7 +48,7 @@ from .base import (
     UnknownSuggestionError,
 )
 from .heuristics import ON_HULL_TOLERANCE, SynthesisAwarePlanner, ThermoOnlyPlanner, thermodynamic_pick
-from .optuna import OptunaPlanner, robustness
+from .optuna import MULTI_OBJECTIVE, OptunaPlanner, infeasibility, robustness
 from .policy import CampaignPolicyPlanner
 from .registry import PLANNERS, make_planner, planner_factory
 from .sampling import LatinHypercubePlanner, RandomPlanner, SobolPlanner
@@ -53,7 +56,8 @@ from .sampling import LatinHypercubePlanner, RandomPlanner, SobolPlanner
 __all__ = [
     "BudgetExhaustedError", "ExperimentResult", "Planner", "PlannerError", "PolicyPlanner", "Proposal",
     "Suggestion", "UnknownSuggestionError", "ON_HULL_TOLERANCE", "SynthesisAwarePlanner", "ThermoOnlyPlanner",
-    "thermodynamic_pick", "OptunaPlanner", "robustness", "PLANNERS", "make_planner",
+    "thermodynamic_pick", "MULTI_OBJECTIVE", "OptunaPlanner", "infeasibility", "robustness", "PLANNERS",
+    "make_planner",
     "planner_factory", "CampaignPolicyPlanner", "LatinHypercubePlanner",
     "RandomPlanner", "SobolPlanner",
 ]

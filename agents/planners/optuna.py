@@ -1,4 +1,17 @@
-"""Bayesian optimisation through Optuna's ask/tell API: TPE, Gaussian process, NSGA-II.
+"""Bayesian optimisation through Optuna's ask/tell API: TPE, Gaussian processes, NSGA-II.
+
+* ``tpe``, ``gp``: one objective, the measured performance.
+* ``gp_feasible``: the GP with failed syntheses modelled as an unknown constraint, as Atlas
+  (Hickman et al., 2023) and Gryffin's feasibility-aware variant do: beside the objective's
+  GP, Optuna's ``GPSampler`` fits a GP to the constraint
+  ``SUCCESS_PURITY - measured target fraction`` (feasible at <= 0: the target formed as the
+  majority phase; told with ``Trial.set_constraint``) and weights the acquisition by the
+  probability of feasibility. A graded
+  constraint (how far from forming) carries more than a classifier's bit, and the same
+  library does both models.
+* ``nsga2`` and ``gp_mo``: two objectives, the measured performance (maximised) and the
+  experiment's lab hours (minimised) (:mod:`synthgap.agents.objectives`): NSGA-II, and the GP
+  sampler with several objectives (log expected hypervolume improvement).
 
 Optuna is imported when a planner is built, not when this module is imported.
 """
@@ -9,30 +22,38 @@ import warnings
 
 import numpy as np
 
+from synthgap.envs.lab.measurement import SUCCESS_PURITY
+
 from ..space import RecipeSpace
 from .base import ExperimentResult, Planner, PlannerError, Suggestion
 
-__all__ = ["OptunaPlanner", "robustness"]
+__all__ = ["MULTI_OBJECTIVE", "OptunaPlanner", "infeasibility", "robustness"]
+
+#: samplers told two objectives: measured performance (max) and lab hours (min)
+MULTI_OBJECTIVE = ("nsga2", "gp_mo")
+_CONSTRAINT = "infeasibility"  # the trial's constraint key
 
 
 def robustness(suggestion: Suggestion, result: ExperimentResult) -> float:
-    """NSGA-II's second objective: the measured weight fraction of the target (0 to 1).
-
-    A fully converted sample sits on a plateau where a furnace offset changes little; a
-    half-reacted one sits on a slope. It needs no extra experiment, only the XRD.
-    """
+    """The measured weight fraction of the target (0 to 1): a fully converted sample sits on
+    a plateau where a furnace offset changes little; a half-reacted one on a slope."""
     return float(result.phase_fractions.get(suggestion.recipe.target, 0.0))
+
+
+def infeasibility(suggestion: Suggestion, result: ExperimentResult) -> float:
+    """The feasibility constraint of ``gp_feasible``: ``SUCCESS_PURITY`` minus the measured
+    target fraction (<= 0: the synthesis succeeded; a failed firing measures nothing: 0)."""
+    return SUCCESS_PURITY - (robustness(suggestion, result) if result.phase_fractions else 0.0)
 
 
 class OptunaPlanner(Planner):
     """An Optuna sampler driven through the ask/tell API (never re-implemented).
 
     Args:
-        sampler: ``"tpe"``, ``"gp"`` or ``"nsga2"`` (two objectives: performance and
-            :func:`robustness`, both maximised).
+        sampler: one of :attr:`SAMPLERS` (see the module docstring).
     """
 
-    SAMPLERS = ("tpe", "gp", "nsga2")
+    SAMPLERS = ("tpe", "gp", "gp_feasible", "nsga2", "gp_mo")
 
     def __init__(self, space: RecipeSpace, budget: int, seed: int | None = None,
                  sampler: str = "tpe"):
@@ -49,12 +70,12 @@ class OptunaPlanner(Planner):
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             if sampler == "tpe":
                 s = optuna.samplers.TPESampler(seed=sampler_seed, n_startup_trials=n_startup)
-            elif sampler == "gp":
+            elif sampler in ("gp", "gp_feasible", "gp_mo"):  # gp_feasible: constraints told per trial
                 s = optuna.samplers.GPSampler(seed=sampler_seed, n_startup_trials=n_startup)
             else:
                 s = optuna.samplers.NSGAIISampler(
                     seed=sampler_seed, population_size=max(4, min(50, self.budget // 3)))
-        directions = ["maximize", "maximize"] if sampler == "nsga2" else ["maximize"]
+        directions = ["maximize", "minimize"] if sampler in MULTI_OBJECTIVE else ["maximize"]
         self.study = optuna.create_study(directions=directions, sampler=s)
 
     def _ask(self, n: int) -> list[tuple[np.ndarray, object]]:
@@ -65,8 +86,10 @@ class OptunaPlanner(Planner):
         return out
 
     def _tell(self, suggestion: Suggestion, result: ExperimentResult) -> None:
-        if self.name == "nsga2":
-            values = [float(result.performance), robustness(suggestion, result)]
+        trial = suggestion.payload
+        if self.name == "gp_feasible":
+            trial.set_constraint(_CONSTRAINT, infeasibility(suggestion, result))
+        if self.name in MULTI_OBJECTIVE:
+            self.study.tell(trial, [float(result.performance), float(result.lab_hours)])
         else:
-            values = float(result.performance)
-        self.study.tell(suggestion.payload, values)
+            self.study.tell(trial, float(result.performance))

@@ -31,7 +31,9 @@ PLANNERS: dict[str, Callable[..., Planner]] = {
     "lhs": LatinHypercubePlanner,
     "tpe": lambda space, budget, seed=None: OptunaPlanner(space, budget, seed, "tpe"),
     "gp": lambda space, budget, seed=None: OptunaPlanner(space, budget, seed, "gp"),
+    "gp_feasible": lambda space, budget, seed=None: OptunaPlanner(space, budget, seed, "gp_feasible"),
     "nsga2": lambda space, budget, seed=None: OptunaPlanner(space, budget, seed, "nsga2"),
+    "gp_mo": lambda space, budget, seed=None: OptunaPlanner(space, budget, seed, "gp_mo"),
     "thermo_only": ThermoOnlyPlanner,
     "synthesis_aware": SynthesisAwarePlanner,
 }

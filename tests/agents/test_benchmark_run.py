@@ -130,6 +130,7 @@ def test_cli_json_from_cache_and_mlflow(bench, tmp_path, monkeypatch, capsys):
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
     assert len(parents) == 1 and len(children) == 18
+    assert {r.data.tags["mlflow.source.name"] for r in runs} == {"synthgap benchmark"}
     assert data["files"]["mlflow_run_id"] == parents[0].info.run_id
     hist = client.get_metric_history(children[0].info.run_id, "regret")
     assert [m.step for m in hist] == list(range(1, 7))

@@ -112,7 +112,6 @@ def test_property_every_command_reaching_driver_is_within_limits():
     commands = (shield.set_setpoint, shield.set_ramp_rate, shield.start_dwell,
                 lambda m: shield.move_sample("RACK_A1", "BALANCE", mass_g=m))
     refused = 0
-    t0 = time.perf_counter()
     for kind, value in zip(kinds.tolist(), values.tolist(), strict=True):
         try:
             commands[kind](value)
@@ -124,7 +123,6 @@ def test_property_every_command_reaching_driver_is_within_limits():
                 continue  # mass_g=None means "not given", which is allowed
             with pytest.raises(SafetyViolation):
                 cmd(junk)
-    assert time.perf_counter() - t0 < 8.0
 
     sp = np.array([v for k, v in furnace.writes if k == "setpoint"])
     rate = np.array([v for k, v in furnace.writes if k == "ramp_rate"])

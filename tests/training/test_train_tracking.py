@@ -58,6 +58,19 @@ def test_params_are_the_config(trained):
     assert TrainConfig(**{**expected.to_dict()}) == expected
 
 
+def test_runs_carry_the_source_user_and_commit_mlflow_shows(trained):
+    """The UI's "Source" and "User" columns and the git commit of the code that trained."""
+    import subprocess
+
+    tags = trained["run"].data.tags
+    assert tags["mlflow.source.name"] == "synthgap train" and tags["mlflow.source.type"] == "LOCAL"
+    assert tags["mlflow.user"] and tags["synthgap.version"]
+    root = Path(__file__).resolve().parents[2]
+    if (root / ".git").exists():  # a checkout: the commit it ran (the suite runs from a clone)
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True).stdout
+        assert tags["mlflow.source.git.commit"].removesuffix("+dirty") == head.strip()
+
+
 def test_metric_histories(trained):
     client, run_id = trained["client"], trained["run"].info.run_id
     steps = {k: [m.step for m in client.get_metric_history(run_id, k)] for k in trained["run"].data.metrics}
