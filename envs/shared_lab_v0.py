@@ -23,7 +23,8 @@ from .lab.world import DEFAULT_WORLD_SPREAD
 from .recipe_space import RecipeSpace
 from .reward import Outcome, Reward, RewardWeights
 
-DEFAULT_AGENTS = 3
+DEFAULT_AGENTS = 4  # with one furnace: the setting where sharing loads matters
+DEFAULT_FURNACES = 1
 PROGRAMME_FIELDS = ("ramp_rate", "dwell_temperature", "dwell_time", "cooling_rate", "atmosphere")
 
 
@@ -92,9 +93,12 @@ class SharedLabEnv(ParallelEnv):
     An agent terminates when its budget is spent; a finished agent never comes back.
 
     ## Arguments
-    system (default "BaTiO3"); n_agents (default 3); targets: one per agent (default:
+    system (default "BaTiO3"); n_agents (default 4); targets: one per agent (default:
     the system's first buildable target for all); budget per agent (default 10);
-    n_furnaces: furnaces of the default twin (default 2; unused with ``lab_factory``);
+    n_furnaces: furnaces of the default twin (default 1; unused with ``lab_factory``). The
+    defaults are the setting where coordination matters: four chemists queue for one
+    furnace whose programmes take hours to days, so a round fired alone takes four furnace
+    runs and a shared load one (``synthgap lab coordination`` measures what that buys);
     weights: :class:`RewardWeights`; history: k (default 4); wait_weight (per hour, default 0.005);
     throughput_weight (default 0.05); lab_factory: callable ``(system, seed) -> Lab``
     called at every reset, as in ``Campaign-v0`` (default :class:`SimLabFactory`, the SimPy
@@ -106,7 +110,7 @@ class SharedLabEnv(ParallelEnv):
     metadata = {"name": "shared_lab_v0", "render_modes": []}
 
     def __init__(self, system: str | ChemicalSystem = "BaTiO3", n_agents: int = DEFAULT_AGENTS,
-                 targets: Sequence[str] | None = None, budget: int = 10, n_furnaces: int = 2,
+                 targets: Sequence[str] | None = None, budget: int = 10, n_furnaces: int = DEFAULT_FURNACES,
                  weights: RewardWeights | None = None, wait_weight: float = 0.005,
                  throughput_weight: float = 0.05, lab_factory: LabFactory | None = None,
                  world_spread: float = DEFAULT_WORLD_SPREAD, history: int = 4):

@@ -33,6 +33,7 @@ def _register(subparsers, bench) -> None:
         ("synthgap.experiments.benchmark_cli", "add_benchmark_parser", False),
         ("synthgap.hardware.emulators.cli", "add_emulate_parser", False),
         ("synthgap.experiments.deploy_cli", "add_parsers", False),
+        ("synthgap.experiments.recipe_cli", "add_parsers", False),
     ]
     import importlib
 

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -150,6 +151,18 @@ def _ask(recipe: Any, stdin: TextIO, stdout: TextIO) -> bool:
     return answer.strip().lower() in ("y", "yes")
 
 
+def dry_run_journal(journal: Path) -> Path:
+    """Where a dry run journals when no ``--journal`` is given: beside the lab's journal,
+    ``NAME.dry-run-YYYYMMDD-HHMMSS.jsonl`` (UTC; a counter if taken), one file per rehearsal."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    path = journal.with_name(f"{journal.stem}.dry-run-{stamp}{journal.suffix}")
+    k = 1
+    while path.exists():
+        k += 1
+        path = journal.with_name(f"{journal.stem}.dry-run-{stamp}-{k}{journal.suffix}")
+    return path
+
+
 def _env_kwargs(policy: Any, options: DeployOptions, lab_system: str) -> dict[str, Any]:
     kwargs = {k: v for k, v in dict(policy.env_kwargs or {}).items() if k not in _LAB_KWARGS}
     if options.budget is not None:
@@ -187,6 +200,8 @@ def deploy(options: DeployOptions, stdin: TextIO | None = None, stdout: TextIO |
         journal = Path(options.journal) if options.journal else config.journal
         if journal is None:
             raise DeployError(f"{options.lab}: no journal path; set 'journal' in the lab file")
+        if options.dry_run and not options.journal:
+            journal = dry_run_journal(journal)  # a rehearsal never blocks the real campaign's journal
         if journal.exists() and any(e.get("event") == "experiment_started" for e in read_journal(journal).events):
             raise DeployError(f"journal {journal} already holds a campaign; continue it with --resume {journal} "
                               "or choose another journal")

@@ -35,6 +35,9 @@ def add_lab_parsers(subparsers, bench_sub) -> None:
     run.add_argument("--system", default="BaTiO3")
     run.add_argument("--json", action="store_true")
     run.set_defaults(func=cmd_lab_run)
+    from .coordination_cli import add_coordination_parser
+
+    add_coordination_parser(lab_sub)
 
     cal = subparsers.add_parser("calibrate", help="fit furnace offsets from lab records")
     cal.add_argument("records", type=Path)

@@ -304,12 +304,13 @@ class ExperimentTracker:
 
 # ---------------------------------------------------------------------------------- demo
 def log_report_run(client, experiment: str, run_name: str, *, params: dict[str, Any], metrics: dict[str, float],
-                   tags: dict[str, str], folder: Path, tracking_uri: str | None = None) -> str:
+                   tags: dict[str, str], folder: Path, tracking_uri: str | None = None, command: str = "demo") -> str:
     """One finished run holding ``params``, ``metrics`` (step 0), ``tags`` and the ``.png`` and
-    ``.md`` files of ``folder`` under ``report/``; returns its id (the demo's report run)."""
+    ``.md`` files of ``folder`` under ``report/``; returns its id (the demo's report run, or
+    that of ``synthgap COMMAND``)."""
     from mlflow.entities import Metric, Param, RunTag
 
-    run = create_run(client, experiment_id(client, experiment, tracking_uri), run_name, "demo")
+    run = create_run(client, experiment_id(client, experiment, tracking_uri), run_name, command)
     rid = run.info.run_id
     stamp = int(time.time() * 1000)
     client.log_batch(rid, metrics=[Metric(k, v, stamp, 0) for k, v in metrics.items()],

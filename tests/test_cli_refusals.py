@@ -59,6 +59,12 @@ def files(tmp_path_factory):
 
 # (argv with {d} for the files' folder, what the one line must name)
 CASES = [
+    # the recipe format and the coordination study
+    (("recipe", "template", "NoSuchSystem"), "NoSuchSystem"),
+    (("recipe", "schema", "--system", "{d}/bad.yaml"), "{d}/bad.yaml"),
+    (("recipe", "check", "{d}/adir", "--system", "BaTiO3"), "{d}/adir"),
+    (("lab", "coordination", "--seeds", "1"), "--seeds"),
+    (("lab", "coordination", "--system", "{d}/bad.yaml"), "{d}/bad.yaml"),
     # chemistry
     (("reaction", "CaCO3 -> CaO + CO2", "--p", "CO2=inf"), "--p"),
     (("reaction", "CaCO3 -> CaO + CO2", "--p", "CO2=nan"), "--p"),
@@ -184,7 +190,7 @@ def _subcommands() -> set[str]:
 def test_the_table_covers_every_subcommand_that_takes_a_file_or_a_number():
     covered = set()
     for argv, _ in CASES:
-        covered.add(" ".join(argv[:2]) if argv[0] in ("lab", "bench") else argv[0])
+        covered.add(" ".join(argv[:2]) if argv[0] in ("lab", "bench", "recipe") else argv[0])
     assert _subcommands() - covered == {"systems"}  # systems takes neither
 
 

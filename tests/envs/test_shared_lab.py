@@ -64,10 +64,10 @@ def test_runs_an_episode_on_an_injected_lab_factory():
     assert rollout(shared_lab_v0.parallel_env(n_agents=2, budget=2), seed=3) != rounds
 
 
-def test_default_lab_factory_is_the_twin_as_before():
-    env = shared_lab_v0.parallel_env(n_agents=2, budget=2)
-    assert env.lab_factory == SimLabFactory(n_furnaces=2)
-    explicit = shared_lab_v0.parallel_env(n_agents=2, budget=2, lab_factory=SimLabFactory(n_furnaces=2))
+def test_default_lab_factory_is_the_twin_with_one_furnace_for_four_chemists():
+    env = shared_lab_v0.parallel_env(budget=2)
+    assert env.lab_factory == SimLabFactory(n_furnaces=1) and len(env.possible_agents) == 4
+    explicit = shared_lab_v0.parallel_env(budget=2, lab_factory=SimLabFactory(n_furnaces=1))
     assert rollout(env, seed=5) == rollout(explicit, seed=5)
     with pytest.raises(TypeError, match="lab_factory must be a callable"):
         shared_lab_v0.parallel_env(lab_factory="SimLab")

@@ -114,7 +114,14 @@ def test_deploy_dry_run_reaches_no_instrument(emu, policy_zip, tmp_path):
         assert station.executed == [] and set(station.requests) <= {b"STATUS?", b"ID?"}
     assert set(emu.balance.requests) <= {b"S", b"SI"}
     assert emu.xrd.answered == []
-    assert all(e["record"]["status"] == "dry_run" for e in finished(emu.journal_path))
+    # the rehearsal journals apart: the lab's own journal stays free for the real campaign
+    assert result.journal.parent == emu.journal_path.parent and ".dry-run-" in result.journal.name
+    assert all(e["record"]["status"] == "dry_run" for e in finished(result.journal)) and finished(result.journal)
+    assert not emu.journal_path.exists() or not any(
+        e["event"] == "experiment_started" for e in read_journal(emu.journal_path).events)
+    again = deploy(DeployOptions(policy=str(policy_zip), lab=emu.lab_file, budget=1, yes=True, dry_run=True,
+                                 trust_local_file=True), stdout=io.StringIO())
+    assert again.journal != result.journal and len(again.experiments) == 1  # a second rehearsal: its own file
 
 
 def test_operator_declines_and_local_file_needs_consent(emu, policy_zip, tmp_path):
@@ -283,7 +290,7 @@ def test_deploy_registered_policy_by_alias(emu, policy_zip, tmp_path):
     result = deploy(DeployOptions(policy=f"models:/{name}@champion", lab=emu.lab_file, yes=True, dry_run=True,
                                   tracking_uri=uri), stdout=io.StringIO())
     assert len(result.experiments) == 3  # budget from the model's env kwargs
-    started = [e for e in read_journal(emu.journal_path).events if e["event"] == "deploy_started"]
+    started = [e for e in read_journal(result.journal).events if e["event"] == "deploy_started"]
     assert started[0]["policy"] == name and started[0]["version"] == version and len(started[0]["sha256"]) == 64
 
 
