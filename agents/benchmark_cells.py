@@ -249,6 +249,7 @@ def run_cell(cell: Cell) -> dict:
         "chosen_target": getattr(planner, "target", None),
         "oracle_key": cell.oracle_key,
         "training_experiments": int(getattr(planner, "training_experiments", 0)),  # 0: no training
+        "training_systems": list(getattr(planner, "training_systems", ())),  # (): a planner that does not train
     }
 
 

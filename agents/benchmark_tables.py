@@ -95,8 +95,11 @@ def summarise(config: BenchmarkConfig, cells: Sequence[Cell], records: dict, ora
         for f in (90, 95):
             row[f"reached_{f}"] = float(np.mean([not math.isnan(r[f"experiments_to_{f}"]) for r in rs]))
         row["pick_target"] = Counter(r["pick_target"] for r in rs).most_common(1)[0][0]
-        row["training_experiments"] = int(records[next(c.key for c in cells if c.planner == p)]
-                                          .get("training_experiments", 0))
+        first = records[next(c.key for c in cells if c.planner == p)]
+        row["training_experiments"] = int(first.get("training_experiments", 0))
+        trained_on = first.get("training_systems") or []
+        # a policy's campaign in a system it never trained on: the held-out-system result
+        row["held_out_system"] = ("" if not trained_on else "no" if rs[0]["system"] in trained_on else "yes")
         for col in ("final_best", "failures", "hypervolume"):
             ci = bootstrap_mean([r[col] for r in rs])
             row[f"{col}_mean"], row[f"{col}_ci_low"], row[f"{col}_ci_high"] = ci.mean, ci.low, ci.high
@@ -144,7 +147,7 @@ SUMMARY_MD_COLUMNS = (
     ("success_rate_median", "success rate"), ("failures_mean", "failed syntheses (mean)"),
     ("p_failures_vs_gp", "p failures vs gp"), ("hypervolume_mean", "hypervolume (mean)"),
     ("wall_ms_per_suggestion_median", "ms/suggestion"),
-    ("training_experiments", "experiments in training"),
+    ("training_experiments", "experiments in training"), ("held_out_system", "system held out of training"),
     ("pick_target", "pick"),
 )
 

@@ -75,20 +75,22 @@ def pareto_figure(result, systems: dict[str, list[dict]]) -> Figure | None:
     references); None when no multi-objective planner ran."""
     if not any(r["cell"]["planner"] in MULTI_OBJECTIVE for recs in systems.values() for r in recs):
         return None
-    fig, axes = _panels(len(systems), 4.8, 4.2)
+    fig, axes = _panels(len(systems), 4.8, 4.4)
     ref = reference_hours()
+    order = list(dict.fromkeys(p for recs in systems.values() for p in _planners(recs)
+                               if p in MULTI_OBJECTIVE or p in PARETO_REFERENCES))
+    colours = {p: f"C{k}" for k, p in enumerate(order)}  # one colour per planner in every panel
     for ax, (_, recs) in zip(axes, systems.items(), strict=True):
-        shown = [p for p in _planners(recs) if p in MULTI_OBJECTIVE or p in PARETO_REFERENCES]
-        for p in shown:
+        for p in [p for p in _planners(recs) if p in colours]:
             r = _median_campaign([r for r in recs if r["cell"]["planner"] == p], result)
             ex = r["experiments"]
             hours = np.array([e["lab_hours"] for e in ex])
             frac = np.array([e["buildable"] for e in ex]) / cell_oracle(result, r)
             idx = pareto_front(hours, frac)
-            style = "-" if p in MULTI_OBJECTIVE else ":"
-            (line,) = ax.step(np.append(hours[idx], ref), np.append(frac[idx], frac[idx][-1]), where="post",
-                              linestyle=style, label=f"{p}: front")
-            ax.scatter(hours, frac, s=8, color=line.get_color(), alpha=0.35)
+            kind = "multi-objective" if p in MULTI_OBJECTIVE else "reference"
+            ax.step(np.append(hours[idx], ref), np.append(frac[idx], frac[idx][-1]), where="post",
+                    linestyle="-" if p in MULTI_OBJECTIVE else ":", color=colours[p], label=f"{p} ({kind}): front")
+            ax.scatter(hours, frac, s=8, color=colours[p], alpha=0.35)
         ax.set_xscale("log")
         ax.set_xlim(right=ref)
         ax.set_xlabel("lab hours of the experiment (h, log scale)")
@@ -96,8 +98,13 @@ def pareto_figure(result, systems: dict[str, list[dict]]) -> Figure | None:
         ax.set_ylim(-0.02, 1.05)
         ax.set_title(recs[0]["system_name"])
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="upper left")
+    handles: dict = {}
+    for ax in axes:  # every planner once, below the panels: never over a front
+        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
+            handles.setdefault(lab, h)
+    fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncol=min(4, len(handles)),
+               fontsize=8, frameon=False)
     fig.suptitle("Pareto fronts of the median campaign (by hypervolume) of each planner\n"
-                 "(lines: non-dominated experiments, solid for multi-objective planners; dots: all its "
-                 f"experiments; box to {ref:.0f} h)", fontsize=10)
+                 "(lines: its non-dominated experiments; dots: all its experiments, in its colour; hypervolume "
+                 f"box to {ref:.0f} h)", fontsize=10)
     return fig

@@ -52,9 +52,13 @@ def _pressures(items: list[str] | None) -> dict[str, float]:
 def _png(out: str, default_name: str) -> Path:
     """Where a plot goes: ``--out`` itself, or ``default_name`` inside it when it is an existing folder
     (as ``cp FILE DIR`` does; writing ``DIR.png`` beside the folder surprised users)."""
+    if not out.strip():
+        raise ValueError("--out is empty: give a PNG file or an existing folder")
     path = Path(out)
     if path.is_dir():
         return path / default_name
+    if not path.parent.is_dir():  # never a folder tree made from a typo (it once made /nonexistent/dir)
+        raise ValueError(f"--out {short(out, 200)}: folder {short(str(path.parent), 200)} does not exist")
     return path if path.suffix else path.with_name(path.name + ".png")  # what matplotlib writes
 
 
@@ -133,6 +137,20 @@ def cmd_systems(args) -> int:
     return _emit(args, {"systems": rows}, "\n".join(lines))
 
 
+def _as_written(rxn, left, right):
+    """``rxn`` scaled to the user's coefficients when they balance (``2 FeO + 0.5 O2`` from
+    ``Fe2O3`` stays so; dG scales with it, crossovers do not), and whether it was."""
+    from dataclasses import replace
+
+    given = {f: -c for c, f in left} | {f: c for c, f in right}
+    ratios = [given[rxn.phases[n].formula] / c for n, c in rxn.coefficients.items()
+              if c != 0 and rxn.phases[n].formula in given]
+    if len(ratios) != len(rxn.coefficients) or not all(abs(r / ratios[0] - 1) < 1e-6 for r in ratios):
+        return rxn, False
+    scale = ratios[0]
+    return replace(rxn, coefficients={n: float(f"{c * scale:.12g}") for n, c in rxn.coefficients.items()}), True
+
+
 def cmd_reaction(args) -> int:
     from synthgap.envs.chemistry import balance, find_phase
     from synthgap.envs.chemistry.thermo import parse_equation
@@ -145,7 +163,7 @@ def cmd_reaction(args) -> int:
     left, right = parse_equation(args.equation)
     reactants = [find_phase(f) for _, f in left]
     products = [find_phase(f) for _, f in right]
-    rxn = balance(reactants, products)
+    rxn, as_written = _as_written(balance(reactants, products), left, right)
     for gas in pressures:
         if gas not in rxn.phases or not rxn.phases[gas].is_gas:
             raise ValueError(f"--p {gas}: {gas} is not a gas of this reaction")
@@ -160,7 +178,10 @@ def cmd_reaction(args) -> int:
         "all_crossovers_K": cross,
         "sources": {n: p.sources() for n, p in rxn.phases.items()},
     }
-    human = [f"{rxn.equation}", f"  dG({T:g} K) = {dG:+.1f} kJ/mol"]
+    payload["as_written"] = as_written
+    human = [f"{rxn.equation}", f"  dG({T:g} K) = {dG:+.1f} kJ/mol (per the equation as printed)"]
+    if not as_written:
+        human.insert(1, "  balanced: your coefficients do not balance; dG is per the balanced equation above")
     human.append(f"  changes sign at {cross[0]:.0f} K" if cross else "  no sign change in 300-3000 K")
     return _emit(args, payload, "\n".join(human))
 

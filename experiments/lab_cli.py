@@ -22,6 +22,13 @@ MAX_REPEATS = 100
 __all__ = ["add_lab_parsers", "cmd_lab_run", "cmd_calibrate", "cmd_bench_lab", "bench_lab"]
 
 
+def _folder(text: str) -> Path:
+    """An output folder argument; an empty one would mean the current folder, silently."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("is empty: give a folder for the records and plots (it is created)")
+    return Path(text)
+
+
 def add_lab_parsers(subparsers, bench_sub) -> None:
     """Add ``lab run``, ``calibrate`` and ``bench lab`` to an argparse subparsers object."""
     lab = subparsers.add_parser("lab", help="the SimPy lab twin")
@@ -30,7 +37,7 @@ def add_lab_parsers(subparsers, bench_sub) -> None:
     run.add_argument("--samples", type=int_arg(1, MAX_SAMPLES), default=100, help=f"1-{MAX_SAMPLES:,}")
     run.add_argument("--furnaces", type=int_arg(hi=MAX_FURNACES), default=4, help=f"1-{MAX_FURNACES}")
     run.add_argument("--seed", type=int_arg(0), default=0, help=">= 0")
-    run.add_argument("--out", type=Path, required=True,
+    run.add_argument("--out", type=_folder, required=True,
                      help="folder for records and plots (created; an existing file is refused)")
     run.add_argument("--system", default="BaTiO3")
     run.add_argument("--json", action="store_true")

@@ -125,3 +125,17 @@ def test_ctrl_c_wrapped_by_a_c_extension_still_counts_as_an_interrupt():
     loop.__context__ = RuntimeError("b")
     loop.__context__.__context__ = loop
     assert not interrupted(loop)  # a cyclic chain ends
+
+
+def test_reaction_keeps_the_users_coefficients_when_they_balance(capsys):
+    from synthgap.experiments.cli import main
+
+    assert main(["reaction", "Fe2O3 -> 2 FeO + 0.5 O2", "--T", "1500", "--json"]) == 0
+    mine = json.loads(capsys.readouterr().out)
+    assert main(["reaction", "0.5 Fe2O3 -> FeO + 0.25 O2", "--T", "1500", "--json"]) == 0
+    half = json.loads(capsys.readouterr().out)
+    assert mine["equation"] == "Fe2O3 -> 2 FeO + 0.5 O2" and mine["as_written"] and half["as_written"]
+    assert mine["dG_kJ_per_mol"] == pytest.approx(2 * half["dG_kJ_per_mol"])  # per the equation as written
+    assert mine["crossover_K"] == pytest.approx(half["crossover_K"])
+    assert main(["reaction", "Fe2O3 -> FeO + O2", "--T", "1500"]) == 0  # unbalanced as written: said so
+    assert "your coefficients do not balance" in capsys.readouterr().out

@@ -93,6 +93,9 @@ CASES = [
     (("lab", "run", "--samples", HUGE, "--out", "{d}/lab"), "--samples"),
     (("lab", "run", "--furnaces", "1000000000", "--out", "{d}/lab"), "--furnaces"),
     (("lab", "run", "--out", "{d}/exists.txt"), "--out"),
+    (("lab", "run", "--out", ""), "--out"),
+    (("hull", "BaTiO3", "--out", "{d}/no/such/folder/h.png"), "{d}/no/such/folder"),
+    (("hull", "BaTiO3", "--out", ""), "--out is empty"),
     (("lab", "run", "--seed", "-1", "--out", "{d}/lab"), "--seed"),
     (("lab", "run", "--system", "{d}/bomb_system.yaml", "--out", "{d}/lab"), "{d}/bomb_system.yaml"),
     (("calibrate", "{d}/exists.txt"), "{d}/exists.txt"),
@@ -218,3 +221,10 @@ def test_a_bad_store_uri_from_the_environment_is_one_line_too(tmp_path):
                           env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2, proc.stderr[-500:]
     assert proc.stderr.count("\n") == 1 and "foo://bar" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_plot_to_a_missing_folder_makes_no_folder(files, capsys, monkeypatch):
+    monkeypatch.chdir(files)
+    code, err = run(capsys, ["hull", "BaTiO3", "--out", str(files / "typo" / "deeper" / "h.png")])
+    assert code == 2 and "does not exist" in err
+    assert not (files / "typo").exists()  # it once made the whole tree (at the filesystem root for /nonexistent)

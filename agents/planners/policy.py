@@ -30,6 +30,18 @@ from .base import ExperimentResult, Planner, PlannerError, Suggestion
 __all__ = ["CampaignPolicyPlanner", "layout_for"]
 
 
+def training_systems(env_kwargs: Mapping[str, Any]) -> tuple[str, ...]:
+    """The names of the systems a Campaign-v0 policy trained with ``env_kwargs`` has seen:
+    its tasks' systems, or its one system (default BaTiO3)."""
+    tasks = env_kwargs.get("tasks")
+    if not tasks:
+        system = env_kwargs.get("system", "BaTiO3")
+        return (system if isinstance(system, str) else system.name,)
+    from synthgap.envs.campaign import parse_tasks
+
+    return tuple(dict.fromkeys(system.name for system, _ in parse_tasks(tasks)))
+
+
 def layout_for(space: RecipeSpace, env_kwargs: Mapping[str, Any]) -> CampaignLayout:
     """The Campaign-v0 layout a policy trained with ``env_kwargs`` sees in ``space``'s system.
 
@@ -75,6 +87,9 @@ class CampaignPolicyPlanner(Planner):
         super().__init__(space, budget, seed)
         self.policy, self.name = policy, name
         self.training_experiments = int(training_experiments)
+        #: names of the systems the policy was trained on (the benchmark marks a campaign in another
+        #: system as held out)
+        self.training_systems = training_systems(env_kwargs or {})
         self.layout = layout_for(space, env_kwargs or {})
         self._actions: dict[str, np.ndarray] = {}
         self.memory = History(self.layout.history_k, self.layout.actions.dim)

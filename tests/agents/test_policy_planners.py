@@ -12,6 +12,7 @@ import pytest
 import synthgap.envs  # noqa: F401  (registers the ids)
 from synthgap.agents.benchmark import BenchmarkConfig, BenchmarkError
 from synthgap.agents.benchmark_cells import Cell, run_cell
+from synthgap.agents.benchmark_tables import summarise
 from synthgap.agents.evaluator import result_of
 from synthgap.agents.planners import CampaignPolicyPlanner, PlannerError, make_planner
 from synthgap.agents.space import RecipeSpace
@@ -67,6 +68,14 @@ def test_a_trained_policy_runs_in_the_benchmark_beside_the_other_planners(tmp_pa
     # the planner decodes with the env's encoding: the same policy, the same recipes
     again = run_cell(Cell("MgAl2O4", spec, 0, 3))
     assert [e["recipe"] for e in again["experiments"]] == [e["recipe"] for e in records[spec]["experiments"]]
+    assert records[spec]["training_systems"] == ["BaTiO3", "MgAl2O4"] and records["random"]["training_systems"] == []
+    # the table says whether the policy's campaign ran in a system it trained on
+    cells = [Cell("MgAl2O4", p, 0, 3) for p in config.planners] + [Cell("CaSiO3", p, 0, 3) for p in config.planners]
+    recs = {**{c.key: records[c.planner] for c in cells[:2]}, **{c.key: run_cell(c) for c in cells[2:]}}
+    oracles = {k: {"value": 1.0} for k in ("MgAl2O4", "CaSiO3")}
+    held = {(r["system"], r["planner"]): r["held_out_system"] for r in summarise(config, cells, recs, oracles).summary}
+    assert held == {("MgAl2O4", "random"): "", ("MgAl2O4", spec): "no", ("CaSiO3", "random"): "",
+                    ("CaSiO3", spec): "yes"}
 
 
 def test_a_policy_that_cannot_describe_the_system_is_refused(tmp_path):
