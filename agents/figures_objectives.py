@@ -15,7 +15,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from .metrics import cell_oracle
-from .objectives import pareto_front, reference_hours
+from .objectives import hypervolume, pareto_front, reference_hours
 from .planners import MULTI_OBJECTIVE
 from .statistics import bootstrap_mean
 
@@ -60,8 +60,6 @@ def failures_figure(result, systems: dict[str, list[dict]]) -> Figure:
 
 
 def _median_campaign(runs: list[dict], result) -> dict:
-    from .objectives import hypervolume
-
     def hv(r: dict) -> float:
         ex = r["experiments"]
         return hypervolume([e["lab_hours"] for e in ex],

@@ -65,6 +65,7 @@ def add_parsers(subparsers) -> None:
     p.add_argument("name", help="registered model name")
     p.add_argument("version", type=int_arg(1), help="model version number")
     p.add_argument("--alias", default="champion", help="alias to set (default champion)")
+    p.add_argument("--json", action="store_true", help="one JSON object on stdout")
     p.set_defaults(func=promote_handler)
 
     p = subparsers.add_parser("evaluate", parents=[store], help="evaluate a registered policy on its env",
@@ -285,14 +286,21 @@ def promote_handler(args) -> int:
     from . import tracking
 
     client = tracking.get_client(args.tracking_uri)
+    store = tracking.resolve_tracking_uri(args.tracking_uri)[0]
     try:
         mv = client.get_model_version(args.name, str(args.version))
     except MlflowException:
-        raise TrainCLIError(f"no model {short(args.name)} version {args.version} in the registry") from None
+        raise TrainCLIError(f"no model {short(args.name)} version {args.version} in the registry of {store} "
+                            "(another store: --tracking-uri or MLFLOW_TRACKING_URI)") from None
     if not (mv.tags or {}).get(HASH_TAG):
         raise TrainCLIError(f"model {args.name} version {args.version} has no {HASH_TAG} tag; refusing to promote it")
     client.set_registered_model_alias(args.name, args.alias, str(args.version))
-    print(f"models:/{args.name}@{args.alias} -> version {args.version}")
+    uri = f"models:/{args.name}@{args.alias}"
+    if getattr(args, "json", False):
+        print(json.dumps({"model_uri": uri, "name": args.name, "alias": args.alias, "version": args.version,
+                          "tracking_uri": store}))
+    else:
+        print(f"{uri} -> version {args.version} (store {store})")
     return 0
 
 

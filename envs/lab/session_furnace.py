@@ -32,10 +32,13 @@ def control_grid(segments: tuple[Segment, ...]) -> tuple[np.ndarray, np.ndarray]
     each segment in ceil(duration / ``CONTROL_STEP_S``) equal steps."""
     sps: list[float] = []
     dts: list[float] = []
-    for s in segments:  # lists: an interval has tens of steps, where numpy's per-call cost dominates
+    for s in segments:  # an interval has tens of steps, where numpy's per-call cost dominates: lists
         n = max(1, math.ceil(s.duration_s / CONTROL_STEP_S - 1e-9))
         start, rise = s.start_K, s.end_K - s.start_K
-        sps += [start + rise * (k / n) for k in range(1, n + 1)]
+        if n > 256:  # a long cool: numpy (the same operations, the same numbers)
+            sps += (start + rise * (np.arange(1, n + 1) / n)).tolist()
+        else:
+            sps += [start + rise * (k / n) for k in range(1, n + 1)]
         dts += [s.duration_s / n] * n
     return np.array(sps), np.array(dts)
 

@@ -103,7 +103,12 @@ def test_registered_policy_loads_by_alias_and_acts_like_the_trained_one(trained,
     client = trained["client"]
     mv = client.get_model_version(NAME, "1")
     assert len(mv.tags[HASH_TAG]) == 64 and mv.tags["synthgap.env_id"] == ENV
-    assert main(["promote", NAME, "1", "--alias", "champion", "--tracking-uri", trained["uri"]]) == 0
+    assert main(["promote", NAME, "1", "--alias", "champion", "--tracking-uri", trained["uri"], "--json"]) == 0
+    promoted = json.loads(capsys.readouterr().out)
+    assert promoted == {"model_uri": f"models:/{NAME}@champion", "name": NAME, "alias": "champion", "version": 1,
+                        "tracking_uri": trained["uri"]}
+    assert main(["promote", NAME, "9", "--tracking-uri", trained["uri"]]) == 2
+    assert f"version 9 in the registry of {trained['uri']}" in capsys.readouterr().err  # names the store searched
     policy = load_policy(f"models:/{NAME}@champion", trained["uri"])
     assert (policy.env_id, policy.env_kwargs, policy.algo) == (ENV, {"max_intervals": 6}, "ppo")
     local = PPO.load(trained["out"] / "policy.zip", device="cpu")
