@@ -240,7 +240,7 @@ def train_independent(env_kwargs: dict, timesteps: int, seed: int, ppo_kwargs: d
     for t in threads:
         t.join()
     inner.close()
-    real = [e for e in errors if not isinstance(e, threading.BrokenBarrierError)]
-    if real or errors:
-        raise RuntimeError(f"independent training failed: {(real or errors)[0]!r}") from (real or errors)[0]
+    if errors:  # the learner that failed first, not the others' broken barriers
+        cause = next((e for e in errors if not isinstance(e, threading.BrokenBarrierError)), errors[0])
+        raise RuntimeError(f"independent training failed: {cause!r}") from cause
     return models

@@ -15,7 +15,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from .metrics import cell_oracle
-from .objectives import hypervolume, pareto_front, reference_hours
+from .objectives import pareto_front, reference_hours
 from .planners import MULTI_OBJECTIVE
 from .statistics import bootstrap_mean
 
@@ -60,11 +60,10 @@ def failures_figure(result, systems: dict[str, list[dict]]) -> Figure:
 
 
 def _median_campaign(runs: list[dict], result) -> dict:
-    def hv(r: dict) -> float:
-        ex = r["experiments"]
-        return hypervolume([e["lab_hours"] for e in ex],
-                           np.asarray([e["buildable"] for e in ex]) / cell_oracle(result, r))
-    ranked = sorted(runs, key=hv)
+    """The campaign of ``runs`` (one planner, one system) with the median hypervolume, as the
+    table's rows score it."""
+    hv = {(r["system_key"], r["planner"], r["seed"]): r["hypervolume"] for r in result.rows}
+    ranked = sorted(runs, key=lambda r: hv[r["cell"]["system_key"], r["cell"]["planner"], r["cell"]["seed"]])
     return ranked[len(ranked) // 2]
 
 

@@ -73,8 +73,10 @@ def _run(fn, args) -> int:
 def cmd_template(args: argparse.Namespace) -> int:
     from synthgap.envs.chemistry.recipe_format import recipe_template
 
-    return _run(lambda a: (_write(recipe_template(_system(a.system), a.target), a.out, "recipe template"), 0)[1],
-                args)
+    def go(a):
+        _write(recipe_template(_system(a.system), a.target), a.out, "recipe template")
+        return 0
+    return _run(go, args)
 
 
 def cmd_schema(args: argparse.Namespace) -> int:

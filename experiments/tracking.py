@@ -24,6 +24,7 @@ import tempfile
 import time
 import warnings
 from dataclasses import asdict
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -49,9 +50,11 @@ CURVE_METRICS = ("rollout/ep_rew_mean", "eval/mean_reward")
 
 
 # ---------------------------------------------------------------------------------- store
+@lru_cache(maxsize=1)
 def _git_commit() -> str | None:
     """The commit of synthgap's own source when it runs from a git checkout (an editable
-    install), else None; "+dirty" when its tracked files have uncommitted changes."""
+    install), else None; "+dirty" when its tracked files have uncommitted changes. Read once
+    per process (a benchmark creates a run per cell)."""
     import subprocess
 
     root = Path(__file__).resolve().parents[1]
