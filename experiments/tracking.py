@@ -169,6 +169,7 @@ def log_policy_model(client, run_id: str, policy_zip: str | Path, config, name: 
     kwargs, the algorithm, the folder's tree SHA-256 and the signature made with the user's
     key (created on first use); :func:`synthgap.agents.rl.registry.load_policy` checks them.
     """
+    import gymnasium
     import numpy as np
     import stable_baselines3
     import torch
@@ -177,8 +178,8 @@ def log_policy_model(client, run_id: str, policy_zip: str | Path, config, name: 
 
     import mlflow
     from synthgap.agents.rl import registry
-    from synthgap.agents.rl.checkpoint import sha256_file
     from synthgap.agents.rl.envs import make_env
+    from synthgap.agents.rl.signing import sha256_file
 
     env = make_env(config.env_id, config.env_kwargs)
     obs_shape, act_shape = env.observation_space.shape, env.action_space.shape
@@ -187,8 +188,9 @@ def log_policy_model(client, run_id: str, policy_zip: str | Path, config, name: 
                                outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, *act_shape), "action")]))
     tags = {registry.ENV_ID_TAG: config.env_id, registry.ENV_KWARGS_TAG: json.dumps(config.env_kwargs, sort_keys=True),
             registry.ALGO_TAG: config.algo, registry.RUN_TAG: run_id}
+    # what the served model imports; synthgap's own code travels with it (code_paths)
     reqs = [f"stable-baselines3=={stable_baselines3.__version__}", f"torch=={torch.__version__.split('+')[0]}",
-            f"mlflow=={mlflow.__version__}", f"numpy=={np.__version__}"]
+            f"gymnasium=={gymnasium.__version__}", f"mlflow=={mlflow.__version__}", f"numpy=={np.__version__}"]
     with mlflow.start_run(run_id=run_id, log_system_metrics=False), warnings.catch_warnings():
         # MLflow nags about input examples and its own type hints; the signature above is explicit
         warnings.filterwarnings("ignore", message=".*An input example was not provided", category=UserWarning)
@@ -201,8 +203,9 @@ def log_policy_model(client, run_id: str, policy_zip: str | Path, config, name: 
         with tempfile.TemporaryDirectory(prefix="synthgap-sign-") as tmp:
             signed = pyfunc.write_signature_file(tmp, config.algo, policy_sha256,
                                                  registry.sign_policy_zip(policy_sha256, config.algo))
+            serving = pyfunc.write_serving_package(Path(tmp) / "code")
             info = mlflow.pyfunc.log_model(  # models from code: no pickled wrapper
-                name="policy", python_model=str(pyfunc.CODE_FILE),
+                name="policy", python_model=str(pyfunc.CODE_FILE), code_paths=[str(serving)],
                 artifacts={registry.POLICY_ARTIFACT: str(policy_zip), pyfunc.SIGNATURE_ARTIFACT: str(signed)},
                 signature=signature, pip_requirements=reqs, metadata=dict(tags))
     mv = mlflow.register_model(info.model_uri, name, tags=tags)
@@ -324,6 +327,15 @@ def log_report_run(client, experiment: str, run_name: str, *, params: dict[str, 
             client.log_artifact(rid, str(Path(folder) / f), "report")
     client.set_terminated(rid, "FINISHED")
     return rid
+
+
+def adopted_run(client) -> str | None:
+    """The run ``mlflow run`` started for us (``MLFLOW_RUN_ID``), if any and not yet used by synthgap."""
+    run_id = os.environ.get("MLFLOW_RUN_ID")
+    if not run_id:
+        return None
+    run = client.get_run(run_id)
+    return None if KIND_TAG in run.data.tags else run_id
 
 
 # ---------------------------------------------------------------------------------- UI

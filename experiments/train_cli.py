@@ -20,6 +20,7 @@ from pathlib import Path
 from synthgap.envs.userfiles import UserFileError, int_arg, parse_json, short
 
 from .cli_common import interrupted, tracking_uri
+from .evaluate_cli import evaluate_handler
 
 DEFAULT_OUT = "synthgap-runs/train"
 MAX_EPISODES = 100_000  # evaluation episodes
@@ -56,6 +57,9 @@ def add_parsers(subparsers) -> None:
     p.add_argument("--register-as", default=None, help="registered model name (default from env id and algo)")
     p.add_argument("--resume", default=None, metavar="RUN_ID", help="continue an interrupted run from its checkpoint")
     p.add_argument("--out", default=DEFAULT_OUT, help=f"local folder for checkpoints and plots (default {DEFAULT_OUT})")
+    p.add_argument("--tensorboard", default=None, metavar="DIR",
+                   help="also write TensorBoard event files to DIR/RUN_ID (the metrics MLflow gets; needs the "
+                        "tensorboard package: pip install 'synthgap[tensorboard]'); view with tensorboard --logdir DIR")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--verbose", action="store_true", help="print SB3's table of metrics at each dump")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
@@ -135,17 +139,6 @@ def _check_env(config) -> None:
     check_fits(config)
 
 
-def _adopted_run(client) -> str | None:
-    """The run ``mlflow run`` started for us (``MLFLOW_RUN_ID``), if any and not yet used by synthgap."""
-    import os
-
-    run_id = os.environ.get("MLFLOW_RUN_ID")
-    if not run_id:
-        return None
-    run = client.get_run(run_id)
-    return None if "synthgap.kind" in run.data.tags else run_id
-
-
 def train_handler(args) -> int:
     """``synthgap train``: train, then print the run's summary."""
     if args.json:  # stdout is one JSON object: the progress bar (rich, on stdout) goes to stderr
@@ -157,13 +150,27 @@ def train_handler(args) -> int:
         json.dump(summary, sys.stdout, indent=1, default=str)
         sys.stdout.write("\n")
     else:
-        final = summary["final_eval"]
-        built = (f", mean best buildable {final['mean_best_buildable']:.3f} of the oracle"
-                 if "mean_best_buildable" in final else "")
-        print(f"run {summary['run_id']}: {summary['num_timesteps']} steps in {summary['train_seconds']:.1f} s; "
-              f"final evaluation mean reward {final['mean_reward']:.4g}{built} over {final['episodes']:.0f} "
-              f"episodes; registered {summary['model_name']} version {summary['model_version']}")
+        print(final_line(summary))
     return 0
+
+
+def final_line(summary: dict) -> str:
+    """``train``'s summary in words: what was trained where, buildable performance first, reward second."""
+    final = summary["final_eval"]
+
+    def ci(key: str, fmt: str) -> str:
+        low, high = final.get(f"{key}_low"), final.get(f"{key}_high")
+        band = f" [{low:{fmt}}, {high:{fmt}}]" if low is not None and high is not None else ""
+        return f"{final[key]:{fmt}}{band}"
+
+    what = []
+    if "mean_best_buildable" in final:
+        what.append(f"best buildable performance {ci('mean_best_buildable', '.3f')} of each world's oracle")
+    what.append(f"mean reward {ci('mean_reward', '.4g')}")
+    return (f"run {summary['run_id']}: {summary['algo']} on {summary['env_id']} ({summary['system']}), "
+            f"{summary['num_timesteps']:,} steps in {summary['train_seconds']:.1f} s; final evaluation over "
+            f"{final['episodes']:.0f} episodes, mean [95 % bootstrap]: {'; '.join(what)}; "
+            f"registered {summary['model_name']} version {summary['model_version']}")
 
 
 def parse_train_args(argv: list[str]) -> argparse.Namespace:
@@ -171,6 +178,19 @@ def parse_train_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="synthgap")
     add_parsers(parser.add_subparsers(dest="command"))
     return parser.parse_args(["train", *argv])
+
+
+def _check_tensorboard(folder: str) -> None:
+    """``--tensorboard DIR``: a usable folder, and the package that writes event files."""
+    import importlib.util
+
+    if not folder.strip():
+        raise TrainCLIError("--tensorboard needs a folder (e.g. --tensorboard synthgap-runs/tensorboard)")
+    if Path(folder).exists() and not Path(folder).is_dir():
+        raise TrainCLIError(f"--tensorboard {short(folder)}: is a file, not a folder")
+    if importlib.util.find_spec("tensorboard") is None:
+        raise TrainCLIError("--tensorboard needs the tensorboard package: pip install 'synthgap[tensorboard]' "
+                            "(or leave the flag out: every metric is in MLflow)")
 
 
 def train_run(args) -> dict:
@@ -190,6 +210,8 @@ def train_run(args) -> dict:
     else:
         config = config_from_args(args)  # all input checked before the store is touched
         _check_env(config)
+    if args.tensorboard is not None:
+        _check_tensorboard(args.tensorboard)
     from mlflow.exceptions import MlflowException  # about 1 s: only once the input is known good
 
     client = tracking.get_client(args.tracking_uri)
@@ -212,7 +234,7 @@ def train_run(args) -> dict:
         name = run.data.tags.get("synthgap.register_as") or tracking.default_model_name(config.env_id, config.algo)
     else:
         name = args.register_as or tracking.default_model_name(config.env_id, config.algo)
-        run_id = _adopted_run(client)
+        run_id = tracking.adopted_run(client)
         if run_id is None:
             exp = tracking.experiment_id(client, tracking.TRAIN_EXPERIMENT, args.tracking_uri)
             run = tracking.create_run(client, exp, f"{config.env_id.split('/')[-1]}-{config.algo}-s{config.seed}",
@@ -231,7 +253,15 @@ def train_run(args) -> dict:
         floors = {}
     writer = tracking.MLflowOutputFormat(client, run_id, floors=floors)
     outputs = [writer] + ([HumanOutputFormat(sys.stdout)] if args.verbose else [])
-    print(f"synthgap: run {run_id} ({config.algo} on {config.env_id}, {config.total_timesteps} steps)", file=sys.stderr)
+    if args.tensorboard is not None:
+        from stable_baselines3.common.logger import TensorBoardOutputFormat
+
+        board = Path(args.tensorboard).resolve() / run_id
+        outputs.append(TensorBoardOutputFormat(str(board)))
+        client.set_tag(run_id, "synthgap.tensorboard", str(board))
+    store = tracking.resolve_tracking_uri(args.tracking_uri)[0]
+    print(f"synthgap: run {run_id} ({config.algo} on {config.env_id}, {config.total_timesteps} steps; store {store}"
+          + (f"; TensorBoard {board}" if args.tensorboard is not None else "") + ")", file=sys.stderr)
     try:
         result = train(config, run_dir, output_formats=outputs, checkpoint_dir=run_dir / "checkpoints",
                        resume=bool(args.resume), progress_bar=not args.no_progress)
@@ -249,6 +279,7 @@ def finish_run(client, run_id: str, run_dir: Path, config, result, name: str) ->
     """Log the learning curve, evaluation plots and summary, then the policy as a registered model."""
     from mlflow.entities import Metric
 
+    from synthgap.agents.rl.envs import env_systems
     from synthgap.agents.rl.evaluation import plot_episodes, plot_learning_curve, run_episodes, summarize
     from synthgap.agents.rl.trainer import EVAL_SEED_OFFSET
 
@@ -259,7 +290,7 @@ def finish_run(client, run_id: str, run_dir: Path, config, result, name: str) ->
     client.log_artifact(run_id, str(curve), "plots")
     model = result.model
     episodes = run_episodes(lambda o: model.predict(o, deterministic=True)[0], config.env_id, config.env_kwargs,
-                            config.eval_episodes, config.seed + EVAL_SEED_OFFSET)
+                            config.final_eval_episodes, config.seed + EVAL_SEED_OFFSET)
     final = summarize(config.env_id, episodes)
     client.log_artifact(run_id, str(plot_episodes(config.env_id, episodes, run_dir / "evaluation.png")), "plots")
     import time
@@ -267,7 +298,8 @@ def finish_run(client, run_id: str, run_dir: Path, config, result, name: str) ->
     stamp = int(time.time() * 1000)
     client.log_batch(run_id, metrics=[Metric(f"final_eval/{k}", v, stamp, result.num_timesteps)
                                       for k, v in final.items()])
-    summary = {"run_id": run_id, "env_id": config.env_id, "algo": config.algo, "num_timesteps": result.num_timesteps,
+    summary = {"run_id": run_id, "env_id": config.env_id, "system": env_systems(config.env_id, config.env_kwargs),
+               "algo": config.algo, "num_timesteps": result.num_timesteps,
                "train_seconds": result.seconds, "resumed_from": result.resumed_from, "final_eval": final,
                "model_name": name}
     tracking.log_json(client, run_id, summary, "summary.json")
@@ -304,106 +336,6 @@ def promote_handler(args) -> int:
     return 0
 
 
-def evaluate_handler(args) -> int:
-    """Evaluate a registered policy on its env and log the evaluation as a run."""
-    import tempfile
-    import time
-
-    from mlflow.entities import Metric
-
-    from synthgap.agents.rl.evaluation import CAMPAIGN, plot_episodes, random_actor, run_episodes, summarize
-    from synthgap.agents.rl.registry import load_policy
-
-    from . import tracking
-
-    if args.episodes < 1:
-        raise TrainCLIError(f"--episodes must be >= 1, got {args.episodes}")
-    policy = load_policy(args.model_uri, args.tracking_uri, trust_digest=args.trust_digest)
-    t0 = time.perf_counter()
-    episodes = run_episodes(policy.predict, policy.env_id, policy.env_kwargs, args.episodes, args.seed)
-    result = {"model_uri": args.model_uri, "name": policy.name, "version": policy.version, "sha256": policy.sha256,
-              "env_id": policy.env_id, "env_kwargs": policy.env_kwargs, "episodes": args.episodes, "seed": args.seed,
-              "policy": summarize(policy.env_id, episodes), "seconds": time.perf_counter() - t0}
-    rand = None
-    if args.baseline == "random":
-        rand = run_episodes(random_actor(policy.env_id, policy.env_kwargs, args.seed), policy.env_id,
-                            policy.env_kwargs, args.episodes, args.seed)
-        result["random"] = summarize(policy.env_id, rand)
-    if policy.env_id == CAMPAIGN:
-        result.update(_buildable_comparison(episodes, rand))
-    client = tracking.get_client(args.tracking_uri)
-    run_id = _adopted_run(client)
-    if run_id is None:
-        exp = tracking.experiment_id(client, tracking.EVAL_EXPERIMENT, args.tracking_uri)
-        run_id = tracking.create_run(client, exp, f"eval-{policy.name}-v{policy.version}", "evaluate").info.run_id
-    for key, value in {tracking.KIND_TAG: "evaluate", "synthgap.model_uri": args.model_uri,
-                       "synthgap.model_name": policy.name, "synthgap.model_version": policy.version}.items():
-        client.set_tag(run_id, key, value)
-    result["run_id"] = run_id
-    params = {"model_uri": args.model_uri, "model_version": policy.version, "env_id": policy.env_id,
-              "env_kwargs": json.dumps(policy.env_kwargs), "episodes": args.episodes, "seed": args.seed,
-              "baseline": args.baseline}
-    given = client.get_run(run_id).data.params  # an adopted run holds the MLproject's parameters
-    tracking.log_params(client, run_id, {k: v for k, v in params.items() if k not in given})
-    stamp = int(time.time() * 1000)
-    metrics = [Metric(f"{who}/{k}", v, stamp, 0) for who in ("policy", "random") if who in result
-               for k, v in result[who].items()]
-    metrics += [Metric("episode_reward", e.total_reward, stamp, i) for i, e in enumerate(episodes)]
-    for who, d in result.get("best_buildable", {}).items():
-        metrics += ([Metric(f"best_buildable/{who}_{k}", d[k], stamp, 0) for k in ("mean", "low", "high")]
-                    if isinstance(d, dict) else [Metric(f"best_buildable/{who}", d, stamp, 0)])
-    client.log_batch(run_id, metrics=metrics)
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(args.out) if args.out else Path(tmp)
-        out.mkdir(parents=True, exist_ok=True)
-        client.log_artifact(run_id, str(plot_episodes(policy.env_id, episodes, out / "evaluation.png")), "plots")
-    tracking.log_json(client, run_id, result, "evaluation.json")
-    client.set_terminated(run_id, "FINISHED")
-    if args.json:
-        json.dump(result, sys.stdout, indent=1, default=str)
-        sys.stdout.write("\n")
-    else:
-        s = result["policy"]
-        line = f"{policy.name} v{policy.version} on {policy.env_id}: mean reward {s['mean_reward']:.4g} " \
-               f"(std {s['std_reward']:.3g}) over {args.episodes} episodes"
-        if "random" in result:
-            line += f"; random {result['random']['mean_reward']:.4g}"
-        if "best_buildable" in result:  # what was built, not only what was paid
-            b = result["best_buildable"]
-
-            def ci(d: dict) -> str:
-                return f"{d['mean']:.3f} [{d['low']:.3f}, {d['high']:.3f}]"
-
-            line += (f". Best buildable performance, mean [95 % bootstrap] fraction of each world's oracle: "
-                     f"policy {ci(b['policy'])}")
-            if "random" in b:
-                line += f", random {ci(b['random'])}, paired Wilcoxon p = {b['paired_wilcoxon_p']:.3g}"
-        print(line + f"; run {run_id}")
-    return 0
-
-
-def _buildable_comparison(episodes, rand) -> dict:
-    """Campaign-v0: each campaign's best buildable / oracle, policy (and random, paired by seed):
-    means with bootstrap intervals and the paired Wilcoxon p-value ({} for other envs)."""
-    import math
-
-    from synthgap.agents.statistics import bootstrap_mean, paired_wilcoxon
-
-    mine = [e.best_buildable for e in episodes]
-    if not mine or not all(math.isfinite(v) for v in mine):
-        return {}
-    def interval(values: list[float]) -> dict:
-        ci = bootstrap_mean(values)
-        return {"mean": ci.mean, "low": ci.low, "high": ci.high, "level": ci.level, "n": ci.n}
-
-    out: dict = {"policy": interval(mine)}
-    theirs = [e.best_buildable for e in rand] if rand is not None else []
-    if theirs and all(math.isfinite(v) for v in theirs):
-        out["random"] = interval(theirs)
-        out["paired_wilcoxon_p"] = paired_wilcoxon(mine, theirs) if len(mine) >= 2 else math.nan
-    return {"best_buildable": out}
-
-
 def ui_handler(args) -> int:
     """Serve the MLflow UI for the store on 127.0.0.1 (``--dry-run`` prints the command).
 
@@ -419,6 +351,10 @@ def ui_handler(args) -> int:
         raise TrainCLIError(f"--port must be in 1..65535, got {args.port}")
     cmd = tracking.ui_command(args.port, args.tracking_uri)
     print(f"MLflow UI: http://127.0.0.1:{args.port}", flush=True)
+    print(f"store {tracking.resolve_tracking_uri(args.tracking_uri)[0]}; telemetry off "
+          f"(MLFLOW_DISABLE_TELEMETRY={os.environ.get('MLFLOW_DISABLE_TELEMETRY')}: the server tells the UI "
+          "to send nothing). MLflow's home page shows its 'collects usage data' notice whatever the setting; "
+          "close it once (the browser remembers).", flush=True)
     if args.dry_run:
         print(shlex.join(cmd))
         return 0

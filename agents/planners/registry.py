@@ -101,7 +101,7 @@ def _load_campaign_policy(source: str) -> tuple[Callable[[np.ndarray], np.ndarra
     path = Path(source)
     if path.suffix != ".zip" or not path.is_file():
         raise PlannerError(f"policy:{source}: not a models:/ URI nor an SB3 .zip file")
-    from synthgap.agents.rl.trainer import algo_class
+    from synthgap.agents.rl.algorithms import algo_class
 
     for algo in ("ppo", "a2c", "sac"):
         try:

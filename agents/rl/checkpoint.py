@@ -10,27 +10,19 @@ yet sent to the tracking store (so they are not lost if the process dies right a
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .signing import sha256_file
+
 STATE_FILE = "state.json"
 
 
 class CheckpointError(ValueError):
     """No usable checkpoint (missing, incomplete or corrupted)."""
-
-
-def sha256_file(path: str | Path) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 @dataclass

@@ -16,7 +16,8 @@ from typing import Any
 
 from synthgap.envs.userfiles import ConfigError, UserFileError, UserFileNotFound, load_user_file, short
 
-ALGOS = ("ppo", "sac", "a2c")
+from .algorithms import ALGOS
+
 VECTORIZATIONS = ("dummy", "native")
 MAX_DUMMY_ENVS = 64  # copies in one DummyVecEnv (a native vector env steps up to 4,096 in one call)
 ON_POLICY = ("ppo", "a2c")
@@ -33,6 +34,7 @@ INT_RANGES: dict[str, tuple[int, int]] = {
     "learning_starts": (0, 10**9),
     "eval_freq": (0, 10**9),
     "eval_episodes": (1, 10_000),
+    "final_eval_episodes": (1, 10_000),
     "checkpoint_freq": (0, 10**9),
 }
 MAX_ROLLOUT = 1_000_000  # n_steps x n_envs: transitions held by one on-policy rollout
@@ -82,6 +84,9 @@ class TrainConfig:
     """Evaluate the deterministic policy every this many timesteps (0: never during training)."""
     eval_episodes: int = 5
     """Episodes per evaluation (always on the same seeds, so evaluations compare)."""
+    final_eval_episodes: int = 20
+    """Episodes of the final evaluation, reported with 95 % bootstrap intervals (20+: a mean of
+    5 proves nothing)."""
     checkpoint_freq: int = 1_000
     """Save a resumable checkpoint every this many timesteps (0: never)."""
 

@@ -48,7 +48,7 @@ def is_multi_agent(env_id: str) -> bool:
 
 
 class SharedPolicyView:
-    """The spaces one shared policy sees in a multi-agent env (one agent's view), no more."""
+    """The spaces one shared policy sees in a multi-agent env (one agent's view) and its system, no more."""
 
     spec = None
 
@@ -61,6 +61,7 @@ class SharedPolicyView:
             raise EnvSpecError(f"{MULTI_AGENT_PREFIX}: bad env kwargs {env_kwargs!r} ({exc})") from None
         agent = env.possible_agents[0]
         self.observation_space, self.action_space = env.observation_space(agent), env.action_space(agent)
+        self.system = env.system
 
     def close(self) -> None:
         pass
@@ -83,6 +84,20 @@ def make_env(env_id: str, env_kwargs: dict[str, Any] | None = None):
         return gym.make(env_id, **(env_kwargs or {}))
     except TypeError as exc:
         raise EnvSpecError(f"{env_id}: bad env kwargs {env_kwargs!r} ({exc})") from None
+
+
+def env_systems(env_id: str, env_kwargs: dict[str, Any] | None = None) -> str:
+    """The chemical system(s) an env fires, by name (``"BaTiO3"``; ``"BaTiO3+CaSiO3"`` for a
+    task distribution): what ``train`` says it trained on."""
+    env = make_env(env_id, env_kwargs)
+    try:
+        base = getattr(env, "unwrapped", env)
+        tasks = getattr(base, "tasks", None)
+        if tasks:
+            return "+".join(system.name for system, _ in tasks)
+        return base.system.name
+    finally:
+        env.close()
 
 
 def _gym_vec_env(env_id: str, n_envs: int, seed: int, env_kwargs: dict[str, Any]):

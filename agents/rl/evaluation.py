@@ -139,15 +139,27 @@ def random_actor(env_id: str, env_kwargs: dict | None = None, seed: int = 0) -> 
 
 
 def summarize(env_id: str, episodes: list[Episode]) -> dict[str, float]:
-    """Mean/median figures of a set of episodes (keys are MLflow-safe metric names)."""
+    """Mean/median figures of a set of episodes (keys are MLflow-safe metric names).
+
+    Means come with their 95 % percentile bootstrap interval (``..._low``, ``..._high``;
+    :func:`synthgap.agents.statistics.bootstrap_mean`, seeded): ``mean_reward`` always,
+    ``mean_best_buildable`` (fraction of each world's oracle) on Campaign-v0.
+    """
+    from synthgap.agents.statistics import bootstrap_mean
+
+    def with_interval(key: str, values) -> dict[str, float]:
+        ci = bootstrap_mean(values)
+        return {key: ci.mean, f"{key}_low": ci.low, f"{key}_high": ci.high}
+
     totals = np.array([e.total_reward for e in episodes])
-    out = {"mean_reward": float(totals.mean()), "std_reward": float(totals.std()),
+    out = {**with_interval("mean_reward", totals), "std_reward": float(totals.std()),
            "median_reward": float(np.median(totals)),
            "mean_length": float(np.mean([len(e.rewards) for e in episodes])), "episodes": float(len(episodes))}
     if env_id == CAMPAIGN:
         best = np.array([e.best_buildable for e in episodes])
         out["median_best_buildable"] = float(np.median(best))
-        out["mean_best_buildable"] = float(np.mean(best))
+        out.update(with_interval("mean_best_buildable", best) if np.all(np.isfinite(best))
+                   else {"mean_best_buildable": float(np.mean(best))})
     if env_id == FURNACE:
         tf = [e.infos[-1].get("target_fraction", np.nan) for e in episodes if e.infos]
         out["mean_target_fraction"] = float(np.nanmean(tf)) if tf else float("nan")

@@ -1,7 +1,9 @@
 """An SB3 policy as an MLflow ``pyfunc`` model: observations in, deterministic actions out.
 
 Logged as MLflow "models from code": the model folder holds :data:`CODE_FILE` (a few
-lines naming :class:`SB3PolicyModel`), so no wrapper is pickled, and two artifacts: the
+lines naming :class:`SB3PolicyModel`), so no wrapper is pickled; a copy of this module and
+the two it imports as the model's ``code_paths`` (:func:`write_serving_package`), so a
+fresh environment with only the model's requirements can serve it; and two artifacts: the
 SB3 zip (``policy``) and ``policy-signature.json`` (``policy_signature``: the algorithm,
 the zip's SHA-256 and its signature made with the user's key, see
 :func:`synthgap.agents.rl.registry.sign_policy_zip`). :meth:`SB3PolicyModel.load_context`
@@ -29,10 +31,31 @@ from typing import Any
 import mlflow.pyfunc
 
 CODE_FILE = Path(__file__).with_name("pyfunc_entry.py")
+#: the package logged with every model (``code_paths``), for an environment without synthgap
+SERVING_PACKAGE = "synthgap_policy_model"
+_SERVING_MODULES = ("pyfunc.py", "signing.py", "algorithms.py")  # this module's whole import closure
 SIGNATURE_ARTIFACT = "policy_signature"
 SIGNATURE_FILE = "policy-signature.json"
 _MAX_SIGNATURE_BYTES = 4096  # the file is about 250 bytes; a bigger one is not ours
 logger = logging.getLogger(__name__)
+
+
+def write_serving_package(folder: str | Path) -> Path:
+    """Write :data:`SERVING_PACKAGE` (this module, :mod:`.signing`, :mod:`.algorithms`) into ``folder``.
+
+    Logged as the model's ``code_paths``, so ``mlflow models serve`` answers in an environment
+    that holds only the model's requirements (SB3, torch, gymnasium, numpy, MLflow), as MLflow
+    recommends for custom code. Those three modules import nothing else of synthgap (a test).
+    Returns the package folder.
+    """
+    pkg = Path(folder) / SERVING_PACKAGE
+    pkg.mkdir(parents=True, exist_ok=False)
+    doc = '"""A synthgap policy as an MLflow pyfunc model (copied from synthgap.agents.rl)."""\n'
+    (pkg / "__init__.py").write_text(doc, encoding="utf-8")
+    here = Path(__file__).parent
+    for name in _SERVING_MODULES:
+        (pkg / name).write_bytes((here / name).read_bytes())
+    return pkg
 
 
 def write_signature_file(folder: str | Path, algo: str, policy_sha256: str, signature: str) -> Path:
@@ -49,7 +72,7 @@ def read_signature_file(path: str | Path | None) -> dict[str, str]:
     Raises:
         TamperedModelError: too big, not JSON, or not a mapping of strings.
     """
-    from .registry import TamperedModelError
+    from .signing import TamperedModelError
 
     if path is None or not os.path.exists(path):
         return {}
@@ -78,8 +101,8 @@ class SB3PolicyModel(mlflow.pyfunc.PythonModel):
             UnverifiedModelError: no signature (e.g. a pickled wrapper of an older synthgap).
             TamperedModelError, ForeignKeyError, KeyFileError: see ``check_policy_zip``.
         """
-        from .registry import TRUST_POLICY_ENV, TamperedModelError, check_policy_zip
-        from .trainer import algo_class
+        from .algorithms import algo_class
+        from .signing import TRUST_POLICY_ENV, TamperedModelError, check_policy_zip
 
         signed = read_signature_file(context.artifacts.get(SIGNATURE_ARTIFACT))
         with open(context.artifacts["policy"], "rb") as f:

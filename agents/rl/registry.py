@@ -58,17 +58,22 @@ from .signing import (
     KEY_BYTES,
     KEY_FILE_ENV,
     KEY_ID_CHARS,
+    TRUST_POLICY_ENV,
     ForeignKeyError,
     KeyFileError,
     TamperedModelError,
+    UnverifiedModelError,
     check_digest,
+    check_policy_zip,
     check_signature,
     create_key,
     key_file_path,
     key_id,
     manifest_sha256,
+    policy_fields,
     read_key,
     sign,
+    sign_policy_zip,
     signing_key,
     tree_manifest,
     tree_sha256,
@@ -94,18 +99,12 @@ POLICY_ARTIFACT = "policy"  # name of the SB3 zip among the pyfunc model's artif
 # MLflow writes this into the model folder it loads from a models:/NAME/VERSION URI (into
 # the store itself when the store is a local folder); it is accepted only as MLflow writes it
 MLFLOW_META_FILE = "registered_model_meta"
-TRUST_POLICY_ENV = "SYNTHGAP_TRUST_POLICY_SHA256"  # MLflow's loader only: trust this one SB3 zip, signed or not
 _VERSION_DOMAIN = b"synthgap model version v1\n"
-_POLICY_DOMAIN = b"synthgap policy zip v1\n"
 _URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))$")
 
 
 class ModelURIError(ValueError):
     """A model URI that is not ``models:/NAME@ALIAS`` or ``models:/NAME/VERSION``, or names nothing."""
-
-
-class UnverifiedModelError(ValueError):
-    """The model version carries no signature (registered before signing, or not by synthgap)."""
 
 
 # ------------------------------------------------------------------------------ what is signed
@@ -115,39 +114,6 @@ def version_fields(mv, digest: str) -> dict[str, str]:
     return {"name": str(mv.name), "version": str(mv.version), "run_id": str(mv.run_id or ""),
             "env_id": tags.get(ENV_ID_TAG, ""), "env_kwargs": tags.get(ENV_KWARGS_TAG, ""),
             "algo": tags.get(ALGO_TAG, ""), "tree_sha256": digest}
-
-
-def policy_fields(policy_sha256: str, algo: str) -> dict[str, str]:
-    """What the SB3 zip's own signature covers."""
-    return {"policy_sha256": policy_sha256, "algo": algo}
-
-
-def sign_policy_zip(policy_sha256: str, algo: str, key_file: str | Path | None = None) -> str:
-    """Signature of an SB3 zip (by its SHA-256), made with the user's key (created if missing)."""
-    key, _ = signing_key(key_file, create=True)
-    return sign(key, _POLICY_DOMAIN, policy_fields(policy_sha256, algo))
-
-
-def check_policy_zip(data: bytes, algo: str, signature: str, key_file: str | Path | None = None,
-                     trust_sha256: str = "") -> str:
-    """SHA-256 of ``data`` (an SB3 zip) once its signature, or ``trust_sha256``, vouches for it.
-
-    Raises:
-        UnverifiedModelError: no signature and no ``trust_sha256``.
-        TamperedModelError, ForeignKeyError, KeyFileError: see :func:`check_signature`.
-    """
-    actual = hashlib.sha256(data).hexdigest()
-    how = f"set {TRUST_POLICY_ENV} to the SHA-256 of the policy zip they give you"
-    if trust_sha256:
-        if actual != check_digest(trust_sha256, TRUST_POLICY_ENV):
-            raise TamperedModelError(f"policy zip hashes to {actual[:12]}..., {TRUST_POLICY_ENV} is "
-                                     f"{trust_sha256[:12]}...; refusing to load it")
-        return actual
-    if not signature:
-        raise UnverifiedModelError(f"policy zip carries no signature (registered before signing?); {how}, "
-                                   "or load it with synthgap.agents.rl.registry.load_policy(uri, trust_digest=...)")
-    check_signature(signature, _POLICY_DOMAIN, policy_fields(actual, algo), "policy zip", how, key_file)
-    return actual
 
 
 def _mlflow_meta(name: str | None, version: str | None) -> bytes:
@@ -346,7 +312,7 @@ def load_policy(uri: str, tracking_uri: str | None = None, trust_digest: str | N
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     from synthgap.agents.mlflow_store import get_client
 
-    from .trainer import algo_class
+    from .algorithms import algo_class
 
     client = get_client(tracking_uri)
     mv = resolve_version(client, uri)

@@ -14,8 +14,13 @@ read the key file can sign.
 
 A signature is ``hmac-sha256:<key id>:<hex MAC>`` over a domain string and the canonical
 JSON of the signed fields; a tree hash is a SHA-256 over every file of a folder (sorted
-relative paths and file hashes, none excluded, no symlink allowed). What is signed, and
-when it is checked, is :mod:`.registry`'s.
+relative paths and file hashes, none excluded, no symlink allowed). What a model version's
+signature covers, and when it is checked, is :mod:`.registry`'s; the SB3 zip's own signature
+(:func:`sign_policy_zip`, :func:`check_policy_zip`) is here, because it is checked when the
+model is served.
+
+Standard library only: this module is shipped inside every logged policy model, where synthgap need not be installed
+(see :mod:`.pyfunc`).
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ KEY_ID_CHARS = 16  # hex characters of the key fingerprint written beside each s
 _SIGNATURE = re.compile(r"^hmac-sha256:(?P<key_id>[0-9a-f]{16}):(?P<mac>[0-9a-f]{64})$")
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
 _PREFIX = 40  # characters of a bad value quoted in a message
+TRUST_POLICY_ENV = "SYNTHGAP_TRUST_POLICY_SHA256"  # MLflow's loader only: trust this one SB3 zip, signed or not
+_POLICY_DOMAIN = b"synthgap policy zip v1\n"
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +58,10 @@ class ForeignKeyError(TamperedModelError):
 
 class KeyFileError(ValueError):
     """The signing key file is unusable: wrong size, not a file, or open to other users."""
+
+
+class UnverifiedModelError(ValueError):
+    """The model version carries no signature (registered before signing, or not by synthgap)."""
 
 
 # ------------------------------------------------------------------------------ the key
@@ -183,15 +194,56 @@ def check_digest(digest: str, flag: str = "--trust-digest") -> str:
     return digest
 
 
+# ------------------------------------------------------------------------------ the SB3 zip
+def policy_fields(policy_sha256: str, algo: str) -> dict[str, str]:
+    """What the SB3 zip's own signature covers."""
+    return {"policy_sha256": policy_sha256, "algo": algo}
+
+
+def sign_policy_zip(policy_sha256: str, algo: str, key_file: str | Path | None = None) -> str:
+    """Signature of an SB3 zip (by its SHA-256), made with the user's key (created if missing)."""
+    key, _ = signing_key(key_file, create=True)
+    return sign(key, _POLICY_DOMAIN, policy_fields(policy_sha256, algo))
+
+
+def check_policy_zip(data: bytes, algo: str, signature: str, key_file: str | Path | None = None,
+                     trust_sha256: str = "") -> str:
+    """SHA-256 of ``data`` (an SB3 zip) once its signature, or ``trust_sha256``, vouches for it.
+
+    Raises:
+        UnverifiedModelError: no signature and no ``trust_sha256``.
+        TamperedModelError, ForeignKeyError, KeyFileError: see :func:`check_signature`.
+    """
+    actual = hashlib.sha256(data).hexdigest()
+    how = f"set {TRUST_POLICY_ENV} to the SHA-256 of the policy zip they give you"
+    if trust_sha256:
+        if actual != check_digest(trust_sha256, TRUST_POLICY_ENV):
+            raise TamperedModelError(f"policy zip hashes to {actual[:12]}..., {TRUST_POLICY_ENV} is "
+                                     f"{trust_sha256[:12]}...; refusing to load it")
+        return actual
+    if not signature:
+        raise UnverifiedModelError(f"policy zip carries no signature (registered before signing?); {how}, "
+                                   "or load it with synthgap.agents.rl.registry.load_policy(uri, trust_digest=...)")
+    check_signature(signature, _POLICY_DOMAIN, policy_fields(actual, algo), "policy zip", how, key_file)
+    return actual
+
+
 # ------------------------------------------------------------------------------ the files
+def sha256_file(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def tree_manifest(folder: str | Path) -> dict[str, str]:
     """``{relative path: SHA-256}`` of every file under ``folder``.
 
     Raises:
         TamperedModelError: a symlink (what it points to could change after the check).
     """
-    from .checkpoint import sha256_file
-
     folder = Path(folder)
     manifest = {}
     for path in sorted(folder.rglob("*")):

@@ -11,19 +11,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .algorithms import algo_class
 from .callbacks import BufferedKVWriter, PeriodicEvaluation, ResumableCheckpoints
 from .checkpoint import read_checkpoint, restore_logger
 from .config import ON_POLICY, ConfigError, TrainConfig
 from .envs import check_algo_fits, is_multi_agent, make_vec_env
 
 EVAL_SEED_OFFSET = 10_000
-
-
-def algo_class(algo: str):
-    """The SB3 class of ``algo``."""
-    from stable_baselines3 import A2C, PPO, SAC
-
-    return {"ppo": PPO, "a2c": A2C, "sac": SAC}[algo]
 
 
 def check_fits(config: TrainConfig) -> None:

@@ -95,11 +95,50 @@ def test_ui_command_line(tmp_path, capsys):
     assert main(["ui", "--dry-run", "--port", "5077", "--tracking-uri", uri]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "MLflow UI: http://127.0.0.1:5077"
-    cmd = shlex.split(out[1])
+    assert out[1].startswith(f"store {uri}; telemetry off (MLFLOW_DISABLE_TELEMETRY=true")
+    cmd = shlex.split(out[2])
     assert cmd[1:4] == ["-m", "mlflow", "server"]
     assert cmd[cmd.index("--host") + 1] == "127.0.0.1" and cmd[cmd.index("--port") + 1] == "5077"
     assert cmd[cmd.index("--backend-store-uri") + 1] == uri
     assert cmd[cmd.index("--default-artifact-root") + 1] == (tmp_path / "artifacts").as_uri()
+
+
+def test_the_served_ui_is_told_to_send_no_telemetry(tmp_path):
+    """The server ``synthgap ui`` starts answers the UI's telemetry query with "disabled"."""
+    import json
+    import os
+    import socket
+    import subprocess
+    import time
+    import urllib.error
+    import urllib.request
+
+    from synthgap.experiments.tracking import ui_command
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}  # what the synthgap CLI sets before exec
+    with open(tmp_path / "server.log", "wb") as log:
+        server = subprocess.Popen(ui_command(port, f"sqlite:///{tmp_path}/mlflow.db"), env=env, cwd=tmp_path,
+                                  stdout=log, stderr=subprocess.STDOUT)
+    try:
+        answer, deadline = None, time.monotonic() + 120
+        while answer is None and time.monotonic() < deadline and server.poll() is None:
+            try:
+                url = f"http://127.0.0.1:{port}/ajax-api/3.0/mlflow/ui-telemetry"
+                with urllib.request.urlopen(url, timeout=10) as resp:
+                    answer = json.loads(resp.read())
+            except urllib.error.HTTPError as exc:  # the server answered, with an error
+                with exc:
+                    pytest.fail(f"GET ui-telemetry: HTTP {exc.code}")
+            except OSError:  # not listening yet
+                time.sleep(0.5)
+        assert answer is not None, (tmp_path / "server.log").read_text(errors="replace")[-2000:]
+        assert answer["disable_ui_telemetry"] is True and answer["ui_rollout_percentage"] == 0
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
 
 
 def test_ui_default_store_is_relative_to_cwd(tmp_path, monkeypatch):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -200,7 +201,11 @@ def test_train_and_evaluate_report_what_a_campaign_policy_built(tmp_path, capsys
                  "--env-kwargs", '{"budget": 2}', "--eval-freq", "0", "--checkpoint-freq", "0",
                  "--register-as", "tiny-campaign", "--tracking-uri", uri, "--out", str(tmp_path / "out"),
                  "--no-progress"]) == 0
-    assert "mean best buildable" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    # the system it trained on, buildable performance first (with its interval), reward second
+    assert "ppo on synthgap/Campaign-v0 (BaTiO3)" in out and "over 20 episodes" in out
+    assert re.search(r"best buildable performance [\d.]+ \[[\d.]+, [\d.]+\] of each world's oracle; "
+                     r"mean reward -?[\d.e+-]+ \[", out), out
     assert main(["evaluate", "models:/tiny-campaign/1", "--episodes", "3", "--baseline", "random",
                  "--tracking-uri", uri]) == 0
     line = capsys.readouterr().out
