@@ -85,6 +85,14 @@ class DeployResult:
     logged: int = 0
     declined: bool = False
     rewards: list[float] = field(default_factory=list)
+    rows: list[dict] = field(default_factory=list)  # one per finished experiment: what the lab measured
+    dry_run: bool = False
+
+    def to_dict(self) -> dict:
+        """Plain data for ``synthgap deploy --json``."""
+        return {"journal": str(self.journal), "campaign_id": self.campaign_id, "dry_run": self.dry_run,
+                "declined": self.declined, "replayed": self.replayed, "logged": self.logged,
+                "experiments": self.rows}
 
 
 # ---------------------------------------------------------------------------------- policy
@@ -106,9 +114,9 @@ def load_deploy_policy(uri: str, tracking_uri: str | None = None, trust_local_fi
     if not trust_local_file:
         raise DeployError(f"--policy {uri}: loading a local policy file unpickles it; pass --trust-local-file "
                           "if you trust its source, or deploy a registered models:/ URI (signature-checked)")
-    from synthgap.agents.rl.checkpoint import sha256_file
+    from synthgap.agents.rl.algorithms import algo_class
     from synthgap.agents.rl.registry import Policy
-    from synthgap.agents.rl.trainer import algo_class
+    from synthgap.agents.rl.signing import sha256_file
 
     try:
         cls = algo_class(algo.lower())
@@ -224,7 +232,7 @@ def deploy(options: DeployOptions, stdin: TextIO | None = None, stdout: TextIO |
 
         tracker = ExperimentTracker(options.tracking_uri)
     lab = HardwareLab(config, settings, journal=journal, dry_run=options.dry_run)
-    result = DeployResult(journal=journal, campaign_id=lab.campaign_id)
+    result = DeployResult(journal=journal, campaign_id=lab.campaign_id, dry_run=options.dry_run)
     env = None
     try:
         lab.journal.append("deploy_started", policy=policy.name, version=policy.version, sha256=policy.sha256,
@@ -235,7 +243,8 @@ def deploy(options: DeployOptions, stdin: TextIO | None = None, stdout: TextIO |
         if options.reset_emergency_stop is not None:
             cleared = lab.shield.latched
             if lab.reset_emergency_stop(*options.reset_emergency_stop):
-                print(f"emergency stop ({cleared}) reset by {options.reset_emergency_stop[0]} (journaled)")
+                print(f"emergency stop ({cleared}) reset by {options.reset_emergency_stop[0]} (journaled)",
+                      file=stdout)
         if options.resume is not None and not options.dry_run:
             lab.recover("resume after an interrupted campaign")
         lab.replay(done_events)
@@ -270,6 +279,12 @@ def deploy(options: DeployOptions, stdin: TextIO | None = None, stdout: TextIO |
                     flag = " [DRY RUN: nothing was made]" if options.dry_run else ""
                     prop = lab.system.targets[recipe.target].performance
                     unit = f" {prop.unit}" if prop.unit else ""
+                    result.rows.append({"experiment_id": rec.sample_id, "episode": episode, "replayed": replayed,
+                                        "target": recipe.target, "dwell_temperature_K": recipe.dwell_temperature,
+                                        "property": prop.property, "measured": rec.performance,
+                                        "unit": prop.unit, "status": rec.status,
+                                        "xrd_phase_fractions": dict(rec.xrd_phase_fractions),
+                                        "reward": float(reward)})
                     print(f"{rec.sample_id} {'(from journal) ' if replayed else ''}{recipe.target} "
                           f"{recipe.dwell_temperature:.0f} K -> {prop.property} {rec.performance:.4g}{unit}, "
                           f"reward {reward:+.3f}{flag}", file=stdout, flush=True)

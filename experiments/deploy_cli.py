@@ -13,6 +13,7 @@ aborted on the hardware (the furnace was sent to its safe temperature first).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -60,6 +61,9 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPars
                    help="clear the emergency stop latched in the journal (after checking the lab), journaled "
                         "with --operator and this reason; a stop latches until then")
     p.add_argument("--operator", default=None, help="who resets the emergency stop (with --reset-emergency-stop)")
+    p.add_argument("--json", action="store_true",
+                   help="one JSON object on stdout at the end (the experiments, the journal); progress and the "
+                        "approval prompt go to stderr")
     p.set_defaults(func=handler)
     return p
 
@@ -100,11 +104,20 @@ def handler(args: argparse.Namespace) -> int:
                             dry_run=args.dry_run, yes=args.yes, resume=args.resume, tracking_uri=args.tracking_uri,
                             trust_local_file=args.trust_local_file, trust_digest=args.trust_digest, algo=args.algo,
                             journal=args.journal, reset_emergency_stop=reset)
+    from .tracking import resolve_tracking_uri
+
+    store = None if args.dry_run else resolve_tracking_uri(args.tracking_uri)[0]
     try:
-        result = deploy(options)
+        result = deploy(options, stdout=sys.stderr if args.json else sys.stdout)
     except HardwareLabError as exc:
         print(f"synthgap deploy: stopped: {exc}", file=sys.stderr)
+        if args.json:
+            print(json.dumps({"stopped": str(exc), "exit_status": 3}))
         return 3
-    print(f"campaign {result.campaign_id}: {len(result.experiments)} experiment(s) "
-          f"({result.replayed} from the journal), {result.logged} logged to MLflow; journal {result.journal}")
+    if args.json:
+        print(json.dumps({**result.to_dict(), "tracking_uri": store}, default=str))
+    else:
+        where = f"{result.logged} logged to MLflow ({store})" if store else "nothing logged (dry run)"
+        print(f"campaign {result.campaign_id}: {len(result.experiments)} experiment(s) "
+              f"({result.replayed} from the journal), {where}; journal {result.journal}")
     return 1 if result.declined else 0

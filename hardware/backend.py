@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -75,6 +76,9 @@ def _connect(name: str, url: str, opener: Callable[[], Any]) -> Any:
     try:
         return opener()
     except OSError as exc:  # serial.SerialException is an OSError
+        if "://" not in url and not os.path.lexists(url):
+            raise ConfigError(f"{name}: cannot open {url}: no such device (is the instrument connected, or "
+                              "`synthgap emulate lab` still running? its links go when it exits)") from exc
         raise ConfigError(f"{name}: cannot open {url}: {exc}") from exc
 
 

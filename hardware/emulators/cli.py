@@ -11,12 +11,15 @@ Plug into the project CLI with::
     add_emulate_parser(subparsers)   # sets args.func = run_emulate
 
 or run standalone through :func:`emulate_main`. Prints one ``<device> <path>`` line per
-emulator, then runs until Ctrl-C / SIGTERM (or ``--duration`` seconds).
+emulator (``--json``: one JSON line), then runs until Ctrl-C / SIGTERM (or ``--duration``
+seconds). On exit the lab's device links are removed: the ptys behind them are gone, and
+their numbers are reused by the next program that opens one.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import signal
 import sys
@@ -67,6 +70,8 @@ def _configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help="lab: where to write the lab file for HardwareLab (default WORKDIR/lab.yaml)")
     parser.add_argument("--workdir", default=None,
                         help="lab: folder for device links, XRD folders, journal (default: a new temp folder)")
+    parser.add_argument("--json", action="store_true",
+                        help="print the device paths (and the lab file) as one JSON line instead of text lines")
     parser.add_argument("--system", default=None,
                         help="lab: chemical system of the XRD responder (a catalogue name; starts the whole lab)")
     parser.set_defaults(func=run_emulate)
@@ -127,8 +132,12 @@ def run_emulate(args: argparse.Namespace, stop: threading.Event | None = None,
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, lambda *_: stop.set())
     try:
-        for name, emu in emulators.items():
-            print(f"{name} {emu.start()}", file=out, flush=True)
+        devices = {name: emu.start() for name, emu in emulators.items()}
+        if getattr(args, "json", False):
+            print(json.dumps({"devices": devices, "time_scale": args.time_scale}), file=out, flush=True)
+        else:
+            for name, device in devices.items():
+                print(f"{name} {device}", file=out, flush=True)
         stop.wait(args.duration)
     finally:
         for emu in emulators.values():

@@ -29,6 +29,7 @@ Units: temperatures K, masses g, times s (simulated unless stated as wall-clock)
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -348,6 +349,10 @@ class LabEmulator:
         for emu in self.emulators.values():
             emu.stop()  # a replug may have restarted one
         self.xrd.stop()
+        for name in self.SERIAL:  # a pty number is reused by the next program that opens one: a link
+            link = self.link(name)  # left behind would lead a later deploy to someone else's device
+            if link.is_symlink():
+                link.unlink()
 
     def __enter__(self) -> LabEmulator:
         self.start()
@@ -391,12 +396,17 @@ def run_lab(args: Any, stop: threading.Event, out: Any) -> int:
     try:
         emu.start()
         lab_file = emu.write_lab_file(args.lab_file) if args.lab_file else emu.lab_file
-        for name in emu.SERIAL:
-            print(f"{name} {emu.link(name)}", file=out, flush=True)
-        print(f"xrd-inbox {emu.xrd_inbox}", file=out, flush=True)
-        print(f"xrd-outbox {emu.xrd_outbox}", file=out, flush=True)
-        print(f"lab-file {lab_file}", file=out, flush=True)
-        print(f"time-scale {time_scale:g}", file=out, flush=True)  # lab s per wall s (--time-scale 1: real speed)
+        if getattr(args, "json", False):
+            print(json.dumps({"devices": {name: str(emu.link(name)) for name in emu.SERIAL},
+                              "xrd_inbox": str(emu.xrd_inbox), "xrd_outbox": str(emu.xrd_outbox),
+                              "lab_file": str(lab_file), "time_scale": time_scale}), file=out, flush=True)
+        else:
+            for name in emu.SERIAL:
+                print(f"{name} {emu.link(name)}", file=out, flush=True)
+            print(f"xrd-inbox {emu.xrd_inbox}", file=out, flush=True)
+            print(f"xrd-outbox {emu.xrd_outbox}", file=out, flush=True)
+            print(f"lab-file {lab_file}", file=out, flush=True)
+            print(f"time-scale {time_scale:g}", file=out, flush=True)  # lab s per wall s (1: real speed)
         stop.wait(args.duration)
     finally:
         emu.stop()

@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import io
 import json
+import math
 import os
 import signal
 import subprocess
@@ -304,3 +305,20 @@ def test_the_approval_prompt_rounds_to_instrument_resolution_and_shows_units():
     assert shown["milling_time"] == "5.19 h" and shown["ramp_rate"] == "7.2 K/min"
     assert shown["dwell_temperature"] == "874.4 K (601.2 degC)" and shown["dwell_time"] == "2.00 h"
     assert shown["precursors"] == "BaCO3 + TiO2" and shown["excess"] == "0.000 fraction"
+
+
+def test_deploy_json_is_one_object_on_stdout_and_progress_goes_to_stderr(emu, policy_zip, tmp_path, capsys):
+    from synthgap.experiments.cli import main
+
+    uri = f"sqlite:///{tmp_path}/m.db"
+    assert main(["deploy", "--policy", str(policy_zip), "--lab", str(emu.lab_file), "--yes", "--trust-local-file",
+                 "--tracking-uri", uri, "--budget", "2", "--json"]) == 0
+    captured = capsys.readouterr()
+    out = json.loads(captured.out)  # the whole of stdout is one JSON object
+    assert out["tracking_uri"] == uri and out["dry_run"] is False and not out["declined"]
+    assert [e["experiment_id"] for e in out["experiments"]] == [e["experiment_id"] for e in finished(emu.journal_path)]
+    first = out["experiments"][0]
+    assert "unit" in first and first["property"] and math.isfinite(first["measured"])
+    assert first["dwell_temperature_K"] > 0
+    assert first["experiment_id"] in captured.err  # the per-experiment lines, for a person watching
+    assert sorted(logged_ids(uri)) == sorted(e["experiment_id"] for e in out["experiments"])

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import threading
 import time
+from pathlib import Path
 
 import minimalmodbus
 import numpy as np
@@ -369,3 +371,37 @@ def test_emulate_lab_writes_a_lab_file_whose_clock_finishes_a_deploy_in_minutes(
     assert settings.time_scale == LAB_TIME_SCALE
     single = top.parse_args(["emulate", "furnace"])
     assert single.time_scale is None  # one device: real speed unless asked (resolved when it starts)
+
+
+def test_emulate_lab_json_then_exit_leaves_no_device_links_behind(tmp_path):
+    """--json prints one object; on exit the links are gone, so a stale lab file reaches no reused pty."""
+    import json
+
+    from synthgap.envs.userfiles import ConfigError
+    from synthgap.hardware.config import load_lab_file
+    from synthgap.hardware.lab import HardwareLab
+
+    top = argparse.ArgumentParser(prog="synthgap")
+    add_emulate_parser(top.add_subparsers(dest="command"))
+    args = top.parse_args(["emulate", "lab", "--workdir", str(tmp_path), "--duration", "0.3", "--json"])
+    out = io.StringIO()
+    assert run_emulate(args, threading.Event(), out) == 0
+    (line,) = out.getvalue().splitlines()
+    printed = json.loads(line)
+    assert set(printed["devices"]) == {"furnace", "balance", "mill", "press", "robot"}
+    assert printed["time_scale"] == 3600.0 and Path(printed["lab_file"]).is_file()
+    assert not any(os.path.lexists(p) for p in printed["devices"].values())  # links removed on exit
+    config, settings = load_lab_file(printed["lab_file"])
+    with pytest.raises(ConfigError, match=r"furnace: cannot open .*dev/furnace: no such device \(is the "
+                                          r"instrument connected, or `synthgap emulate lab` still running"):
+        HardwareLab(config, settings, journal=tmp_path / "j.jsonl")  # the stale file opens nothing
+
+
+def test_emulate_single_device_json(capsys):
+    import json
+
+    from synthgap.hardware.emulators.cli import emulate_main
+
+    assert emulate_main(["balance", "--duration", "0.05", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["devices"]["balance"].startswith("/dev/") and printed["time_scale"] == 1.0
