@@ -91,7 +91,7 @@ def pareto_figure(result, systems: dict[str, list[dict]]) -> Figure | None:
         ax.set_xscale("log")
         ax.set_xlim(right=ref)
         ax.set_xlabel("lab hours of the experiment (h, log scale)")
-        ax.set_ylabel("buildable performance / oracle")
+        ax.set_ylabel("buildable performance, fraction of the oracle")
         ax.set_ylim(-0.02, 1.05)
         ax.set_title(recs[0]["system_name"])
         ax.grid(alpha=0.3)
@@ -99,9 +99,10 @@ def pareto_figure(result, systems: dict[str, list[dict]]) -> Figure | None:
     for ax in axes:  # every planner once, below the panels: never over a front
         for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
             handles.setdefault(lab, h)
-    fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncol=min(4, len(handles)),
-               fontsize=8, frameon=False)
+    per_row = max(1, int(fig.get_figwidth() // 3.2))  # legend columns that fit the figure's width
+    fig.legend(list(handles.values()), list(handles), loc="outside lower center",
+               ncol=min(per_row, len(handles)), fontsize=8, frameon=False)
     fig.suptitle("Pareto fronts of the median campaign (by hypervolume) of each planner\n"
-                 "(lines: its non-dominated experiments; dots: all its experiments, in its colour; hypervolume "
-                 f"box to {ref:.0f} h)", fontsize=10)
+                 "lines: its non-dominated experiments; dots: all its experiments, in its colour;\n"
+                 f"hypervolume box to {ref:.0f} h", fontsize=10)
     return fig

@@ -27,10 +27,12 @@ def _pyplot():
     return plt
 
 
-def _save(fig, out: Path) -> Path:
-    """Write a figure as PNG (folders made as needed) and free it."""
+def _save(fig, out: Path, layout: bool = True) -> Path:
+    """Write a figure as PNG (folders made as needed) and free it; ``layout=False`` when
+    the figure was laid out before its labels were placed."""
     plt = _pyplot()
-    fig.tight_layout()
+    if layout:
+        fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
     plt.close(fig)
@@ -50,9 +52,12 @@ def _open_potentials(T: float) -> dict[str, float]:
 
 
 def _lower_hull(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    pts = sorted(set(points))
+    """The lower convex hull of (x, y) points, left to right; of points at one x only the lowest."""
+    lowest: dict[float, float] = {}
+    for x, y in points:
+        lowest[x] = min(y, lowest.get(x, np.inf))
     hull: list[tuple[float, float]] = []
-    for p in pts:
+    for p in sorted(lowest.items()):
         while len(hull) >= 2:
             (x1, y1), (x2, y2) = hull[-2], hull[-1]
             if (x2 - x1) * (p[1] - y1) - (y2 - y1) * (p[0] - x1) <= 0:
@@ -64,13 +69,17 @@ def _lower_hull(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
 
 
 def join_points(system, T: float) -> tuple[tuple[str, str], dict[str, tuple[float, float]]]:
-    """Phase -> (cation fraction of the second cation, grand potential per cation, eV)."""
+    """Phase -> (cation fraction of the second cation, grand potential per cation, eV).
+
+    Only the system's phases: an element is no end-member of the join unless the system
+    lists it as a phase (a metal is no stable phase in air).
+    """
     cations = [e for e in system.elements if e not in OPEN_ELEMENTS]
     if len(cations) != 2:
         raise ValueError(f"{system.name}: the hull plot needs exactly two cations, found {cations}")
     a, b = cations
     mu = _open_potentials(T)
-    out: dict[str, tuple[float, float]] = {a: (0.0, 0.0), b: (1.0, 0.0)}
+    out: dict[str, tuple[float, float]] = {}
     for name, p in system.phases.items():
         amounts = p.element_amounts
         n_cat = amounts.get(a, 0.0) + amounts.get(b, 0.0)
@@ -82,37 +91,98 @@ def join_points(system, T: float) -> tuple[tuple[str, str], dict[str, tuple[floa
     return (a, b), out
 
 
+def _height_fraction(fig, artist) -> float:
+    """The height of ``artist`` (e.g. a legend below the axes) as a fraction of the figure's."""
+    from synthgap.envs.lab.plots import renderer_of
+
+    return artist.get_window_extent(renderer_of(fig)).height / fig.bbox.height + 0.01
+
+
+ON_HULL, ABOVE_HULL = "#2b5fc4", "#9a9a9a"
+
+
+def _hull_panel(ax, system, temp: float, roles: dict[str, str]) -> tuple[list, bool]:
+    """One panel; returns its label specs and whether a phase is on the table's hull but
+    above this panel's line (stable only at another O potential)."""
+    from synthgap.envs.chemistry import hull_at
+
+    view = hull_at(system, temp)  # the `synthgap hull` table's owner of "on the hull"
+    stable = set(view.stable)
+    (a, b), pts = join_points(system, temp)
+    hull = _lower_hull(list(pts.values()))
+    ax.plot(*zip(*hull, strict=True), "-", color="#2a7", lw=2, zorder=1)
+    on_line = set(hull)
+    labels, marks, elsewhere = [], [], False
+    order = sorted(pts, key=lambda n: (roles.get(n) is None, pts[n][0]))
+    for name in order:
+        x, y = pts[name]
+        colour = ON_HULL if name in stable else ABOVE_HULL
+        role = roles.get(name)
+        if role == "unobtainium":
+            ax.scatter([x], [y], marker="*", s=300, color=colour, edgecolor="#d22", linewidth=1.5, zorder=4)
+            r = 10
+        elif role == "target":
+            ax.scatter([x], [y], marker="o", s=130, color=colour, edgecolor="k", linewidth=1.5, zorder=4)
+            r = 7
+        else:
+            ax.scatter([x], [y], marker="o", s=50, color=colour, zorder=3)
+            r = 4.5
+        text = name
+        if name not in stable:
+            text += f" (+{view.e_above_hull[name] * 1e3:.0f} meV/atom)"
+        elif (x, y) not in on_line:
+            text += "*"
+            elsewhere = True
+        labels.append((text, (x, y), {}))
+        marks.append(((x, y), r))
+    ax.set_xlabel(f"{b} / ({a} + {b}), cation fraction")
+    ax.set_xlim(-0.08, 1.08)
+    ax.grid(alpha=0.3)
+    return [labels, marks, hull], elsewhere
+
+
 def plot_hulls(system, T: float, out: Path) -> Path:
-    """The 0 K hull beside the hull at ``T`` (K), on the cation join, as a PNG."""
+    """The 0 K hull beside the hull at ``T`` (K), on the cation join, as a PNG
+    (:func:`hull_figure`)."""
+    return _save(hull_figure(system, T), out, layout=False)
+
+
+def hull_figure(system, T: float):
+    """The 0 K hull beside the hull at ``T`` (K), on the cation join (a pyplot Figure).
+
+    A mark is blue when the ``synthgap hull`` table puts the phase on the hull (0 meV/atom,
+    :func:`synthgap.envs.chemistry.hull_at`), grey otherwise (its label gives meV/atom).
+    """
+    from matplotlib.lines import Line2D
+
+    from synthgap.envs.lab.plots import place_labels
+
     plt = _pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(12, 5), sharey=True)
-    unob = {t.phase for t in system.targets.values() if t.unobtainium}
-    targets = {t.phase for t in system.targets.values() if not t.unobtainium}
-    for ax, temp, title in ((axes[0], 0.0, "0 K view (enthalpy only)"),
-                            (axes[1], T, f"at {T:g} K in air (dG, gases at partial pressure)")):
-        (a, b), pts = join_points(system, temp)
-        hull = _lower_hull(list(pts.values()))
-        ax.plot(*zip(*hull, strict=True), "-", color="#2a7", lw=2, label="convex hull", zorder=1)
-        on_hull = set(hull)
-        for name, (x, y) in pts.items():
-            if name in unob:
-                style = dict(marker="*", s=260, color="#d22", zorder=4)
-            elif name in targets:
-                style = dict(marker="o", s=110, color="#2a7", edgecolor="k", zorder=4)
-            else:
-                style = dict(marker="o", s=50, color="#36c" if (x, y) in on_hull else "#999", zorder=3)
-            ax.scatter([x], [y], **style)
-            ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, -14 if name in unob else 6),
-                        fontsize=9)
-        ax.set_title(title)
-        ax.set_xlabel(f"{b} / ({a} + {b})  (cation fraction)")
-        ax.grid(alpha=0.3)
-    axes[0].set_ylabel("grand potential per cation, eV  (O, C open to the atmosphere)")
-    axes[0].scatter([], [], marker="*", s=150, color="#d22", label="unobtainium candidate")
-    axes[0].scatter([], [], marker="o", s=80, color="#2a7", edgecolor="k", label="target")
-    axes[0].legend(loc="lower left", fontsize=9)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 5.6), sharey=True)
+    roles = {t.phase: "unobtainium" if t.unobtainium else "target" for t in system.targets.values()}
+    panels, elsewhere = [], False
+    for ax, temp, title in ((axes[0], 0.0, "0 K view (enthalpies; no carbonates: no CO2 at 0 K)"),
+                            (axes[1], T, f"{T:g} K in air (dfG(T), gases at air's partial pressures)")):
+        spec, other = _hull_panel(ax, system, temp, roles)
+        panels.append(spec)
+        elsewhere |= other
+        ax.set_title(title, fontsize=10)
+    axes[0].set_ylabel("grand potential per cation, eV\n(O and C open to the atmosphere)")
+    handles = [Line2D([], [], color="#2a7", lw=2, label="lower hull of the points drawn"),
+               Line2D([], [], ls="", marker="o", color=ON_HULL, label="on the hull (0 meV/atom in the hull table)"),
+               Line2D([], [], ls="", marker="o", color=ABOVE_HULL, label="above the hull (meV/atom in its label)"),
+               Line2D([], [], ls="", marker="o", ms=10, mfc="white", mec="k", mew=1.5, label="target")]
+    if "unobtainium" in roles.values():
+        handles.append(Line2D([], [], ls="", marker="*", ms=14, mfc="white", mec="#d22", mew=1.5,
+                              label="unobtainium candidate"))
+    if elsewhere:
+        handles.append(Line2D([], [], ls="", label="* on the hull at another O potential, not at this one"))
+    legend = fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=9, frameon=False)
     fig.suptitle(f"{system.name}: what a 0 K predictor sees, and what the furnace sees")
-    return _save(fig, out)
+    fig.tight_layout(rect=(0, _height_fraction(fig, legend), 1, 1))
+    for ax, (labels, marks, hull) in zip(axes, panels, strict=True):
+        place_labels(ax, labels, marks, [tuple(zip(*hull, strict=True))])
+    return fig
 
 
 def plot_firing(system, recipe, history, out: Path) -> Path:
@@ -151,48 +221,120 @@ def _molar_mass(formula: str) -> float:
     return float(Composition(formula).weight)
 
 
+def _coefficient(c: float) -> str:
+    return "" if abs(c - 1.0) < 1e-6 else f"{c:.2g} "
+
+
+def _state_labels(system, path) -> list[str]:
+    """What each state after the precursors holds, per mol of the path's target: the
+    step's product, then solid by-products and the gases released so far (``(g)``)."""
+    specs = {spec.reaction.equation: spec for spec in system.reactions}
+    steps = [specs[st.equation].reaction.coefficients for st in path.steps]
+    extents = [1.0 / steps[-1][path.steps[-1].product]]  # per mol of target
+    if len(steps) == 2:
+        inter = path.steps[0].product
+        extents.insert(0, -steps[1][inter] * extents[0] / steps[0][inter])
+    net: dict[str, float] = {}
+    out = []
+    for st, coeffs, ext in zip(path.steps, steps, extents, strict=True):
+        for name, c in coeffs.items():
+            net[name] = net.get(name, 0.0) + c * ext
+        extra = [f"{_coefficient(n)}{k}" + ("(g)" if system.phases[k].is_gas else "")
+                 for k, n in sorted(net.items(), key=lambda kv: (system.phases[kv[0]].is_gas, kv[0]))
+                 if n > 1e-9 and k != st.product]
+        out.append(" + ".join([f"{_coefficient(net[st.product])}{st.product}", *extra]))
+    return out
+
+
+def _barrier_curve(x0: float, x1: float, e0: float, e1: float, top: float) -> tuple[np.ndarray, np.ndarray]:
+    """State e0 at x0 -> transition state ``top`` -> state e1 at x1 (a smooth hump)."""
+    u = np.linspace(0.0, 1.0, 41)
+    ys = np.where(u < 0.5, e0 + (top - e0) * np.sin(np.pi * u) ** 2, e1 + (top - e1) * np.sin(np.pi * u) ** 2)
+    return np.linspace(x0, x1, u.size), ys
+
+
 def plot_pathways(system, target: str, T: float, paths, out: Path) -> Path:
-    """Free-energy landscape along each path: states, barriers, the trap marked (PNG)."""
+    """Free-energy landscape along each path, as a PNG (:func:`pathway_figure`)."""
+    return _save(pathway_figure(system, target, T, paths), out, layout=False)
+
+
+def pathway_figure(system, target: str, T: float, paths):
+    """Free-energy landscape along each path: states (with by-products), barriers, traps.
+
+    When no path of the network makes ``target`` (an unobtainium candidate), the figure shows
+    what the same precursors make instead, under a note that the target never forms.
+
+    Raises:
+        ValueError: no path makes ``target`` and no other target shares its precursors.
+    """
+    from matplotlib.lines import Line2D
+
+    from synthgap.envs.chemistry.pathway import pathways
+    from synthgap.envs.lab.plots import place_labels
+
+    shown, note = target, None
+    if not paths:
+        pre = set(system.targets[target].precursor_sets)
+        for other in system.targets:
+            alt = [q for q in pathways(system, other, T) if q.precursors in pre] if other != target else []
+            if alt:
+                shown, paths = other, alt
+                break
+        else:
+            raise ValueError(f"no reaction of {system.name}'s network forms {target} at {T:g} K, and its "
+                             "precursors make no other target: there is no pathway to draw")
+        kind = " (an unobtainium candidate)" if system.targets[target].unobtainium else ""
+        starts = " or ".join(" + ".join(q) for q in dict.fromkeys(q.precursors for q in paths))
+        note = (f"{target}{kind} never forms: no reaction of the network makes it. "
+                f"Drawn instead: the paths its precursors {starts} take, to {shown}.")
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(11, 6))
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    labelled: set[tuple[float, int]] = set()
+    fig, ax = plt.subplots(figsize=(11, 6.4 + 0.22 * len(paths)))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    states: dict[tuple[str, float, int], str] = {}  # one label per (text, x, kJ): never repeated
+    barriers: list[tuple[str, tuple[float, float], dict]] = []
+    handles, curves, marks = [], [], []
     for k, path in enumerate(paths):
-        color = colors[k % len(colors)]
+        colour = colours[k % len(colours)]
         energies = path.energies
         xs_state = [4.0 * i / len(path.steps) for i in range(len(energies))]
+        names = _state_labels(system, path)
         xs, ys = [], []
         for i, e in enumerate(energies):
             xs += [xs_state[i] - 0.25, xs_state[i] + 0.25]
             ys += [e, e]
             if i == len(path.steps):
                 break
-            # reactant state -> transition state (state + Ea) -> product state
             top = e + path.steps[i].barrier
-            u = np.linspace(0.0, 1.0, 41)
-            end_e = energies[i + 1]
-            curve = np.where(u < 0.5, e + (top - e) * np.sin(np.pi * u) ** 2,
-                             end_e + (top - end_e) * np.sin(np.pi * u) ** 2)
-            xs += list(np.linspace(xs_state[i] + 0.25, xs_state[i + 1] - 0.25, u.size))
-            ys += list(curve)
-            ax.annotate(f"Ea {path.steps[i].barrier:.0f}", ((xs_state[i] + xs_state[i + 1]) / 2, top),
-                        textcoords="offset points", xytext=(0, 4), ha="center", fontsize=8, color=color)
-        label = " -> ".join([" + ".join(path.precursors)] + [s.product for s in path.steps])
-        ax.plot(xs, ys, color=color, lw=2, label=label)
-        for i, s in enumerate(path.steps):
-            is_trap = path.trap == s.product
-            key = (xs_state[i + 1], round(energies[i + 1]))
-            if key in labelled and not is_trap:
-                continue
-            labelled.add(key)
-            ax.annotate(s.product + ("\n(kinetic trap)" if is_trap else ""), (xs_state[i + 1], energies[i + 1]),
-                        textcoords="offset points", xytext=(0, -28 if is_trap else -16),
-                        ha="center", fontsize=9, color="#d22" if is_trap else "k")
-    ax.set_xticks([0, 4])
-    ax.set_xticklabels(["precursors", target])
+            cx, cy = _barrier_curve(xs_state[i] + 0.25, xs_state[i + 1] - 0.25, e, energies[i + 1], top)
+            xs += list(cx)
+            ys += list(cy)
+            barriers.append((f"Ea {path.steps[i].barrier:.0f}", ((xs_state[i] + xs_state[i + 1]) / 2, top),
+                             {"color": colour}))
+            trap = path.trap == path.steps[i].product
+            states.setdefault((names[i] + ("  (kinetic trap)" if trap else ""), xs_state[i + 1],
+                               round(energies[i + 1])), "#d22" if trap else "k")
+        ax.plot(xs, ys, color=colour, lw=2)
+        curves.append((xs, ys))
+        gases = sorted({g for g in names[-1].split(" + ") if g.endswith("(g)")})
+        route = " -> ".join([" + ".join(path.precursors)] + [st.product for st in path.steps])
+        handles.append(Line2D([], [], color=colour, lw=2, label=f"{route}: dG {energies[-1]:+.0f} kJ/mol"
+                              + (f" ({', '.join(g[:-3].split()[-1] for g in gases)} released)" if gases else "")))
+    ax.set_xticks([0, 2, 4], ["precursors", "intermediate", "products"])
+    ax.set_xlim(-0.5, 5.7)
     ax.set_xlabel("reaction progress")
-    ax.set_ylabel(f"free energy, kJ per mol {target}  (barrier = state + Ea)")
-    ax.set_title(f"{system.name}: paths to {target} at {T:g} K in air, from the catalogue's numbers")
-    ax.legend(fontsize=8, loc="upper right")
+    ax.set_ylabel(f"free energy, kJ per mol {shown}\n(a peak is its state + Ea, kJ/mol)")
+    lo = min(min(c[1]) for c in curves)
+    hi = max(max(c[1]) for c in curves)
+    ax.set_ylim(lo - 0.12 * (hi - lo), hi + 0.1 * (hi - lo))
     ax.grid(alpha=0.3)
-    return _save(fig, out)
+    title = f"{system.name}: paths to {shown} at {T:g} K in air, from the catalogue's numbers"
+    if note:
+        title = f"{system.name}: no path to {target} at {T:g} K in air\n{note}"
+    ax.set_title(title, fontsize=10, color="#b00" if note else "k")
+    legend = fig.legend(handles=handles, loc="lower center", ncol=1, fontsize=8, frameon=False,
+                        title="paths (dG: per mol of the product, gases at air's partial pressures)",
+                        title_fontsize=8)
+    fig.tight_layout(rect=(0, _height_fraction(fig, legend), 1, 1))
+    labels = [(text, (x + (0.25 if x > 3.5 else 0.0), e), {"color": c}) for (text, x, e), c in states.items()]
+    place_labels(ax, labels + barriers, marks, curves, fontsize=8)
+    return fig
