@@ -25,6 +25,7 @@ def evaluate_handler(args) -> int:
 
     from mlflow.entities import Metric
 
+    from synthgap.agents.rl.envs import evaluation_kwargs
     from synthgap.agents.rl.evaluation import CAMPAIGN, plot_episodes, random_actor, run_episodes, summarize
     from synthgap.agents.rl.registry import load_policy
 
@@ -33,15 +34,17 @@ def evaluate_handler(args) -> int:
     if args.episodes < 1:
         raise EvaluateCLIError(f"--episodes must be >= 1, got {args.episodes}")
     policy = load_policy(args.model_uri, args.tracking_uri, trust_digest=args.trust_digest)
+    kwargs = evaluation_kwargs(policy.env_kwargs)  # held-out worlds for a policy trained on split "train"
     t0 = time.perf_counter()
-    episodes = run_episodes(policy.predict, policy.env_id, policy.env_kwargs, args.episodes, args.seed)
+    episodes = run_episodes(policy.predict, policy.env_id, kwargs, args.episodes, args.seed)
     result = {"model_uri": args.model_uri, "name": policy.name, "version": policy.version, "sha256": policy.sha256,
-              "env_id": policy.env_id, "env_kwargs": policy.env_kwargs, "episodes": args.episodes, "seed": args.seed,
+              "env_id": policy.env_id, "env_kwargs": policy.env_kwargs, "evaluation_env_kwargs": kwargs,
+              "episodes": args.episodes, "seed": args.seed,
               "policy": summarize(policy.env_id, episodes), "seconds": time.perf_counter() - t0}
     rand = None
     if args.baseline == "random":
-        rand = run_episodes(random_actor(policy.env_id, policy.env_kwargs, args.seed), policy.env_id,
-                            policy.env_kwargs, args.episodes, args.seed)
+        rand = run_episodes(random_actor(policy.env_id, kwargs, args.seed), policy.env_id,
+                            kwargs, args.episodes, args.seed)
         result["random"] = summarize(policy.env_id, rand)
     if policy.env_id == CAMPAIGN:
         result.update(_buildable_comparison(episodes, rand))
@@ -77,21 +80,27 @@ def evaluate_handler(args) -> int:
         json.dump(result, sys.stdout, indent=1, default=str)
         sys.stdout.write("\n")
     else:
-        s = result["policy"]
-        line = f"{policy.name} v{policy.version} on {policy.env_id}: mean reward {s['mean_reward']:.4g} " \
-               f"(std {s['std_reward']:.3g}) over {args.episodes} episodes"
-        if "random" in result:
-            line += f"; random {result['random']['mean_reward']:.4g}"
-        if "best_buildable" in result:  # what was built, not only what was paid
+        worlds = {"test": "held-out worlds (split test)", "train": "training worlds (split train)"}.get(
+            kwargs.get("split"), "worlds of any seed")
+        line = f"{policy.name} v{policy.version} on {policy.env_id}, {args.episodes} episodes in {worlds}"
+        parts = []
+        if "best_buildable" in result:  # what was built first, what was paid second
             b = result["best_buildable"]
 
             def ci(d: dict) -> str:
                 return f"{d['mean']:.3f} [{d['low']:.3f}, {d['high']:.3f}]"
 
-            line += (f". Best buildable performance, mean [95 % bootstrap] fraction of each world's oracle: "
-                     f"policy {ci(b['policy'])}")
+            built = f"best buildable performance, mean [95 % bootstrap] fraction of each world's oracle: " \
+                    f"policy {ci(b['policy'])}"
             if "random" in b:
-                line += f", random {ci(b['random'])}, paired Wilcoxon p = {b['paired_wilcoxon_p']:.3g}"
+                built += f", random {ci(b['random'])}, paired Wilcoxon p = {b['paired_wilcoxon_p']:.3g}"
+            parts.append(built)
+        s = result["policy"]
+        paid = f"mean reward {s['mean_reward']:.4g} [{s['mean_reward_low']:.4g}, {s['mean_reward_high']:.4g}]"
+        if "random" in result:
+            paid += f", random {result['random']['mean_reward']:.4g}"
+        parts.append(paid)
+        line += ": " + "; ".join(parts)
         print(line + f"; run {run_id}")
     return 0
 

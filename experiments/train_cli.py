@@ -167,9 +167,11 @@ def final_line(summary: dict) -> str:
     if "mean_best_buildable" in final:
         what.append(f"best buildable performance {ci('mean_best_buildable', '.3f')} of each world's oracle")
     what.append(f"mean reward {ci('mean_reward', '.4g')}")
+    held_out = summary.get("final_eval_env_kwargs", {}).get("split") == "test"
     return (f"run {summary['run_id']}: {summary['algo']} on {summary['env_id']} ({summary['system']}), "
             f"{summary['num_timesteps']:,} steps in {summary['train_seconds']:.1f} s; final evaluation over "
-            f"{final['episodes']:.0f} episodes, mean [95 % bootstrap]: {'; '.join(what)}; "
+            f"{final['episodes']:.0f} episodes{' in held-out worlds' if held_out else ''}, "
+            f"mean [95 % bootstrap]: {'; '.join(what)}; "
             f"registered {summary['model_name']} version {summary['model_version']}")
 
 
@@ -279,7 +281,7 @@ def finish_run(client, run_id: str, run_dir: Path, config, result, name: str) ->
     """Log the learning curve, evaluation plots and summary, then the policy as a registered model."""
     from mlflow.entities import Metric
 
-    from synthgap.agents.rl.envs import env_systems
+    from synthgap.agents.rl.envs import env_systems, evaluation_kwargs
     from synthgap.agents.rl.evaluation import plot_episodes, plot_learning_curve, run_episodes, summarize
     from synthgap.agents.rl.trainer import EVAL_SEED_OFFSET
 
@@ -289,8 +291,9 @@ def finish_run(client, run_id: str, run_dir: Path, config, result, name: str) ->
                                 f"{config.algo} on {config.env_id}")
     client.log_artifact(run_id, str(curve), "plots")
     model = result.model
-    episodes = run_episodes(lambda o: model.predict(o, deterministic=True)[0], config.env_id, config.env_kwargs,
-                            config.final_eval_episodes, config.seed + EVAL_SEED_OFFSET)
+    episodes = run_episodes(lambda o: model.predict(o, deterministic=True)[0], config.env_id,
+                            evaluation_kwargs(config.env_kwargs), config.final_eval_episodes,
+                            config.seed + EVAL_SEED_OFFSET)
     final = summarize(config.env_id, episodes)
     client.log_artifact(run_id, str(plot_episodes(config.env_id, episodes, run_dir / "evaluation.png")), "plots")
     import time
@@ -301,6 +304,7 @@ def finish_run(client, run_id: str, run_dir: Path, config, result, name: str) ->
     summary = {"run_id": run_id, "env_id": config.env_id, "system": env_systems(config.env_id, config.env_kwargs),
                "algo": config.algo, "num_timesteps": result.num_timesteps,
                "train_seconds": result.seconds, "resumed_from": result.resumed_from, "final_eval": final,
+               "final_eval_env_kwargs": evaluation_kwargs(config.env_kwargs),
                "model_name": name}
     tracking.log_json(client, run_id, summary, "summary.json")
     _, version = tracking.log_policy_model(client, run_id, result.model_path, config, name)

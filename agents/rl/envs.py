@@ -86,6 +86,18 @@ def make_env(env_id: str, env_kwargs: dict[str, Any] | None = None):
         raise EnvSpecError(f"{env_id}: bad env kwargs {env_kwargs!r} ({exc})") from None
 
 
+def evaluation_kwargs(env_kwargs: dict[str, Any] | None) -> dict[str, Any]:
+    """Env kwargs to evaluate a policy trained with ``env_kwargs``: in held-out worlds.
+
+    A policy trained on ``split="train"`` is evaluated on ``split="test"`` (the disjoint world
+    seeds: worlds it never met); any other setting is kept as trained (say so when reporting).
+    """
+    kwargs = dict(env_kwargs or {})
+    if kwargs.get("split") == "train":
+        kwargs["split"] = "test"
+    return kwargs
+
+
 def env_systems(env_id: str, env_kwargs: dict[str, Any] | None = None) -> str:
     """The chemical system(s) an env fires, by name (``"BaTiO3"``; ``"BaTiO3+CaSiO3"`` for a
     task distribution): what ``train`` says it trained on."""

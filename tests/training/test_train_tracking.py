@@ -198,20 +198,23 @@ def test_train_and_evaluate_report_what_a_campaign_policy_built(tmp_path, capsys
                    "vectorization: native\n")
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     assert main(["train", "--env", "synthgap/Campaign-v0", "--timesteps", "64", "--config", str(cfg),
-                 "--env-kwargs", '{"budget": 2}', "--eval-freq", "0", "--checkpoint-freq", "0",
+                 "--env-kwargs", '{"budget": 2, "split": "train"}', "--eval-freq", "0", "--checkpoint-freq", "0",
                  "--register-as", "tiny-campaign", "--tracking-uri", uri, "--out", str(tmp_path / "out"),
                  "--no-progress"]) == 0
     out = capsys.readouterr().out
     # the system it trained on, buildable performance first (with its interval), reward second
-    assert "ppo on synthgap/Campaign-v0 (BaTiO3)" in out and "over 20 episodes" in out
+    assert "ppo on synthgap/Campaign-v0 (BaTiO3)" in out and "over 20 episodes in held-out worlds" in out
     assert re.search(r"best buildable performance [\d.]+ \[[\d.]+, [\d.]+\] of each world's oracle; "
                      r"mean reward -?[\d.e+-]+ \[", out), out
     assert main(["evaluate", "models:/tiny-campaign/1", "--episodes", "3", "--baseline", "random",
                  "--tracking-uri", uri]) == 0
     line = capsys.readouterr().out
-    assert "Best buildable performance" in line and "paired Wilcoxon p" in line
+    assert "3 episodes in held-out worlds (split test): best buildable performance" in line
+    assert line.index("paired Wilcoxon p") < line.index("mean reward")  # built first, paid second
     assert main(["evaluate", "models:/tiny-campaign/1", "--episodes", "3", "--baseline", "random", "--json",
                  "--tracking-uri", uri]) == 0
-    b = json.loads(capsys.readouterr().out)["best_buildable"]
+    evaluated = json.loads(capsys.readouterr().out)
+    assert evaluated["env_kwargs"]["split"] == "train" and evaluated["evaluation_env_kwargs"]["split"] == "test"
+    b = evaluated["best_buildable"]
     assert b["policy"]["low"] <= b["policy"]["mean"] <= b["policy"]["high"] and b["policy"]["n"] == 3
     assert 0.0 <= b["paired_wilcoxon_p"] <= 1.0
