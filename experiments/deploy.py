@@ -33,6 +33,7 @@ and the policy's next step makes that experiment again under a new id.
 from __future__ import annotations
 
 import logging
+import math
 import sys
 import time
 from dataclasses import dataclass, field
@@ -90,9 +91,26 @@ class DeployResult:
 
     def to_dict(self) -> dict:
         """Plain data for ``synthgap deploy --json``."""
+        def finite(v):  # strict JSON: a value not measured (NaN) is null
+            return None if isinstance(v, float) and not math.isfinite(v) else v
+
+        rows = [{k: finite(v) for k, v in row.items()} for row in self.rows]
         return {"journal": str(self.journal), "campaign_id": self.campaign_id, "dry_run": self.dry_run,
                 "declined": self.declined, "replayed": self.replayed, "logged": self.logged,
-                "experiments": self.rows}
+                "experiments": rows}
+
+
+def model_oracles(system) -> dict[str, float]:
+    """Target -> the best performance the lab's (nominal) model expects, in the target's unit
+    (:func:`synthgap.agents.oracle.compute_oracle` per target; about 1 s each): what a
+    measured result on real instruments is read against, since the true world is unknown."""
+    from synthgap.agents.oracle import compute_oracle
+
+    out = {}
+    for target, spec in system.targets.items():
+        value = compute_oracle(system, targets=(target,)).value if not spec.unobtainium else 0.0
+        out[target] = value if value > 0 else float("nan")
+    return out
 
 
 # ---------------------------------------------------------------------------------- policy
@@ -249,6 +267,7 @@ def deploy(options: DeployOptions, stdin: TextIO | None = None, stdout: TextIO |
             lab.recover("resume after an interrupted campaign")
         lab.replay(done_events)
         env = gym.make(policy.env_id, lab=lab, disable_env_checker=True, **env_kwargs)
+        model_oracle = model_oracles(lab.system)
         step = 0
         with lab.shield.signal_guard():
             for episode in range(options.episodes):
@@ -282,12 +301,19 @@ def deploy(options: DeployOptions, stdin: TextIO | None = None, stdout: TextIO |
                     result.rows.append({"experiment_id": rec.sample_id, "episode": episode, "replayed": replayed,
                                         "target": recipe.target, "dwell_temperature_K": recipe.dwell_temperature,
                                         "property": prop.property, "measured": rec.performance,
+                                        "fraction_of_model_oracle": rec.performance / model_oracle[recipe.target],
                                         "unit": prop.unit, "status": rec.status,
                                         "xrd_phase_fractions": dict(rec.xrd_phase_fractions),
                                         "reward": float(reward)})
+                    if options.dry_run:
+                        outcome = f"{prop.property} not measured"
+                    else:
+                        outcome = (f"{prop.property} {rec.performance:.4g}{unit}, "
+                                   f"{rec.performance / model_oracle[recipe.target]:.2f} of the best the lab's "
+                                   f"model expects ({model_oracle[recipe.target]:.4g}{unit})")
                     print(f"{rec.sample_id} {'(from journal) ' if replayed else ''}{recipe.target} "
-                          f"{recipe.dwell_temperature:.0f} K -> {prop.property} {rec.performance:.4g}{unit}, "
-                          f"reward {reward:+.3f}{flag}", file=stdout, flush=True)
+                          f"{recipe.dwell_temperature:.0f} K -> {outcome}, reward {reward:+.3f}{flag}",
+                          file=stdout, flush=True)
                     if terminated or truncated:
                         break
         lab.journal.append("deploy_finished", experiments=len(result.experiments), logged=result.logged)

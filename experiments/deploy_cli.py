@@ -115,7 +115,7 @@ def handler(args: argparse.Namespace) -> int:
             print(json.dumps({"stopped": str(exc), "exit_status": 3}))
         return 3
     if args.json:
-        print(json.dumps({**result.to_dict(), "tracking_uri": store}, default=str))
+        print(json.dumps({**result.to_dict(), "tracking_uri": store}, default=str, allow_nan=False))
     else:
         where = f"{result.logged} logged to MLflow ({store})" if store else "nothing logged (dry run)"
         print(f"campaign {result.campaign_id}: {len(result.experiments)} experiment(s) "

@@ -9,6 +9,7 @@ import io
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -308,7 +309,9 @@ def test_the_approval_prompt_rounds_to_instrument_resolution_and_shows_units():
 
 
 def test_deploy_json_is_one_object_on_stdout_and_progress_goes_to_stderr(emu, policy_zip, tmp_path, capsys):
+    from synthgap.envs.chemistry import load_system
     from synthgap.experiments.cli import main
+    from synthgap.experiments.deploy import model_oracles
 
     uri = f"sqlite:///{tmp_path}/m.db"
     assert main(["deploy", "--policy", str(policy_zip), "--lab", str(emu.lab_file), "--yes", "--trust-local-file",
@@ -320,5 +323,9 @@ def test_deploy_json_is_one_object_on_stdout_and_progress_goes_to_stderr(emu, po
     first = out["experiments"][0]
     assert "unit" in first and first["property"] and math.isfinite(first["measured"])
     assert first["dwell_temperature_K"] > 0
+    assert first["fraction_of_model_oracle"] == pytest.approx(first["measured"] / model_oracles(
+        load_system("BaTiO3"))[first["target"]])
+    assert re.search(r"-> relative permittivity [\d.]+, [\d.]+ of the best the lab's model expects \([\d.]+\)",
+                     captured.err)
     assert first["experiment_id"] in captured.err  # the per-experiment lines, for a person watching
     assert sorted(logged_ids(uri)) == sorted(e["experiment_id"] for e in out["experiments"])
