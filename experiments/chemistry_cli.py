@@ -252,10 +252,17 @@ def cmd_pathway(args) -> int:
         {"precursors": list(p.precursors), "trap": p.trap, "energies_kJ_per_mol_target": p.energies,
          "steps": [{"equation": s.equation, "product": s.product, "dG_kJ": s.dG, "barrier_kJ_per_mol": s.barrier}
                    for s in p.steps]} for p in paths]}
+    # the figure's own test (chemistry_plots.pathway_figure): no path of the network makes it
+    payload["forms"] = bool(paths)
     lines = [f"paths to {target} at {T:g} K (kJ per mol {target}):"]
     for p in paths:
         chain = " -> ".join([" + ".join(p.precursors)] + [s.product for s in p.steps])
         lines.append(f"  {chain}: dG = {p.energies[-1]:+.0f}" + (f"  [trap: {p.trap}]" if p.trap else ""))
+    if not paths:
+        kind = " (an unobtainium candidate)" if system.targets[target].unobtainium else ""
+        starts = " or ".join(" + ".join(q) for q in system.targets[target].precursor_sets)
+        lines = [f"no path to {target} at {T:g} K: {target}{kind} never forms from {starts}; no reaction of "
+                 f"{system.name}'s network makes it (the figure shows what these precursors make instead)"]
     lines.append(f"wrote {out}")
     return _emit(args, payload, "\n".join(lines))
 

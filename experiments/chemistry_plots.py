@@ -285,7 +285,7 @@ def pathway_figure(system, target: str, T: float, paths):
                              "precursors make no other target: there is no pathway to draw")
         kind = " (an unobtainium candidate)" if system.targets[target].unobtainium else ""
         starts = " or ".join(" + ".join(q) for q in dict.fromkeys(q.precursors for q in paths))
-        note = (f"{target}{kind} never forms: no reaction of the network makes it. "
+        note = (f"{target}{kind} never forms: no reaction of the network makes it.\n"
                 f"Drawn instead: the paths its precursors {starts} take, to {shown}.")
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(11, 6.4 + 0.22 * len(paths)))

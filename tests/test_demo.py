@@ -19,7 +19,7 @@ def test_demo_writes_report_and_tracks_everything(tmp_path, capsys, monkeypatch)
     result = json.loads(capsys.readouterr().out)
     out = tmp_path / "demo"
     report = (out / "report.md").read_text()
-    for png in ("learning_curve.png", "best_so_far.png", "chosen_recipe_firing.png", "hull_0K_vs_1273K.png"):
+    for png in ("learning_curve.png", "best_so_far.png", "chosen_recipe_firing.png", "BaTiO3_hull.png"):
         assert (out / png).read_bytes()[:4] == b"\x89PNG" and png in report
     assert "Ba3Ti2O7 (unobtainium)" in report
     from synthgap.experiments.tracking import get_client

@@ -104,6 +104,10 @@ def test_the_unobtainium_pathway_is_drawn_with_its_note_and_no_warning():
         ax = fig.axes[0]
         assert ax.lines and fig.legends and fig.legends[0].get_texts()
         assert "Ba3Ti2O7" in ax.get_title() and "never forms" in ax.get_title()
+        fig.tight_layout()  # as the figure is saved
+        title = ax.title.get_window_extent(renderer_of(fig))
+        page = fig.bbox
+        assert page.x0 <= title.x0 and title.x1 <= page.x1, "the note runs off the figure"
     finally:
         _close(fig)
 

@@ -196,49 +196,190 @@ def plot_learning_curve(curves: dict[str, list[tuple[int, float]]], path: str | 
 
 
 def plot_episodes(env_id: str, episodes: list[Episode], path: str | Path) -> Path:
-    """What evaluation episodes did: campaign progress and recipe, furnace trace and phases."""
+    """What evaluation episodes did, readable at any number of episodes and experiments.
+
+    Campaign-v0: left, each campaign's best buildable performance so far (fraction of its
+    world's oracle) with the mean over campaigns and its 95 % bootstrap interval; right, every
+    recipe tried (dwell temperature against dwell time), coloured by its buildable performance
+    only when the values differ, the best one starred and described. FurnaceControl-v0: the
+    first episode's temperatures (setpoint, thermocouple, the simulator's truth) and the phases
+    at unloading.
+    """
+    import matplotlib.pyplot as plt
+
+    fig = episodes_figure(env_id, episodes)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return Path(path)
+
+
+def episodes_figure(env_id: str, episodes: list[Episode]):
+    """The figure :func:`plot_episodes` writes (a pyplot Figure, constrained layout)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.8), layout="constrained")
     if env_id == CAMPAIGN:
-        for e in episodes:
-            curve = e.buildable_so_far()
-            a.plot(np.arange(1, len(curve) + 1), curve, alpha=0.6)
-        a.set(xlabel="experiment", ylabel="buildable performance / oracle\n(best measured so far)",
-              title="campaigns")
-        recipes = [i["recipe"] for e in episodes for i in e.infos]
-        perf = np.concatenate([e.buildable() for e in episodes])
-        sc = b.scatter([r["dwell_temperature"] for r in recipes], [r["dwell_time"] for r in recipes], c=perf,
-                       cmap="viridis", s=18)
-        fig.colorbar(sc, ax=b, label="buildable performance / oracle")
-        best = episodes[int(np.argmax([np.max(e.buildable()) for e in episodes]))]
-        r = best.infos[int(np.argmax(best.buildable()))]["recipe"]
-        b.set(xlabel="dwell temperature (K)", ylabel="dwell time (h)", yscale="log",
-              title=f"chosen recipes; best: {r['target']} {r['dwell_temperature']:.0f} K {r['dwell_time']:.1f} h")
+        _plot_campaign_progress(a, episodes)
+        _plot_campaign_recipes(fig, b, episodes)
     elif env_id == FURNACE:
-        e = episodes[0]
-        if e.trace:
-            t, sp, tc = (np.array(x) for x in zip(*e.trace, strict=True))
-            a.plot(t / 3600, sp, label="setpoint")
-            a.plot(t / 3600, tc, label="thermocouple")
-            truth = e.infos[-1].get("privileged", {}) if e.infos else {}
-            if truth.get("trace_K"):  # evaluation may plot the simulator's truth
-                a.plot(np.array(truth["trace_time_s"]) / 3600, truth["trace_K"], label="sample (true, simulator)",
-                       alpha=0.6)
-            a.legend()
-        a.set(xlabel="time (h)", ylabel="temperature (K)", title=f"episode seed {e.seed}")
-        phases = e.infos[-1].get("phase_fractions", {}) if e.infos else {}
-        b.bar(list(phases), list(phases.values()))
-        b.set(ylabel="weight fraction (XRD, measured)", title="phases at unloading")
-        b.tick_params(axis="x", rotation=45)
+        _plot_furnace(a, b, episodes)
     else:
-        a.bar(np.arange(len(episodes)), [e.total_reward for e in episodes])
-        a.set(xlabel="episode", ylabel="total reward")
+        a.bar(np.arange(len(episodes)), [e.total_reward for e in episodes], color="#47a",
+              label="one bar per evaluation episode")
+        a.set(xlabel="evaluation episode", ylabel="total reward (sum over the episode)",
+              title=f"{env_id}: {len(episodes)} evaluation episodes")
+        a.legend(fontsize=8)
         b.axis("off")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return Path(path)
+    return fig
+
+
+def _plot_campaign_progress(ax, episodes: list[Episode]) -> None:
+    """Best-so-far per campaign (thin grey), their mean (bold) and its 95 % bootstrap interval."""
+    from synthgap.agents.statistics import bootstrap_mean
+
+    curves = [e.buildable_so_far() for e in episodes]
+    k = max((len(c) for c in curves), default=0)
+    few = k <= 3
+    for i, c in enumerate(curves):
+        ax.plot(np.arange(1, len(c) + 1), c, color="#999", lw=0.8, alpha=0.7, marker="o" if few else None, ms=3,
+                label=f"one campaign ({len(curves)} in all)" if i == 0 else None)
+    full = np.array([c for c in curves if len(c) == k and np.all(np.isfinite(c))]).reshape(-1, k)
+    if len(full):
+        x = np.arange(1, k + 1)
+        ax.plot(x, full.mean(axis=0), color="#2a7", lw=2.2, marker="o" if few else None,
+                label=f"mean over {len(full)} campaign{'s' if len(full) > 1 else ''}")
+        if len(full) > 1:
+            cis = [bootstrap_mean(full[:, j]) for j in range(k)]
+            lo, hi = [c.low for c in cis], [c.high for c in cis]
+            if k == 1:
+                ax.errorbar(x, full.mean(axis=0), yerr=[[full.mean() - lo[0]], [hi[0] - full.mean()]],
+                            color="#2a7", capsize=6, lw=0, elinewidth=2,
+                            label="95 % bootstrap interval of the mean")
+            else:
+                ax.fill_between(x, lo, hi, color="#2a7", alpha=0.25, lw=0,
+                                label="95 % bootstrap interval of the mean")
+            final = cis[-1]
+            head = (f"mean final best {final.mean:.3f} [{final.low:.3f}, {final.high:.3f}] over {len(full)} "
+                    "campaigns\n(95 % bootstrap interval of the mean, at the last experiment)")
+        else:
+            head = f"one campaign: final {full[0, -1]:.3f}, no interval"
+    else:
+        head = "no oracle: buildable performance unknown"
+    ax.axhline(1.0, color="k", ls=":", lw=1, label="the oracle (best achievable)")
+    top = max([1.0] + [float(np.nanmax(c)) for c in curves if len(c) and np.any(np.isfinite(c))])
+    ax.set_ylim(-0.03, 1.08 * top)
+    ax.set_xlim(0.5, k + 0.5)
+    if k <= 12:
+        ax.set_xticks(np.arange(1, k + 1))
+    ax.set(xlabel="experiment in the campaign", ylabel="best buildable performance so far\n"
+           "(fraction of each world's oracle)", title=f"campaigns: {head}")
+    ax.title.set_fontsize(10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
+
+
+def _plot_campaign_recipes(fig, ax, episodes: list[Episode]) -> None:
+    """Every recipe tried; colour bar only if the buildable values differ; the best one starred."""
+    from matplotlib.colors import Normalize
+    from matplotlib.ticker import FuncFormatter, ScalarFormatter
+
+    recipes = [i["recipe"] for e in episodes for i in e.infos if "recipe" in i]
+    if not recipes:
+        ax.text(0.5, 0.5, "no recipes", ha="center", va="center", transform=ax.transAxes)
+        ax.axis("off")
+        return
+    perf = np.concatenate([e.buildable() for e in episodes])
+    if perf.shape != (len(recipes),):
+        perf = np.full(len(recipes), np.nan)
+    temp = np.array([r["dwell_temperature"] for r in recipes])
+    time_h = np.array([r["dwell_time"] for r in recipes])
+    finite = np.isfinite(perf)
+    distinct = np.unique(np.round(perf[finite], 4))
+    order = np.argsort(np.where(finite, perf, -np.inf), kind="stable")  # the best drawn last, on top
+    targets = np.array([r["target"] for r in recipes])
+    coloured = len(distinct) > 1
+    norm = Normalize(float(np.min(perf[finite])), float(np.max(perf[finite]))) if coloured else None
+    for target, m in zip(dict.fromkeys(targets), "osD^v<>", strict=False):
+        sel = order[targets[order] == target]
+        style = {"c": perf[sel], "cmap": "viridis", "norm": norm} if coloured else {"color": "#47a"}
+        sc = ax.scatter(temp[sel], time_h[sel], marker=m, s=30, edgecolors="k", linewidths=0.3,
+                        label=f"recipe for {target} ({len(sel)})", **style)
+    notes = []
+    if coloured:
+        fig.colorbar(sc, ax=ax, label="buildable performance\n(fraction of the world's oracle)")
+    else:
+        same = f"{distinct[0]:.3f} of the oracle" if len(distinct) else "unknown (no oracle)"
+        who = f"all {len(recipes)} recipes" if len(recipes) > 1 else "the only recipe"
+        notes.append(f"{who}: buildable performance {same} (one value: no colour scale)")
+    spots = len({(round(float(t)), round(float(h), 2)) for t, h in zip(temp, time_h, strict=True)})
+    if spots < len(recipes):
+        notes.append(f"{len(recipes)} recipes at {spots} distinct points (marks overlap)")
+    if notes:
+        ax.text(0.02, 0.02, "\n".join(notes), transform=ax.transAxes, fontsize=8, va="bottom",
+                bbox={"boxstyle": "round", "fc": "w", "ec": "#bbb"})
+    title = "recipes tried (all campaigns)"
+    if finite.any():
+        j = int(np.argmax(np.where(finite, perf, -np.inf)))  # of equals, the first tried
+        r = recipes[j]
+        ax.scatter([temp[j]], [time_h[j]], marker="*", s=260, facecolors="none", edgecolors="#d22", linewidths=1.6,
+                   label="highest buildable performance", zorder=5)
+        title = (f"best: {r['target']} from {' + '.join(r['precursors'])}, {r['dwell_temperature']:.0f} K for "
+                 f"{r['dwell_time']:.1f} h:\nbuildable performance {perf[j]:.3f} of the oracle"
+                 + (" (builds nothing)" if perf[j] < 5e-4 else ""))
+    # a policy may fire nearly the same recipe every time: keep the axes readable
+    mid = (temp.min() + temp.max()) / 2
+    ax.set_xlim(min(temp.min(), mid - 25) - 0.05 * np.ptp(temp), max(temp.max(), mid + 25) + 0.05 * np.ptp(temp))
+    log = time_h.min() > 0 and time_h.max() / time_h.min() > 10
+    if log:
+        ax.set_yscale("log")
+        ax.margins(y=0.08)
+    else:
+        lo, hi = time_h.min(), time_h.max()
+        pad = max(0.08 * (hi - lo), 0.25)
+        ax.set_ylim(max(lo - pad, 0.0), hi + pad)
+    plain = ScalarFormatter(useOffset=False)
+    plain.set_scientific(False)
+    ax.xaxis.set_major_formatter(plain)
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))  # plain numbers, no 10^0 offsets
+    ax.set(xlabel="dwell temperature (K)", ylabel="dwell time (h" + (", log scale)" if log else ")"), title=title)
+    ax.title.set_fontsize(10)
+    ax.grid(alpha=0.3)
+    legend = ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
+    for handle in legend.legend_handles[:-1] if finite.any() else legend.legend_handles:
+        handle.set_array(None)
+        handle.set_facecolor("#bbb")  # a marker's shape names the target; its colour is the colour bar's
+
+
+def _plot_furnace(a, b, episodes: list[Episode]) -> None:
+    """The first episode's temperatures (K against h) and its phases at unloading."""
+    e = episodes[0]
+    if e.trace:
+        t, sp, tc = (np.array(x) for x in list(zip(*e.trace, strict=True))[:3])
+        a.plot(t / 3600, sp, color="#47a", lw=1.6, label="setpoint (the policy's command)")
+        a.plot(t / 3600, tc, color="#e80", lw=1.2, label="thermocouple (what the policy reads)")
+        truth = e.infos[-1].get("privileged", {}) if e.infos else {}
+        if truth.get("trace_K"):  # evaluation may plot the simulator's truth
+            a.plot(np.array(truth["trace_time_s"]) / 3600, truth["trace_K"], color="#2a7", ls="--", lw=1.2,
+                   label="sample, true (simulator only; the policy never sees it)")
+        a.legend(fontsize=8)
+    more = f" (first of {len(episodes)})" if len(episodes) > 1 else ""
+    a.set(xlabel="time (h)", ylabel="temperature (K)", title=f"furnace, episode seed {e.seed}{more}")
+    a.grid(alpha=0.3)
+    info = e.infos[-1] if e.infos else {}
+    phases = info.get("phase_fractions", {})
+    tf = info.get("target_fraction")
+    targets = [p for p, v in phases.items() if tf is not None and v == tf and v > 0]
+    colours = ["#d22" if len(targets) == 1 and p == targets[0] else "#47a" for p in phases]
+    b.bar(list(phases), list(phases.values()), color=colours)
+    if len(targets) == 1:
+        from matplotlib.patches import Patch
+
+        b.legend(handles=[Patch(color="#d22", label=f"target {targets[0]}"), Patch(color="#47a", label="other phases")],
+                 fontsize=8)
+    b.set(ylabel="weight fraction (XRD, measured, 0-1)",
+          title="phases at unloading" + (f": target fraction {tf:.3f}" if tf is not None else ""))
+    b.tick_params(axis="x", rotation=45)
+    b.grid(alpha=0.3, axis="y")
