@@ -34,6 +34,7 @@ def _register(subparsers, bench) -> None:
         ("synthgap.hardware.emulators.cli", "add_emulate_parser", False),
         ("synthgap.experiments.deploy_cli", "add_parsers", False),
         ("synthgap.experiments.recipe_cli", "add_parsers", False),
+        ("synthgap.experiments.validate_cli", "add_parsers", False),
     ]
     import importlib
 

@@ -64,6 +64,9 @@ CASES = [
     (("recipe", "schema", "--system", "{d}/bad.yaml"), "{d}/bad.yaml"),
     (("recipe", "check", "{d}/adir", "--system", "BaTiO3"), "{d}/adir"),
     (("lab", "coordination", "--seeds", "1"), "--seeds"),
+    (("validate", "arrows", "{d}/adir"), "{d}/adir"),
+    (("validate", "arrows", "{d}/bin.yaml"), "{d}/bin.yaml"),
+    (("validate", "arrows", "--target", "NoSuchPhase"), "--target NoSuchPhase"),
     (("lab", "coordination", "--system", "{d}/bad.yaml"), "{d}/bad.yaml"),
     # chemistry
     (("reaction", "CaCO3 -> CaO + CO2", "--p", "CO2=inf"), "--p"),
@@ -193,7 +196,7 @@ def _subcommands() -> set[str]:
 def test_the_table_covers_every_subcommand_that_takes_a_file_or_a_number():
     covered = set()
     for argv, _ in CASES:
-        covered.add(" ".join(argv[:2]) if argv[0] in ("lab", "bench", "recipe") else argv[0])
+        covered.add(" ".join(argv[:2]) if argv[0] in ("lab", "bench", "recipe", "validate") else argv[0])
     assert _subcommands() - covered == {"systems"}  # systems takes neither
 
 
