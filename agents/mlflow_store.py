@@ -20,9 +20,16 @@ DEFAULT_ARTIFACT_ROOT = "synthgap-runs/artifacts"
 LOG_BATCH_METRICS = 900  # metrics per log_batch call (MLflow takes at most 1000)
 
 
+def store_uri(uri: str | None = None) -> str:
+    """The store a command uses: flag, else ``MLFLOW_TRACKING_URI``, else the embedded default
+    (nothing is created: for messages)."""
+    return uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
 def resolve_tracking_uri(uri: str | None = None) -> tuple[str, str | None]:
-    """``(tracking URI, artifact root or None)``: flag, else env var, else the embedded default."""
-    uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    """``(tracking URI, artifact root or None)`` of :func:`store_uri`; a SQLite store's folder
+    is created (the store is about to be opened)."""
+    uri = store_uri(uri)
     root = None
     if uri.startswith("sqlite:///"):
         db = Path(uri[len("sqlite:///"):])

@@ -105,4 +105,9 @@ def handler(args) -> int:
     else:
         sys.stdout.write(markdown_table(result.summary))
         sys.stdout.write(f"\nwritten to {config.out} ({result.n_computed} cells computed)\n")
+        if tracker is not None:
+            from .tracking import store_uri
+
+            sys.stdout.write(f"logged to MLflow run {result.files.get('mlflow_run_id', '?')} "
+                             f"(store {store_uri(None)})\n")
     return 0

@@ -240,4 +240,9 @@ def cmd_coordination(args: argparse.Namespace) -> int:
     else:
         print(markdown(result))
         print(f"written to {out}")
+        if "mlflow_run_id" in result:
+            from .tracking import store_uri
+
+            store = store_uri(args.tracking_uri)
+            print(f"logged to MLflow run {result['mlflow_run_id']} (store {store})")
     return 0

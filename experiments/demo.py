@@ -275,7 +275,10 @@ def run_demo(args) -> int:
               f"{comparison['paired_wilcoxon_p']:.3g} ({_verdict(comparison)}); medians "
               f"{comparison['ppo_median_best_buildable']:.3f} and {comparison['random_median_best_buildable']:.3f}")
         print(f"report: {report}  ({elapsed:.0f} s; overview {t_overview:.0f} s, training {t_train:.0f} s)")
-        print(f"model: {summary['model_uri']}; open the runs with: synthgap ui")
+        from .tracking import store_uri
+
+        print(f"model: {summary['model_uri']} (store {store_uri(args.tracking_uri)}); "
+              "open the runs with: synthgap ui")
     return 0
 
 

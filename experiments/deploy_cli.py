@@ -104,9 +104,9 @@ def handler(args: argparse.Namespace) -> int:
                             dry_run=args.dry_run, yes=args.yes, resume=args.resume, tracking_uri=args.tracking_uri,
                             trust_local_file=args.trust_local_file, trust_digest=args.trust_digest, algo=args.algo,
                             journal=args.journal, reset_emergency_stop=reset)
-    from .tracking import resolve_tracking_uri
+    from .tracking import store_uri
 
-    store = None if args.dry_run else resolve_tracking_uri(args.tracking_uri)[0]
+    store = None if args.dry_run else store_uri(args.tracking_uri)
     try:
         result = deploy(options, stdout=sys.stderr if args.json else sys.stdout)
     except HardwareLabError as exc:

@@ -101,7 +101,7 @@ def evaluate_handler(args) -> int:
             paid += f", random {result['random']['mean_reward']:.4g}"
         parts.append(paid)
         line += ": " + "; ".join(parts)
-        print(line + f"; run {run_id}")
+        print(line + f"; run {run_id} (store {tracking.store_uri(args.tracking_uri)})")
     return 0
 
 

@@ -34,6 +34,7 @@ from synthgap.agents.mlflow_store import (  # noqa: F401  (re-exported: the stor
     LOG_BATCH_METRICS,
     get_client,
     resolve_tracking_uri,
+    store_uri,
 )
 
 TRAIN_EXPERIMENT = "synthgap-train"

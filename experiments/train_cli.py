@@ -221,7 +221,7 @@ def train_run(args) -> dict:
         try:
             run = client.get_run(args.resume)
         except MlflowException:
-            store = tracking.resolve_tracking_uri(args.tracking_uri)[0]
+            store = tracking.store_uri(args.tracking_uri)
             raise TrainCLIError(f"--resume: no run {short(args.resume)} in {store}") from None
         run_id = run.info.run_id
         if tracking.OUT_TAG not in run.data.tags or tracking.CHECKPOINT_TAG not in run.data.tags:
@@ -261,7 +261,7 @@ def train_run(args) -> dict:
         board = Path(args.tensorboard).resolve() / run_id
         outputs.append(TensorBoardOutputFormat(str(board)))
         client.set_tag(run_id, "synthgap.tensorboard", str(board))
-    store = tracking.resolve_tracking_uri(args.tracking_uri)[0]
+    store = tracking.store_uri(args.tracking_uri)
     print(f"synthgap: run {run_id} ({config.algo} on {config.env_id}, {config.total_timesteps} steps; store {store}"
           + (f"; TensorBoard {board}" if args.tensorboard is not None else "") + ")", file=sys.stderr)
     try:
@@ -322,7 +322,7 @@ def promote_handler(args) -> int:
     from . import tracking
 
     client = tracking.get_client(args.tracking_uri)
-    store = tracking.resolve_tracking_uri(args.tracking_uri)[0]
+    store = tracking.store_uri(args.tracking_uri)
     try:
         mv = client.get_model_version(args.name, str(args.version))
     except MlflowException:
@@ -355,7 +355,7 @@ def ui_handler(args) -> int:
         raise TrainCLIError(f"--port must be in 1..65535, got {args.port}")
     cmd = tracking.ui_command(args.port, args.tracking_uri)
     print(f"MLflow UI: http://127.0.0.1:{args.port}", flush=True)
-    print(f"store {tracking.resolve_tracking_uri(args.tracking_uri)[0]}; telemetry off "
+    print(f"store {tracking.store_uri(args.tracking_uri)}; telemetry off "
           f"(MLFLOW_DISABLE_TELEMETRY={os.environ.get('MLFLOW_DISABLE_TELEMETRY')}: the server tells the UI "
           "to send nothing). MLflow's home page shows its 'collects usage data' notice whatever the setting; "
           "close it once (the browser remembers).", flush=True)

@@ -3,6 +3,7 @@
 import argparse
 import csv
 import json
+import re
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -134,6 +135,11 @@ def test_cli_json_from_cache_and_mlflow(bench, tmp_path, monkeypatch, capsys):
     assert data["files"]["mlflow_run_id"] == parents[0].info.run_id
     hist = client.get_metric_history(children[0].info.run_id, "regret")
     assert [m.step for m in hist] == list(range(1, 7))
+    text = parse(["--systems", ",".join(config.systems), "--planners", ",".join(config.planners), "--seeds", "3",
+                  "--budget", "6", "--oracle-samples", "4000", "--out", config.out, "--no-progress"])
+    assert text.func(text) == 0  # the text summary names the run and the store it went to
+    assert re.search(rf"logged to MLflow run [0-9a-f]{{32}} \(store sqlite:///{re.escape(str(tmp_path))}/m.db\)",
+                     capsys.readouterr().out)
 
 
 @pytest.mark.parametrize("argv, message", [

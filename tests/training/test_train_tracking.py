@@ -211,6 +211,7 @@ def test_train_and_evaluate_report_what_a_campaign_policy_built(tmp_path, capsys
     line = capsys.readouterr().out
     assert "3 episodes in held-out worlds (split test): best buildable performance" in line
     assert line.index("paired Wilcoxon p") < line.index("mean reward")  # built first, paid second
+    assert line.rstrip().endswith(f"(store {uri})")
     assert main(["evaluate", "models:/tiny-campaign/1", "--episodes", "3", "--baseline", "random", "--json",
                  "--tracking-uri", uri]) == 0
     evaluated = json.loads(capsys.readouterr().out)
