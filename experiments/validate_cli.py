@@ -6,9 +6,10 @@ and the metrics of :mod:`synthgap.agents.phase_validation` (target fraction MAE,
 Jaccard overlap of the phase sets above 2 wt%, precision and recall of "pure target"),
 cross-validated by precursor set and in sample.
 
-The models scored today: the temperature-only baseline (the training mean of every phase
-at each firing temperature). The fitted kinetic model of the Y-Ba-Cu-O system and the two
-thermodynamic baselines (equilibrium at the firing temperature, the 0 K hull) join this
+The models scored today are two baselines: temperature-only (the training mean of every
+phase at each firing temperature) and the 0 K hull (pure target everywhere: the target is
+on the hull and every set's reaction to it is downhill). The fitted kinetic model of the
+Y-Ba-Cu-O system and the equilibrium assemblage at the firing temperature join this
 command as they are built (issue 14); ``models`` in the JSON lists what was scored.
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 __all__ = ["add_parsers", "validate_arrows"]
 
@@ -31,6 +33,8 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
                    help="CSV with experiment,temperature_C,precursors,products,weight_fractions "
                         "(default: the ARROWS3 YBCO campaign shipped with synthgap)")
     a.add_argument("--target", default=None, help="the target phase (default Ba2YCu3O7, the campaign's)")
+    a.add_argument("--out", default=None, metavar="PNG",
+                   help="also plot predicted against measured target fraction (cross-validated), one panel per model")
     a.add_argument("--json", action="store_true",
                    help='one JSON object: {"rows": [{"experiment", "predicted": {phase: fraction}}], "metrics"}')
     a.set_defaults(func=handler)
@@ -43,7 +47,13 @@ def validate_arrows(path=None, target: str | None = None) -> dict:
         UserFileError: an unreadable or malformed CSV (naming the line and column).
         ValueError: a target no row mentions, or a single precursor set.
     """
-    from synthgap.agents.phase_validation import TemperatureMean, in_sample, leave_one_set_out, score
+    from synthgap.agents.phase_validation import (
+        TemperatureMean,
+        ZeroKelvinHull,
+        in_sample,
+        leave_one_set_out,
+        score,
+    )
     from synthgap.envs.chemistry.observed import ARROWS_YBCO, ARROWS_YBCO_TARGET, read_firings
 
     firings = read_firings(path if path is not None else ARROWS_YBCO)
@@ -51,7 +61,7 @@ def validate_arrows(path=None, target: str | None = None) -> dict:
     if not any(target in f.phases for f in firings):
         phases = sorted({p for f in firings for p in f.phases})
         raise ValueError(f"--target {target}: no firing of the file made it; phases found: {', '.join(phases)}")
-    models = {"temperature_only": TemperatureMean()}
+    models = {"temperature_only": TemperatureMean(), "zero_kelvin_hull": ZeroKelvinHull(target)}
     crossed = {name: leave_one_set_out(firings, fit) for name, fit in models.items()}
     fitted = {name: in_sample(firings, fit) for name, fit in models.items()}
     primary = next(iter(models))
@@ -66,9 +76,49 @@ def validate_arrows(path=None, target: str | None = None) -> dict:
             "rows": rows, "metrics": metrics}
 
 
+def plot_predicted_vs_measured(result: dict, path) -> Path:
+    """Predicted (cross-validated by precursor set) against measured target weight fraction,
+    one panel per model, coloured by firing temperature; the diagonal is a perfect model."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    models, target, rows = result["models"], result["target"], result["rows"]
+    measured = np.array([r["measured"].get(target, 0.0) for r in rows])
+    temps = np.array([r["temperature_K"] for r in rows])
+    fig, axes = plt.subplots(1, len(models), figsize=(4.6 * len(models), 4.6), sharey=True, squeeze=False,
+                             layout="constrained")
+    for ax, name in zip(axes[0], models, strict=True):
+        predicted = np.array([(r["predicted"] if name == result["predicted_by"] else r["baselines"][name])
+                              .get(target, 0.0) for r in rows])
+        m = result["metrics"][name]["cross_validated_by_precursor_set"]
+        sc = ax.scatter(measured, predicted, c=temps - 273.15, cmap="plasma", s=28, edgecolors="k", linewidths=0.3)
+        ax.plot([0, 1], [0, 1], color="grey", lw=1, ls="--", label="predicted = measured")
+        ax.set(xlim=(-0.03, 1.03), ylim=(-0.03, 1.03), aspect="equal",
+               xlabel=f"measured {target}, weight fraction (XRD)",
+               title=f"{name.replace('_', ' ')}\ntarget MAE {m['target_mae']:.3f}, Jaccard {m['jaccard']:.2f}")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel(f"predicted {target}, weight fraction\n(cross-validated by precursor set)")
+    axes[0][0].legend(loc="upper left", fontsize=8)
+    fig.colorbar(sc, ax=axes[0].tolist(), label="firing temperature, degC", shrink=0.85)
+    fig.suptitle(f"{len(rows)} firings, {result['precursor_sets']} precursor sets", fontsize=10)
+    path = Path(path)
+    fig.savefig(path, dpi=110, bbox_inches="tight", pad_inches=0.1)
+    plt.close(fig)
+    return path
+
+
 def handler(args: argparse.Namespace) -> int:
     """Print :func:`validate_arrows` as a table (or ``--json``)."""
+    if args.out is not None:
+        from .chemistry_cli import _png
+
+        out = _png(args.out, "validate_arrows.png")
     result = validate_arrows(args.csv, args.target)
+    if args.out is not None:
+        result["figure"] = str(plot_predicted_vs_measured(result, out))
     if args.json:
         print(json.dumps(result, allow_nan=False))
         return 0

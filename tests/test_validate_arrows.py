@@ -97,7 +97,8 @@ def test_the_temperature_only_baseline_scores_the_issues_0_105_recomputed_from_t
 def test_validate_arrows_json_has_the_issues_shape(capsys):
     assert main(["validate", "arrows", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["target"] == "Ba2YCu3O7" and out["models"] == ["temperature_only"] and len(out["rows"]) == 79
+    assert out["target"] == "Ba2YCu3O7" and out["models"] == ["temperature_only", "zero_kelvin_hull"]
+    assert len(out["rows"]) == 79 and out["predicted_by"] == "temperature_only"
     row = out["rows"][0]
     assert {"experiment", "predicted", "measured"} <= set(row) and abs(sum(row["predicted"].values()) - 1) < 0.03
     m = out["metrics"]["temperature_only"]
@@ -136,3 +137,30 @@ def test_a_csv_without_the_columns_is_refused(tmp_path, capsys):
     path.write_text("experiment,temperature_C,products\n1,800,T\n")
     assert main(["validate", "arrows", str(path)]) == 2
     assert "missing column(s) precursors, weight_fractions" in capsys.readouterr().err
+
+
+def test_the_zero_kelvin_baseline_rests_on_the_studys_energies_and_shows_the_synthesis_gap():
+    """Every precursor set's reaction to the target is downhill (the shipped MP energies), so
+    the 0 K answer is pure target everywhere; its error is the measured shortfall."""
+    from synthgap.agents.phase_validation import ZeroKelvinHull
+
+    with open(ARROWS_YBCO.with_name("precursor_sets.csv"), newline="") as fh:
+        energies = [float(r["Reaction energy (meV/atom)"]) for r in csv.DictReader(fh)]
+    assert len(energies) == 47 and max(energies) < 0
+    firings = read_firings()
+    m = score(firings, leave_one_set_out(firings, ZeroKelvinHull("Ba2YCu3O7")), "Ba2YCu3O7")
+    shortfall = sum(1 - f.fraction("Ba2YCu3O7") for f in firings) / len(firings)
+    pure = sum(is_pure(f.phases, "Ba2YCu3O7") for f in firings)
+    assert m["target_mae"] == pytest.approx(shortfall) and m["target_mae"] > 0.7
+    assert m["pure_recall"] == 1.0 and m["pure_precision"] == pytest.approx(pure / len(firings))
+    tonly = score(firings, leave_one_set_out(firings, TemperatureMean()), "Ba2YCu3O7")
+    assert tonly["target_mae"] < m["target_mae"] and tonly["jaccard"] > m["jaccard"]  # temperature alone does better
+
+
+def test_validate_arrows_plots_predicted_against_measured(tmp_path, capsys):
+    assert main(["validate", "arrows", "--out", str(tmp_path), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    png = tmp_path / "validate_arrows.png"
+    assert out["figure"] == str(png) and png.read_bytes()[:4] == b"\x89PNG"
+    assert main(["validate", "arrows", "--out", str(tmp_path / "no" / "such" / "f.png")]) == 2
+    assert "does not exist" in capsys.readouterr().err and not (tmp_path / "no").exists()
