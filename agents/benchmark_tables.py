@@ -57,6 +57,15 @@ def _fmt(v) -> str:
     return str(v)
 
 
+def _property(system) -> str:
+    """The property the system's targets are scored on, with its unit (``relative permittivity
+    (dimensionless)``): the unit of the oracle column."""
+    from synthgap.envs.chemistry import load_system
+
+    perf = next(iter(load_system(system).targets.values())).performance
+    return f"{perf.property} ({perf.unit or 'dimensionless'})"
+
+
 def summarise(config: BenchmarkConfig, cells: Sequence[Cell], records: dict, oracles: dict
               ) -> BenchmarkResult:
     """Per-cell rows and per-(system, planner) summary from raw records."""
@@ -87,7 +96,8 @@ def summarise(config: BenchmarkConfig, cells: Sequence[Cell], records: dict, ora
     for sk, p in keys:
         rs = [r for r in rows if r["system_key"] == sk and r["planner"] == p]
         row = {"system": rs[0]["system"], "system_key": sk, "planner": p, "seeds": len(rs),
-               "budget": rs[0]["budget"], "oracle": float(np.mean([r["oracle"] for r in rs]))}
+               "budget": rs[0]["budget"], "oracle": float(np.mean([r["oracle"] for r in rs])),
+               "property": _property(next(c.system for c in cells if system_key(c.system) == sk))}
         for col in ("final_best", "final_regret", "experiments_to_90", "experiments_to_95",
                     "hours_to_90", "hours_to_95", "success_rate", "wall_ms_per_suggestion"):
             med, q25, q75 = median_iqr([r[col] for r in rs])
@@ -136,19 +146,23 @@ def _paired_tests(rows: list[dict], summary: list[dict]) -> None:
                         if len(seeds) >= 2 and len(seeds) == len(mine) else math.nan)
 
 
-SUMMARY_MD_COLUMNS = (
-    ("system", "system"), ("planner", "planner"), ("oracle", "oracle"),
-    ("final_best_mean", "best buildable / oracle (mean)"), ("final_best_ci_low", "95 % CI low"),
-    ("final_best_ci_high", "95 % CI high"), ("final_best_median", "median"),
+SUMMARY_MD_COLUMNS = (  # (key, header with its unit)
+    ("system", "system"), ("planner", "planner"), ("oracle", "oracle (property unit in 'property')"),
+    ("property", "property (unit)"),
+    ("final_best_mean", "best buildable / oracle (mean, fraction)"), ("final_best_ci_low", "95 % CI low"),
+    ("final_best_ci_high", "95 % CI high"), ("final_best_median", "median (fraction)"),
     ("p_vs_random", "p vs random"), ("p_vs_best_bo", "p vs best BO"), ("best_bo", "best BO"),
-    ("final_regret_median", "regret / oracle (median)"),
-    ("experiments_to_90_median", "exps to 90%"), ("experiments_to_95_median", "exps to 95%"),
-    ("reached_95", "reached 95%"), ("hours_to_95_median", "lab h to 95%"),
-    ("success_rate_median", "success rate"), ("failures_mean", "failed syntheses (mean)"),
-    ("p_failures_vs_gp", "p failures vs gp"), ("hypervolume_mean", "hypervolume (mean)"),
-    ("wall_ms_per_suggestion_median", "ms/suggestion"),
-    ("training_experiments", "experiments in training"), ("held_out_system", "system held out of training"),
-    ("pick_target", "pick"),
+    ("final_regret_median", "regret / oracle (median, fraction)"),
+    ("experiments_to_90_median", "experiments to 90 % (median, count)"),
+    ("experiments_to_95_median", "experiments to 95 % (median, count)"),
+    ("reached_95", "reached 95 % (fraction of seeds)"), ("hours_to_95_median", "lab hours to 95 % (median, h)"),
+    ("success_rate_median", "success rate (median, fraction)"),
+    ("failures_mean", "failed syntheses per campaign (mean, count)"),
+    ("p_failures_vs_gp", "p failures vs gp"), ("hypervolume_mean", "hypervolume (mean, fraction of the box)"),
+    ("wall_ms_per_suggestion_median", "wall time per suggestion (median, ms)"),
+    ("training_experiments", "experiments in training (count)"),
+    ("held_out_system", "system held out of training"),
+    ("pick_target", "pick (most frequent best target)"),
 )
 
 

@@ -112,4 +112,5 @@ def test_the_benchmark_reports_failures_hypervolume_and_draws_their_figures(tmp_
     for fig in ("failures", "pareto"):
         assert Path(result.files[fig]).stat().st_size > 10_000
     md = (out / "summary.md").read_text()
-    assert "failed syntheses (mean)" in md and "hypervolume (mean)" in md and f"{reference_hours():.4g} h" in md
+    assert "failed syntheses per campaign (mean, count)" in md and "hypervolume (mean, fraction of the box)" in md
+    assert f"{reference_hours():.4g} h" in md and "relative permittivity (dimensionless)" in md
