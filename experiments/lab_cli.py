@@ -46,8 +46,12 @@ def add_lab_parsers(subparsers, bench_sub) -> None:
 
     add_coordination_parser(lab_sub)
 
-    cal = subparsers.add_parser("calibrate", help="fit furnace offsets from lab records")
+    cal = subparsers.add_parser("calibrate", help="fit furnace offsets (or, with --kinetics, the chemistry's "
+                                                  "reaction rates) from lab records")
     cal.add_argument("records", type=Path)
+    cal.add_argument("--kinetics", default=None, metavar="SYSTEM",
+                     help="fit SYSTEM's activation energies and prefactors to the records' XRD, with 95 %% "
+                          "intervals (a posterior: Laplace-shaped Metropolis chains)")
     cal.add_argument("--json", action="store_true")
     cal.set_defaults(func=cmd_calibrate)
 
@@ -105,9 +109,34 @@ def cmd_lab_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_calibrate_kinetics(args: argparse.Namespace) -> int:
+    """``calibrate DIR --kinetics SYSTEM``: the reaction rates' posterior from ``DIR/samples.csv``."""
+    from synthgap.envs.chemistry import load_system
+    from synthgap.envs.lab.kinetic_calibration import fit_kinetics, records_from_table
+
+    table = args.records / "samples.csv" if args.records.is_dir() else args.records
+    if not table.is_file():
+        raise ValueError(f"{args.records}: no samples.csv (give the folder 'synthgap lab run --out DIR' writes)")
+    post = fit_kinetics(load_system(args.kinetics), records_from_table(table))
+    if args.json:
+        print(json.dumps(post.to_dict()))
+        return 0
+    print(f"{post.nominal.name}: {post.n_records} records, XRD residual sd {post.residual_sd:.4f}; "
+          "estimate [95 % interval] (prior's 95 % interval)")
+    for p in post.parameters:
+        unit, k = ("kJ/mol", 1e-3) if p.name == "activation_energy" else ("1/s", 1.0)
+        print(f"  {p.reaction:<34} {'Ea' if unit == 'kJ/mol' else 'A':>2} {p.estimate * k:10.4g} "
+              f"[{p.low * k:.4g}, {p.high * k:.4g}] ({p.prior_low * k:.4g}-{p.prior_high * k:.4g}) {unit}")
+    for a in post.assumptions:
+        print(f"  assumed: {a}")
+    return 0
+
+
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from synthgap.envs.lab.calibration import calibrate_records, calibration_json
 
+    if args.kinetics is not None:
+        return cmd_calibrate_kinetics(args)
     cal = calibrate_records(args.records)
     if args.json:
         print(calibration_json(cal))
