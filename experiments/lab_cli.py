@@ -52,6 +52,8 @@ def add_lab_parsers(subparsers, bench_sub) -> None:
     cal.add_argument("--kinetics", default=None, metavar="SYSTEM",
                      help="fit SYSTEM's activation energies and prefactors to the records' XRD, with 95 %% "
                           "intervals (a posterior: Laplace-shaped Metropolis chains)")
+    cal.add_argument("--out", default=None, metavar="FILE.yaml",
+                     help="with --kinetics: write the calibrated model as a system file (every --system takes it)")
     cal.add_argument("--json", action="store_true")
     cal.set_defaults(func=cmd_calibrate)
 
@@ -112,14 +114,17 @@ def cmd_lab_run(args: argparse.Namespace) -> int:
 def cmd_calibrate_kinetics(args: argparse.Namespace) -> int:
     """``calibrate DIR --kinetics SYSTEM``: the reaction rates' posterior from ``DIR/samples.csv``."""
     from synthgap.envs.chemistry import load_system
-    from synthgap.envs.lab.kinetic_calibration import fit_kinetics, records_from_table
+    from synthgap.envs.lab.kinetic_calibration import fit_kinetics, records_from_table, write_belief
 
     table = args.records / "samples.csv" if args.records.is_dir() else args.records
     if not table.is_file():
         raise ValueError(f"{args.records}: no samples.csv (give the folder 'synthgap lab run --out DIR' writes)")
+    if args.out is not None and (not str(args.out).strip() or not Path(args.out).resolve().parent.is_dir()):
+        raise ValueError(f"--out {args.out!r}: give a file in an existing folder")
     post = fit_kinetics(load_system(args.kinetics), records_from_table(table))
+    belief = write_belief(post, args.kinetics, args.out) if args.out is not None else None
     if args.json:
-        print(json.dumps(post.to_dict()))
+        print(json.dumps({**post.to_dict(), "belief_file": str(belief) if belief else None}))
         return 0
     print(f"{post.nominal.name}: {post.n_records} records, XRD residual sd {post.residual_sd:.4f}; "
           "estimate [95 % interval] (prior's 95 % interval)")
@@ -129,6 +134,8 @@ def cmd_calibrate_kinetics(args: argparse.Namespace) -> int:
               f"[{p.low * k:.4g}, {p.high * k:.4g}] ({p.prior_low * k:.4g}-{p.prior_high * k:.4g}) {unit}")
     for a in post.assumptions:
         print(f"  assumed: {a}")
+    if belief is not None:
+        print(f"belief model: {belief} (use it as --system {belief})")
     return 0
 
 
@@ -137,6 +144,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
     if args.kinetics is not None:
         return cmd_calibrate_kinetics(args)
+    if args.out is not None:
+        raise ValueError("--out writes a calibrated system file: it goes with --kinetics SYSTEM")
     cal = calibrate_records(args.records)
     if args.json:
         print(calibration_json(cal))

@@ -43,6 +43,11 @@ def load_atmospheres() -> dict[str, dict[str, float]]:
     return {k: {g: float(p) for g, p in v.items()} for k, v in yaml.safe_load(text).items()}
 
 
+def system_file_path(name: str) -> str:
+    """The file of the bundled system ``name`` (for tools that copy and edit one)."""
+    return str(resources.files(SYSTEMS_PACKAGE).joinpath(f"data/systems/{name}.yaml"))
+
+
 def load_system(name_or_path: str | Path) -> ChemicalSystem:
     """Load a bundled system by name, or a user's system file by path.
 
@@ -51,7 +56,7 @@ def load_system(name_or_path: str | Path) -> ChemicalSystem:
     """
     key = str(name_or_path)
     if key in bundled_system_names():
-        path = str(resources.files(SYSTEMS_PACKAGE).joinpath(f"data/systems/{key}.yaml"))
+        path = system_file_path(key)
     else:
         path = key
     try:

@@ -112,8 +112,17 @@ def test_calibrate_kinetics_from_a_lab_run_folder(tmp_path, capsys):
     assert main(["lab", "run", "--samples", "30", "--furnaces", "2", "--seed", "1", "--out", str(tmp_path / "run"),
                  "--json"]) == 0
     capsys.readouterr()
-    assert main(["calibrate", str(tmp_path / "run"), "--kinetics", "BaTiO3", "--json"]) == 0
+    belief_file = tmp_path / "belief.yaml"
+    assert main(["calibrate", str(tmp_path / "run"), "--kinetics", "BaTiO3", "--json", "--out", str(belief_file)]) == 0
     out = json.loads(capsys.readouterr().out)
+    assert out["belief_file"] == str(belief_file)
+    belief = load_system(str(belief_file))  # the system loader takes it: every --system does
+    for r, p_ea, p_a in zip(belief.reactions, out["parameters"][0::2], out["parameters"][1::2], strict=True):
+        assert r.activation_energy == pytest.approx(p_ea["estimate"], rel=1e-4)
+        assert r.prefactor == pytest.approx(p_a["estimate"], rel=1e-3)
+    assert "calibrated from" in belief_file.read_text() and belief.targets.keys() == NOMINAL.targets.keys()
+    assert main(["calibrate", str(tmp_path / "run"), "--out", str(belief_file)]) == 2  # --out needs --kinetics
+    assert "goes with --kinetics" in capsys.readouterr().err
     assert out["system"] == "BaTiO3" and out["records"] >= 25 and len(out["parameters"]) == 14
     assert all(p["low_95"] <= p["estimate"] <= p["high_95"] for p in out["parameters"])
     assert main(["calibrate", str(tmp_path / "run"), "--kinetics", "CaSiO3"]) == 2
