@@ -62,6 +62,25 @@ def _png(out: str, default_name: str) -> Path:
     return path if path.suffix else path.with_name(path.name + ".png")  # what matplotlib writes
 
 
+def _enthalpy_estimates(system) -> dict:
+    """Phase -> how its enthalpy was estimated, and its uncertainty per atom (eV/atom; None if
+    the source states none): the phases whose place on the hull is not measured."""
+    from pymatgen.core import Composition
+
+    from synthgap.envs.chemistry.tables import EV_TO_J_PER_MOL
+
+    out = {}
+    for name, p in system.phases.items():
+        e = p.enthalpy
+        if p.is_gas or e is None or not e.estimate:
+            continue
+        atoms = Composition(p.formula).num_atoms
+        out[name] = {"method": e.method, "source": " ".join(e.source.split()),
+                     "uncertainty_eV_per_atom": None if e.uncertainty is None
+                     else e.uncertainty / EV_TO_J_PER_MOL / atoms}
+    return out
+
+
 def _emit(args, payload: dict, human: str) -> int:
     print(json.dumps(payload, default=float) if args.json else human)
     return 0
@@ -202,6 +221,10 @@ def cmd_hull(args) -> int:
     lines = [f"{'phase':12} {'0 K':>10} {f'{T:g} K':>10}   (meV/atom above hull)"]
     for p in h0.e_above_hull:
         lines.append(f"{p:12} {h0.e_above_hull[p] * 1e3:10.1f} {hT.e_above_hull.get(p, float('nan')) * 1e3:10.1f}")
+    payload["estimates"] = _enthalpy_estimates(system)
+    for name, est in payload["estimates"].items():
+        unstated = " (no uncertainty stated)" if est["uncertainty_eV_per_atom"] is None else ""
+        lines.append(f"{name}: enthalpy an estimate, {est['method']}{unstated}")
     lines.append(f"wrote {out}")
     return _emit(args, payload, "\n".join(lines))
 

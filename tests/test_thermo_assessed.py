@@ -203,3 +203,43 @@ def test_melting_and_transitions_come_with_the_tables():
     i = t.temperatures.index(900.0)
     assert s[i + 1] - s[i] > 30.0  # J/(mol K): fusion (Janz: about 45) on top of dfCp/T
     assert "NIST-JANAF" in t.source
+
+
+@pytest.mark.parametrize("system, phase, per_atom", [("BaTiO3", "Ba3Ti2O7", 0.025), ("LiMn2O4", "Li4Mn5O12", 0.0095)])
+def test_a_phase_placed_below_the_hull_carries_its_stated_uncertainty(system, phase, per_atom):
+    """The audit: Ba3Ti2O7's 4 meV/atom below the hull is smaller than BaTiO3's own enthalpy
+    uncertainty; a placement now says its uncertainty, and the hull command shows it."""
+    from pymatgen.core import Composition
+
+    p = load_system(system).phases[phase]
+    atoms = Composition(p.formula).num_atoms
+    assert p.enthalpy.estimate and p.enthalpy.uncertainty / EV_TO_J_PER_MOL / atoms == pytest.approx(per_atom)
+    assert "assumption" in p.enthalpy.source
+
+
+def test_the_ba3ti2o7_placement_is_inside_batio3s_own_enthalpy_uncertainty():
+    """The 25 meV/atom of the assumption, recomputed from the data it names: pymatgen's
+    uncertainty of BaTiO3's enthalpy, and the spread between pymatgen and FREED."""
+    mp = tables.formation_enthalpy("BaTiO3")  # pymatgen's experimental value and its uncertainty
+    freed = load_system("BaTiO3").phases["BaTiO3"].enthalpy  # the assessed table's
+    per_atom = EV_TO_J_PER_MOL * 5  # J/mol of one eV/atom over BaTiO3's 5 atoms
+    assert mp.uncertainty / per_atom == pytest.approx(0.025, abs=0.002)
+    assert abs(mp.value - freed.value) / per_atom == pytest.approx(0.025, abs=0.002)
+    placed = load_system("BaTiO3").phases["Ba3Ti2O7"].enthalpy
+    assert "4 meV/atom below" in placed.method and 0.004 < placed.uncertainty / (EV_TO_J_PER_MOL * 12)
+
+
+def test_a_user_system_placing_a_phase_below_the_hull_must_state_its_uncertainty(tmp_path):
+    text = (resources.files("synthgap.envs.chemistry").joinpath("data/systems/BaTiO3.yaml")).read_text()
+    path = tmp_path / "no_sigma.yaml"
+    path.write_text(text.replace("      uncertainty_per_atom: 0.025\n", ""))
+    with pytest.raises(CatalogueError, match="uncertainty_per_atom.*needs its uncertainty"):
+        load_system(str(path))
+
+
+def test_the_hull_command_reports_every_enthalpy_estimate(capsys, tmp_path):
+    from synthgap.experiments.cli import main
+
+    assert main(["hull", "BaTiO3", "--out", str(tmp_path / "hull.png"), "--json"]) == 0
+    est = json.loads(capsys.readouterr().out)["estimates"]
+    assert set(est) == {"Ba3Ti2O7"} and est["Ba3Ti2O7"]["uncertainty_eV_per_atom"] == pytest.approx(0.025)

@@ -11,7 +11,8 @@ Fields of a phase entry (all optional):
 * ``formula``: defaults to the phase name;
 * ``cas``: CAS number for S0 and Cp in the CRC (or NIST WebBook) table;
 * ``gas: true``: a gas, Gibbs energy from NIST-JANAF (elements like O2 are zero);
-* ``enthalpy``: ``{value: kJ/mol, source: ...}``, or ``{below_hull_0K: eV/atom, source}``
+* ``enthalpy``: ``{value: kJ/mol, source: ...}``, or ``{below_hull_0K: eV/atom,
+  uncertainty_per_atom: eV/atom, source}`` (a placement says its uncertainty)
   for a predicted phase placed that far below the 0 K hull of the other phases;
   default: pymatgen's experimental table;
 * ``entropy`` / ``heat_capacity``: ``{value: J/(mol K), source}``, or
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from ..userfiles import short
@@ -226,7 +228,16 @@ class SystemReader:
                            method=str(spec.get("method", "")))
         if "below_hull_0K" in spec:
             depth = self.number(spec, "below_hull_0K", where)
-            return self.below_hull_enthalpy(name, formula, depth, source, known)
+            if "uncertainty_per_atom" not in spec:
+                self.fail(f"{where}.uncertainty_per_atom", "a phase placed below the hull needs its uncertainty "
+                          "(eV/atom) and, in source, where it comes from or that it is an assumption")
+            sigma = self.number(spec, "uncertainty_per_atom", where)
+            placed = self.below_hull_enthalpy(name, formula, depth, source, known)
+            from pymatgen.core import Composition
+
+            atoms = Composition(formula).num_atoms
+            return replace(placed, uncertainty=sigma * atoms * EV_TO_J_PER_MOL,
+                           method=f"{placed.method}, +- {sigma * 1e3:g} meV/atom")
         self.fail(where, "needs value (kJ/mol) or below_hull_0K (eV/atom)")
 
     def below_hull_enthalpy(
