@@ -19,8 +19,8 @@ signature covers, and when it is checked, is :mod:`.registry`'s; the SB3 zip's o
 (:func:`sign_policy_zip`, :func:`check_policy_zip`) is here, because it is checked when the
 model is served.
 
-Standard library only: this module is shipped inside every logged policy model, where synthgap need not be installed
-(see :mod:`.pyfunc`).
+Standard library only: this module is shipped inside every logged policy model, where
+synthgap need not be installed (see :mod:`.pyfunc`).
 """
 
 from __future__ import annotations
