@@ -1,4 +1,4 @@
-"""Calibrating the chemistry: a lab's Arrhenius parameters from its own records, with a Laplace posterior.
+"""Calibrating the chemistry: a lab's Arrhenius parameters from its own records, with their posterior.
 
 A lab's reactions run at rates of their own (:mod:`.world`: each reaction's activation
 energy and prefactor drawn around the catalogue's). What the lab can measure is the XRD of
@@ -89,7 +89,7 @@ class KineticParameter:
 
 @dataclass(frozen=True)
 class KineticPosterior:
-    """The Laplace posterior of a lab's reaction rates.
+    """The posterior of a lab's reaction rates (maximum, Laplace covariance, sampled intervals).
 
     Attributes:
         nominal: the system calibrated (its reactions, in order, are the parameters').
@@ -299,7 +299,8 @@ def fit_kinetics(system: ChemicalSystem, records: Sequence, prior: WorldPrior | 
                  traces: Sequence[tuple[np.ndarray, np.ndarray]] | None = None,
                  initial: np.ndarray | None = None, chains: int = CHAINS, steps: int = CHAIN_STEPS
                  ) -> KineticPosterior:
-    """The Laplace posterior of ``system``'s reaction rates given ``records`` (SampleRecords with XRD).
+    """The posterior of ``system``'s reaction rates given ``records`` (SampleRecords with XRD): its
+    maximum, the Laplace covariance there, and 95 % intervals from Metropolis chains.
 
     Each furnace's calibration offset (the thermocouple reads it high, so the sample sits
     that much below the setpoint) is fitted beside the rates, a nuisance parameter with the
