@@ -18,6 +18,9 @@ Fields of a phase entry (all optional):
 * ``entropy`` / ``heat_capacity``: ``{value: J/(mol K), source}``, or
   ``{additivity: {PHASE: coefficient, ...}, offset: J/(mol K)}`` (an estimate by oxide
   additivity from phases of the same file);
+* ``gibbs_from``: ``{parts: {PHASE: coefficient, ...}, dG: [a kJ/mol, b kJ/(mol K)],
+  uncertainty: kJ/mol, source}``: dfG(T) is the parts' dfG(T) plus the measured line
+  a + b T of the reaction parts -> phase (phases listed earlier; gases at 1 atm);
 * ``hypothetical: true``: a predicted phase nobody has made;
 * ``assessed: false`` with ``reason``: do not take dfG(T) from the assessed tables
   (NIST-JANAF, FREED) although they have the compound. A solid the tables have takes its
@@ -163,6 +166,8 @@ class SystemReader:
         table = self.assessed_table(name, formula, spec)
         if table is not None:
             return tabled_solid(name, formula, table, hypothetical)
+        if "gibbs_from" in spec:
+            return self.read_gibbs_from(name, formula, spec, known, hypothetical)
         enthalpy = self.read_enthalpy(name, formula, spec.get("enthalpy"), known)
         entropy = self.read_value(name, "entropy", spec.get("entropy"), known, cas, formula)
         if entropy is None:
@@ -186,6 +191,31 @@ class SystemReader:
             heat_capacity_fit=fit,
             heat_capacity_parts=parts,
         )
+
+    def read_gibbs_from(self, name: str, formula: str, spec: dict, known: dict[str, Phase],
+                        hypothetical: bool) -> Phase:
+        where = f"phases.{name}.gibbs_from"
+        given = [k for k in ("enthalpy", "entropy", "heat_capacity") if k in spec]
+        if given:
+            self.fail(f"phases.{name}.{given[0]}", "gibbs_from gives dfG(T) already; remove the value")
+        g = spec["gibbs_from"]
+        if not isinstance(g, dict):
+            self.fail(where, f"must be a mapping with parts, dG and source, got {short(g)}")
+        parts = self.require(g, "parts", where, dict)
+        for other in parts:
+            if other not in known:
+                self.fail(f"{where}.parts.{other}", "must name a phase listed earlier in the file")
+        self.check_additivity(name, formula, parts, known, f"{where}.parts")
+        line = g.get("dG")
+        numbers = isinstance(line, list) and all(isinstance(x, int | float) and not isinstance(x, bool) for x in line)
+        if not (numbers and len(line) == 2 and all(math.isfinite(x) for x in line)):
+            self.fail(f"{where}.dG", f"must be [a kJ/mol, b kJ/(mol K)] (dG = a + b T), got {short(line)}")
+        sigma = self.number(g, "uncertainty", where, True) if "uncertainty" in g else None
+        from .derived_gibbs import phase_from_parts
+
+        return phase_from_parts(name, formula, [(known[o], float(c)) for o, c in parts.items()],
+                                float(line[0]), float(line[1]), self.require(g, "source", where, str),
+                                sigma, hypothetical)
 
     def assessed_table(self, name: str, formula: str, spec: dict):
         """The phase's assessed G(T) table, None if it has none or the file declines it.
