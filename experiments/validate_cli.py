@@ -192,7 +192,7 @@ def plot_predicted_vs_measured(result: dict, path) -> Path:
     axes[0][0].set_ylabel(f"predicted {target}, weight fraction\n(cross-validated by precursor set)")
     axes[0][0].legend(loc="upper left", fontsize=8)
     fig.colorbar(sc, ax=axes[0].tolist(), label="firing temperature, degC", shrink=0.85)
-    fig.suptitle(f"{len(rows)} firings, {result['precursor_sets']} precursor sets", fontsize=10)
+    fig.suptitle(f"{len(rows)} firings, {result['precursor_sets']} precursor sets", fontsize=10, y=1.07)
     path = Path(path)
     fig.savefig(path, dpi=110, bbox_inches="tight", pad_inches=0.1)
     plt.close(fig)
