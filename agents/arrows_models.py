@@ -202,7 +202,8 @@ class FittedKinetics:
     The fit is :func:`synthgap.envs.lab.kinetic_calibration.fit_kinetics` (maximum a
     posteriori, XRD weight fractions of every phase) around the system file's prior, whose
     onsets are good to about +- 150 K: Ea relative sd ``ea_rel_sd``, ln A sd ``ln_a_sd``
-    (assumptions). One furnace, its offset fitted beside the rates.
+    (assumptions). One furnace, its offset fitted beside the rates. Only the maximum is used:
+    the fit's Metropolis chains are cut to a token run (the intervals are not reported here).
     """
 
     system_file: str = str(YBCO_SYSTEM_FILE)

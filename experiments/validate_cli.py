@@ -123,6 +123,7 @@ def _system_models(models: dict, firings, target: str, dwell_time: float, ramp_r
         ybco_system,
     )
     from synthgap.envs.chemistry.limits import RECIPE_LIMITS
+    from synthgap.envs.chemistry.observed import ARROWS_YBCO_TARGET
 
     for field, value in (("dwell_time", dwell_time), ("ramp_rate", ramp_rate)):
         b = RECIPE_LIMITS[field]
@@ -132,8 +133,11 @@ def _system_models(models: dict, firings, target: str, dwell_time: float, ramp_r
     names = campaign_names(system, [p for f in firings for p in f.precursors])
     unknown = sorted({p for f in firings for p in f.precursors if p not in names})
     sets = {frozenset(s) for s in system.targets[next(iter(system.targets))].precursor_sets}
-    if unknown or target not in campaign_names(system, [target], target):
-        return f"the {system.name} system has no precursor {', '.join(unknown) or target}"
+    if unknown:
+        return f"the {system.name} system has no precursor {', '.join(unknown)}"
+    if target not in (ARROWS_YBCO_TARGET, *system.targets):
+        return (f"the {system.name} system's target is {', '.join(system.targets)} "
+                f"(the campaign's {ARROWS_YBCO_TARGET}), not {target}")
     outside = sorted({" + ".join(f.precursors) for f in firings
                       if frozenset(names[p] for p in f.precursors) not in sets})
     if outside:

@@ -184,6 +184,13 @@ def test_a_csv_the_system_does_not_cover_is_scored_on_the_baselines_and_says_why
     out = json.loads(capsys.readouterr().out)
     assert out["models"] == ["temperature_only", "zero_kelvin_hull"]
     assert "no precursor SrCO3, SrO, TiO2" in out["not_scored"]
+    ybco = tmp_path / "ybco.csv"
+    ybco.write_text("experiment,temperature_C,precursors,products,weight_fractions\n"
+                    "1,900,BaO + CuO,BaCuO2,1.0\n2,800,BaCO3 + CuO,BaCuO2 + BaCO3,0.5 + 0.5\n")
+    assert main(["validate", "arrows", str(ybco), "--target", "BaCuO2", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["models"] == ["temperature_only", "zero_kelvin_hull"]
+    assert "target is YBa2Cu3O6.5 (the campaign's Ba2YCu3O7), not BaCuO2" in out["not_scored"]
 
 
 @pytest.mark.slow
