@@ -31,9 +31,8 @@ YBCO_SYSTEM_FILE = Path(str(resources.files("synthgap.envs.chemistry").joinpath(
 OPEN_ELEMENTS = ("O", "C")  # exchanged with the furnace atmosphere as O2 and CO2
 
 
-@lru_cache(maxsize=4)
 def ybco_system(path: str | Path = YBCO_SYSTEM_FILE) -> ChemicalSystem:
-    """The Y-Ba-Cu-O system of the campaign (or another system file in its place)."""
+    """The Y-Ba-Cu-O system of the campaign (or another system file in its place; the loader caches it)."""
     from synthgap.envs.chemistry.catalogue import load_system
 
     return load_system(str(path))
