@@ -268,13 +268,34 @@ def train_run(args) -> dict:
         result = train(config, run_dir, output_formats=outputs, checkpoint_dir=run_dir / "checkpoints",
                        resume=bool(args.resume), progress_bar=not args.no_progress)
     except BaseException as exc:
-        if interrupted(exc):
-            client.set_terminated(run_id, "KILLED")
+        if interrupted(exc):  # the resume line first: marking the run may itself fail
             print(f"synthgap: interrupted; resume with: synthgap train --resume {run_id}", file=sys.stderr)
-        else:
-            client.set_terminated(run_id, "FAILED")
+        mark_ended(lambda: tracking.get_client(args.tracking_uri), client, run_id,
+                   "KILLED" if interrupted(exc) else "FAILED")
         raise
     return finish_run(client, run_id, run_dir, config, result, name)
+
+
+def mark_ended(new_client, client, run_id: str, status: str, attempts: int = 3) -> bool:
+    """Set the run's end status; return whether the store took it.
+
+    A Ctrl-C can land in the middle of a store write and leave that client's database
+    session unusable, so a failed write is retried on a fresh client (``new_client()``).
+    When every attempt fails the run stays RUNNING (``--resume`` still takes it) and the
+    reason is printed, never raised: the interruption is the error the user must see."""
+    import time
+
+    last = None
+    for attempt in range(attempts):
+        try:
+            (client if attempt == 0 else new_client()).set_terminated(run_id, status)
+            return True
+        except Exception as exc:  # noqa: BLE001 - any store failure; reported below
+            last = exc
+            time.sleep(0.2 * (attempt + 1))
+    print(f"synthgap: could not mark run {run_id} {status} ({type(last).__name__}); it stays RUNNING",
+          file=sys.stderr)
+    return False
 
 
 def finish_run(client, run_id: str, run_dir: Path, config, result, name: str) -> dict:

@@ -172,3 +172,35 @@ def test_sac_resume_restores_replay_buffer_and_pending_metrics(tmp_path):
     for key, s in steps.items():
         assert s == sorted(set(s)), f"{key}: steps repeat or go back: {s}"
     assert steps["eval/mean_reward"] == sorted(steps["eval/mean_reward"]) and len(steps["eval/mean_reward"]) == 4
+
+
+class _Store:
+    """A tracking client whose first ``failures`` writes fail, as a database session
+    broken by a Ctrl-C in mid-write does; records what it was finally told."""
+
+    def __init__(self, failures: int, shared: dict):
+        self.failures, self.shared = failures, shared
+
+    def set_terminated(self, run_id, status):
+        self.shared["calls"] = self.shared.get("calls", 0) + 1
+        if self.shared["calls"] <= self.failures:
+            raise RuntimeError("sqlalchemy: this session's transaction has been rolled back")
+        self.shared[run_id] = status
+
+
+def test_a_run_is_marked_killed_on_a_fresh_client_when_the_first_write_fails(capsys):
+    from synthgap.experiments.train_cli import mark_ended
+
+    shared: dict = {}
+    assert mark_ended(lambda: _Store(0, shared), _Store(1, shared), "r1", "KILLED")
+    assert shared["r1"] == "KILLED" and shared["calls"] == 2
+    assert capsys.readouterr().err == ""
+
+
+def test_a_store_that_never_answers_is_reported_not_raised(capsys):
+    from synthgap.experiments.train_cli import mark_ended
+
+    shared: dict = {}
+    assert not mark_ended(lambda: _Store(99, shared), _Store(99, shared), "r2", "KILLED", attempts=2)
+    assert "r2" not in shared and shared["calls"] == 2
+    assert "could not mark run r2 KILLED (RuntimeError); it stays RUNNING" in capsys.readouterr().err
