@@ -68,9 +68,9 @@ class IncrementalFiring:
         B = len(self.batch)  # every crucible sees the same history (a writable view for one: the kernels write)
         T2, dt2 = (T[None, :], dt[None, :]) if B == 1 else (np.repeat(T[None, :], B, 0), np.repeat(dt[None, :], B, 0))
         step = self.net.integrate(self.state.amounts, T2, dt2, self.batch.atmosphere, self._rate,
-                                  self.state.grain_size)
+                                  self.state.grain_size, layer=self.state.layer)  # the product layers grow on
         self.state = KineticState(step.amounts, self.state.gas_released + step.gas_released,
-                                  self.state.volatilized + step.volatilized, step.grain_size)
+                                  self.state.volatilized + step.volatilized, step.grain_size, step.layer)
         self.time_s += float(dt.sum())
 
     @property

@@ -15,8 +15,15 @@ Each reaction r of a system's network advances with
   products (backward). Gases are the furnace atmosphere's: a reservoir at fixed partial
   pressure that never limits a reaction.
 
-Integration is exact for each reaction over a step (exponential update
-F (1 - exp(-k D m dt))), reactions applied in sequence, so amounts never go negative
+That is the first-order law. A reaction with ``law: jander`` grows a product layer
+between two solids instead: its conversion alpha = made / (made + F) follows Jander's
+[1 - (1 - alpha)^(1/3)]^2 = int k D m dt, its rate held at the first crystallites' layer
+(FIRST_LAYER) below it (the kernel, :mod:`.rate_kernels`, says why); ``KineticState.layer``
+carries what each such reaction has made, so a firing continued in parts grows the same layer.
+
+Integration is exact for each reaction over a step (first order: the exponential update
+F (1 - exp(-k D m dt)); Jander: its integral law), reactions applied in sequence (a step
+in which a Jander reaction is fast is cut into parts), so amounts never go negative
 and every element is conserved up to the gas exchanged with the atmosphere and the
 volatile loss, both tallied. Grain size grows as d_g^2 = d_0^2 + int K_g(T) dt.
 """
@@ -32,6 +39,7 @@ from .catalogue import ChemicalSystem, load_atmospheres
 from .discretisation import COOL_STEPS, DWELL_STEPS, RAMP_STEPS
 from .rate_kernels import T_GRID_MAX, T_GRID_MIN, T_GRID_STEP, programmes_kernel, traces_kernel
 from .stoichiometry import molar_mass
+from .system_model import RATE_LAWS
 from .tables import EV_TO_J_PER_MOL, R_GAS
 
 if TYPE_CHECKING:
@@ -44,6 +52,9 @@ UNMILLED_PARTICLE_SIZE = 10.0  # um
 MILLED_PARTICLE_SIZE = 0.5  # um, the finest a ball mill reaches
 MILLING_TIME_CONSTANT = 2.0  # h
 INITIAL_GRAIN_SIZE = 0.05  # um, crystallites as they first form
+#: conversion at which a Jander-law product layer starts: the first crystallites
+#: (INITIAL_GRAIN_SIZE thick) on a reactant particle of the reference size
+FIRST_LAYER = 1.0 - (1.0 - 2.0 * INITIAL_GRAIN_SIZE / REFERENCE_PARTICLE_SIZE) ** 3
 
 
 def particle_size(milling_time: np.ndarray) -> np.ndarray:
@@ -68,12 +79,15 @@ class KineticState:
         gas_released: (B, G) mol of each gas released to the atmosphere (negative: taken up).
         volatilized: (B, P) mol of each solid lost by evaporation.
         grain_size: (B,) um, mean grain size of the product.
+        layer: (B, R) mol of reaction each Jander-law reaction has made so far (its
+            product layer; 0 for first-order reactions); None before any firing.
     """
 
     amounts: np.ndarray
     gas_released: np.ndarray
     volatilized: np.ndarray
     grain_size: np.ndarray
+    layer: np.ndarray | None = None
 
 
 class ReactionNetwork:
@@ -121,8 +135,9 @@ class ReactionNetwork:
                 rate[r, a * self.n_grid:(a + 1) * self.n_grid] = k * np.tanh(-dg / DRIVING_FORCE_SCALE)
         # (atmosphere x temperature, reaction): one step reads one row, a single cache line
         self.rate_table = np.ascontiguousarray(rate.T)
+        self.laws = np.array([RATE_LAWS.index(spec.law) for spec in system.reactions], dtype=np.int64)
         self._structure = _pad(self.reactants) + _pad(self.products) + (
-            _gas_matrix(self.gas_terms, len(self.gases)),
+            _gas_matrix(self.gas_terms, len(self.gases)), self.laws, FIRST_LAYER,
         )
         self.volatile_index = np.array([s_index[n] for n in system.volatiles], dtype=np.int64)
         self.volatile_table = np.array(
@@ -142,6 +157,7 @@ class ReactionNetwork:
         rate_factor: np.ndarray,
         grain_size: np.ndarray | None = None,
         worlds: WorldKinetics | None = None,
+        layer: np.ndarray | None = None,
     ) -> KineticState:
         """Fire a batch of samples through their temperature histories.
 
@@ -155,6 +171,8 @@ class ReactionNetwork:
                 integration); default: fresh crystallites.
             worlds: each sample's own Arrhenius parameters (B rows: a batch of campaigns,
                 each in a drawn world of this network's system); default the network's.
+            layer: (B, R) the product layers to start from (``KineticState.layer`` of an
+                earlier integration); default: none yet.
 
         Returns:
             the final :class:`KineticState`.
@@ -165,12 +183,13 @@ class ReactionNetwork:
         lost = np.zeros_like(n)
         grain2 = (np.full(B, INITIAL_GRAIN_SIZE**2) if grain_size is None
                   else np.asarray(grain_size, dtype=float) ** 2)
+        made = self._layers(B, layer)
         traces_kernel(
             n, np.ascontiguousarray(temperatures, dtype=float), np.ascontiguousarray(dt, dtype=float),
             np.asarray(atmosphere, dtype=np.int64) * self.n_grid, np.ascontiguousarray(rate_factor, dtype=float),
-            self._tables(worlds, B), gas, lost, grain2,
+            self._tables(worlds, B), gas, lost, grain2, made,
         )
-        return KineticState(n, gas, lost, np.sqrt(grain2))
+        return KineticState(n, gas, lost, np.sqrt(grain2), made)
 
     def integrate_programmes(
         self,
@@ -200,6 +219,7 @@ class ReactionNetwork:
         gas = np.zeros((B, len(self.gases)))
         lost = np.zeros_like(n)
         grain2 = np.full(B, INITIAL_GRAIN_SIZE**2)
+        made = self._layers(B, None)
 
         def col(x):
             return np.ascontiguousarray(x, dtype=float)
@@ -207,9 +227,19 @@ class ReactionNetwork:
         programmes_kernel(
             n, col(dwell_temperature), col(ramp_rate), col(dwell_time), col(cooling_rate),
             np.asarray(atmosphere, dtype=np.int64) * self.n_grid, col(rate_factor),
-            self._tables(worlds, B), gas, lost, grain2, (RAMP_STEPS, DWELL_STEPS, COOL_STEPS),
+            self._tables(worlds, B), gas, lost, grain2, made, (RAMP_STEPS, DWELL_STEPS, COOL_STEPS),
         )
-        return KineticState(n, gas, lost, np.sqrt(grain2))
+        return KineticState(n, gas, lost, np.sqrt(grain2), made)
+
+    def _layers(self, batch: int, layer: np.ndarray | None) -> np.ndarray:
+        """(B, R) product layers for the kernels to advance: a copy of ``layer``, or zeros."""
+        shape = (batch, len(self.system.reactions))
+        if layer is None:
+            return np.zeros(shape)
+        out = np.array(layer, dtype=float, order="C")
+        if out.shape != shape:
+            raise ValueError(f"layer must have shape {shape}, got {out.shape}")
+        return out
 
     def _tables(self, worlds: WorldKinetics | None, batch: int) -> tuple:
         """The kernels' tables for ``batch`` samples; ``worlds``: each one's own Arrhenius parameters."""

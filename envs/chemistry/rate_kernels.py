@@ -29,13 +29,95 @@ def _reacted(x):  # pragma: no cover - compiled
     return -np.expm1(-x)
 
 
+JANDER = 1  # index of "jander" in system_model.RATE_LAWS
+MAX_STEP_CONVERSION = 0.1  # the most of its reactant a Jander-law reaction converts in one (sub)step
+MAX_SUBSTEPS = 16  # the most parts a step is cut into
+#: an upper bound of d alpha / d(reduced time) on Jander's curve above the first layer
+#: (its value at a conversion of 0.1; kinetics.FIRST_LAYER is 0.143): a step whose
+#: reduced time times this is below MAX_STEP_CONVERSION needs no parts
+JANDER_MAX_SLOPE = 1.5 * (1.0 - (1.0 - np.cbrt(0.9))) ** 2 / (1.0 - np.cbrt(0.9))
+
+
 @numba.njit(cache=True, inline="always")
-def _advance(n, b, T, step, offset, factor, tables, gas, lost, grain2):  # pragma: no cover - compiled
+def _jander_extent(made, avail, kt, first_layer):  # pragma: no cover - compiled
+    """mol of reaction a Jander-law step makes: ``made`` mol made so far (the product
+    layer), ``avail`` mol of reaction still available, ``kt`` the step's k D m dt.
+
+    The conversion alpha = made / (made + avail) obeys Jander's law
+    [1 - (1 - alpha)^(1/3)]^2 = k t. Jander's rate diverges at alpha = 0, so below the
+    first crystallites' layer (``first_layer``, a conversion) the rate is the one at that
+    layer: without that bound, reactant that another reaction has just supplied would
+    react at an unbounded rate. Exact over any step (for fixed amounts): the step's
+    reduced time first fills the part below the layer at that constant rate, then moves
+    along Jander's curve; complete (alpha = 1) at reduced time 1."""
+    total = made + avail
+    a = made / total
+    if a < first_layer:
+        c0 = 1.0 - np.cbrt(1.0 - first_layer)
+        slope = 1.5 * (1.0 - c0) ** 2 / c0  # d alpha / d(reduced time) at the first layer
+        need = (first_layer - a) / slope
+        if kt <= need:
+            return total * kt * slope
+        kt -= need
+        a = first_layer
+    c = 1.0 - np.cbrt(1.0 - a)
+    g = c * c + kt
+    if g >= 1.0:
+        return avail
+    return min(max(total * (1.0 - (1.0 - np.sqrt(g)) ** 3) - made, 0.0), avail)
+
+
+@numba.njit(cache=True, inline="always")
+def _substeps(n, b, T, step, offset, factor, tables, layer):  # pragma: no cover - compiled
+    """How many equal parts a step of ``step`` s at ``T`` K must be cut into so that no
+    Jander-law reaction of sample ``b`` converts more than MAX_STEP_CONVERSION of its
+    reactant in one part (at most MAX_SUBSTEPS; 1 when no Jander reaction is fast).
+
+    Reactions are applied one after another within a step; a reaction that completes in
+    one step would take its reactant before a competitor for it can act."""
+    (rate_table, r_idx, r_nu, r_cnt, p_idx, p_nu, p_cnt, gas_coef, laws, first_layer, vol_idx, vol_table, grain_table,
+     w_rxn, w_vol, w_grain) = tables
+    ti = min(max(int(np.rint((T - T_GRID_MIN) / T_GRID_STEP)), 0), grain_table.shape[0] - 1)
+    row = ti + offset
+    scaled = step * factor
+    worlds = w_rxn.shape[0] > 0
+    inv_T = 1.0 / (T_GRID_MIN + ti * T_GRID_STEP)
+    parts = 1.0
+    for r in range(rate_table.shape[1]):
+        if laws[r] != JANDER or r_cnt[r] == 0:
+            continue
+        kd = rate_table[row, r] * scaled
+        if kd <= 0.0:
+            continue
+        if worlds:
+            kd *= np.exp(w_rxn[b, r, 0] - w_rxn[b, r, 1] * inv_T)
+        if kd * JANDER_MAX_SLOPE <= MAX_STEP_CONVERSION:
+            continue  # slow: even at the first layer, where Jander's rate is highest
+        avail = np.inf
+        for j in range(r_cnt[r]):
+            avail = min(avail, n[b, r_idx[r, j]] / r_nu[r, j])
+        if avail <= 0.0:
+            continue
+        parts = max(parts, _jander_extent(layer[b, r], avail, kd, first_layer) / (layer[b, r] + avail)
+                    / MAX_STEP_CONVERSION)
+    return min(int(np.ceil(parts)), MAX_SUBSTEPS)
+
+
+@numba.njit(cache=True, inline="always")
+def _advance(n, b, T, step, offset, factor, tables, gas, lost, grain2, layer):  # pragma: no cover - compiled
+    """One step of ``step`` s at ``T`` K for sample ``b`` (cut into :func:`_substeps` parts)."""
+    parts = _substeps(n, b, T, step, offset, factor, tables, layer)
+    for _ in range(parts):
+        _advance_once(n, b, T, step / parts, offset, factor, tables, gas, lost, grain2, layer)
+
+
+@numba.njit(cache=True, inline="always")
+def _advance_once(n, b, T, step, offset, factor, tables, gas, lost, grain2, layer):  # pragma: no cover - compiled
     """One step of ``step`` s at ``T`` K for sample ``b``: every reaction, evaporation, grain growth.
 
     ``tables`` is :meth:`ReactionNetwork._tables` (one tuple, so the call can be inlined).
     """
-    (rate_table, r_idx, r_nu, r_cnt, p_idx, p_nu, p_cnt, gas_coef, vol_idx, vol_table, grain_table,
+    (rate_table, r_idx, r_nu, r_cnt, p_idx, p_nu, p_cnt, gas_coef, laws, first_layer, vol_idx, vol_table, grain_table,
      w_rxn, w_vol, w_grain) = tables
     ti = int(np.rint((T - T_GRID_MIN) / T_GRID_STEP))
     ti = min(max(ti, 0), grain_table.shape[0] - 1)
@@ -55,7 +137,11 @@ def _advance(n, b, T, step, offset, factor, tables, gas, lost, grain2):  # pragm
                 avail = min(avail, n[b, r_idx[r, j]] / r_nu[r, j])
             if avail <= 0.0:
                 continue  # a reactant is used up: nothing to do (the updates would add 0)
-            xi = avail * _reacted(kd)
+            if laws[r] == JANDER:
+                xi = _jander_extent(layer[b, r], avail, kd, first_layer)
+                layer[b, r] += xi
+            else:
+                xi = avail * _reacted(kd)
         elif kd < 0.0:
             if p_cnt[r] == 0:
                 continue
@@ -64,7 +150,9 @@ def _advance(n, b, T, step, offset, factor, tables, gas, lost, grain2):  # pragm
                 avail = min(avail, n[b, p_idx[r, j]] / p_nu[r, j])
             if avail <= 0.0:
                 continue
-            xi = -avail * _reacted(-kd)
+            xi = -avail * _reacted(-kd)  # products decompose first-order: no layer to cross
+            if laws[r] == JANDER:
+                layer[b, r] = max(layer[b, r] + xi, 0.0)
         else:
             continue
         for j in range(r_cnt[r]):
@@ -83,13 +171,13 @@ def _advance(n, b, T, step, offset, factor, tables, gas, lost, grain2):  # pragm
 
 
 @numba.njit(cache=True, inline="always")
-def _dwell(n, b, T, step, count, offset, factor, tables, gas, lost, grain2):  # pragma: no cover - compiled
+def _dwell(n, b, T, step, count, offset, factor, tables, gas, lost, grain2, layer):  # pragma: no cover - compiled
     """``count`` equal steps of ``step`` s at ``T`` K (a dwell): the same as ``count`` calls
     of :func:`_advance` (bit for bit), with the reactions' and evaporation's shares computed
     once. The reaction update is spelled out here and in :func:`_advance` on purpose: as a
     shared inline helper per reaction it made the serial build 10x slower, and as a shared
     step over arrays of shares 20 % slower on threads (numba 0.68, measured)."""
-    (rate_table, r_idx, r_nu, r_cnt, p_idx, p_nu, p_cnt, gas_coef, vol_idx, vol_table, grain_table,
+    (rate_table, r_idx, r_nu, r_cnt, p_idx, p_nu, p_cnt, gas_coef, laws, first_layer, vol_idx, vol_table, grain_table,
      w_rxn, w_vol, w_grain) = tables
     ti = int(np.rint((T - T_GRID_MIN) / T_GRID_STEP))
     ti = min(max(ti, 0), grain_table.shape[0] - 1)
@@ -98,10 +186,12 @@ def _dwell(n, b, T, step, count, offset, factor, tables, gas, lost, grain2):  # 
     worlds = w_rxn.shape[0] > 0
     inv_T = 1.0 / (T_GRID_MIN + ti * T_GRID_STEP)
     share = np.empty(rate_table.shape[1])  # > 0 forward, < 0 backward, 0 none
+    kds = np.empty(rate_table.shape[1])  # each step's reduced time, for the Jander-law reactions
     for r in range(rate_table.shape[1]):
         kd = rate_table[row, r] * scaled
         if worlds:
             kd *= np.exp(w_rxn[b, r, 0] - w_rxn[b, r, 1] * inv_T)
+        kds[r] = kd
         share[r] = _reacted(kd) if kd > 0.0 else (-_reacted(-kd) if kd < 0.0 else 0.0)
     evaporated = np.empty(vol_idx.shape[0])
     for v in range(vol_idx.shape[0]):
@@ -109,6 +199,11 @@ def _dwell(n, b, T, step, count, offset, factor, tables, gas, lost, grain2):  # 
         evaporated[v] = _reacted(k_v * step)
     growth = grain_table[ti] * step * (np.exp(w_grain[b, 0] - w_grain[b, 1] * inv_T) if worlds else 1.0)
     for _ in range(count):
+        parts = _substeps(n, b, T, step, offset, factor, tables, layer)
+        if parts > 1:  # a fast Jander-law reaction: this step in parts, its shares recomputed
+            for _ in range(parts):
+                _advance_once(n, b, T, step / parts, offset, factor, tables, gas, lost, grain2, layer)
+            continue
         for r in range(rate_table.shape[1]):
             f = share[r]
             if f > 0.0:
@@ -127,7 +222,15 @@ def _dwell(n, b, T, step, count, offset, factor, tables, gas, lost, grain2):  # 
                 continue
             if avail <= 0.0:
                 continue
-            xi = avail * f
+            if laws[r] == JANDER:
+                if f > 0.0:
+                    xi = _jander_extent(layer[b, r], avail, kds[r], first_layer)
+                    layer[b, r] += xi
+                else:
+                    xi = avail * f
+                    layer[b, r] = max(layer[b, r] + xi, 0.0)
+            else:
+                xi = avail * f
             for j in range(r_cnt[r]):
                 n[b, r_idx[r, j]] = max(n[b, r_idx[r, j]] - r_nu[r, j] * xi, 0.0)
             for j in range(p_cnt[r]):
@@ -143,16 +246,16 @@ def _dwell(n, b, T, step, count, offset, factor, tables, gas, lost, grain2):  # 
 
 
 @numba.njit(cache=True, inline="always")
-def _traces_range(lo, hi, n, T, dt, offset, factor, tables, gas, lost, grain2):  # pragma: no cover - compiled
+def _traces_range(lo, hi, n, T, dt, offset, factor, tables, gas, lost, grain2, layer):  # pragma: no cover - compiled
     """Samples lo..hi-1 through their own temperature histories ``T`` (B, S) K, ``dt`` (B, S) s."""
     for b in range(lo, hi):
         for s in range(T.shape[1]):
-            _advance(n, b, T[b, s], dt[b, s], offset[b], factor[b], tables, gas, lost, grain2)
+            _advance(n, b, T[b, s], dt[b, s], offset[b], factor[b], tables, gas, lost, grain2, layer)
 
 
 @numba.njit(cache=True, inline="always")
 def _programmes_range(lo, hi, n, dwell_T, ramp, dwell_h, cool, offset, factor, tables, gas, lost,
-                      grain2, steps):  # pragma: no cover - compiled
+                      grain2, layer, steps):  # pragma: no cover - compiled
     """Samples lo..hi-1 through their programmes (ramp, dwell, cool), steps made on the fly.
 
     The same steps as :func:`~synthgap.envs.chemistry.firing.programme_trace`: midpoints of
@@ -165,12 +268,13 @@ def _programmes_range(lo, hi, n, dwell_T, ramp, dwell_h, cool, offset, factor, t
         dt = span * 60.0 / ramp[b] / ramp_steps
         for k in range(ramp_steps):
             T = ROOM_TEMPERATURE + span * (k + 0.5) / ramp_steps
-            _advance(n, b, T, dt, off, fac, tables, gas, lost, grain2)
-        _dwell(n, b, dwell_T[b], dwell_h[b] * 3600.0 / dwell_steps, dwell_steps, off, fac, tables, gas, lost, grain2)
+            _advance(n, b, T, dt, off, fac, tables, gas, lost, grain2, layer)
+        _dwell(n, b, dwell_T[b], dwell_h[b] * 3600.0 / dwell_steps, dwell_steps, off, fac, tables, gas, lost, grain2,
+               layer)
         dt = span * 60.0 / cool[b] / cool_steps
         for k in range(cool_steps):
             T = dwell_T[b] - span * (k + 0.5) / cool_steps
-            _advance(n, b, T, dt, off, fac, tables, gas, lost, grain2)
+            _advance(n, b, T, dt, off, fac, tables, gas, lost, grain2, layer)
 
 
 # Big batches share chunks of samples out among threads (OpenMP), each running the inlined
@@ -184,29 +288,29 @@ PARALLEL_BATCH = 1024  # samples from which the threaded kernels are used
 
 
 @numba.njit(cache=True, parallel=True, error_model="numpy")
-def _traces_threaded(n, T, dt, offset, factor, tables, gas, lost, grain2):  # pragma: no cover - compiled
+def _traces_threaded(n, T, dt, offset, factor, tables, gas, lost, grain2, layer):  # pragma: no cover - compiled
     for c in numba.prange((n.shape[0] + CHUNK - 1) // CHUNK):  # threads share out chunks of samples
         _traces_range(c * CHUNK, min(n.shape[0], (c + 1) * CHUNK), n, T, dt, offset, factor, tables,
-                      gas, lost, grain2)
+                      gas, lost, grain2, layer)
 
 
 @numba.njit(cache=True, parallel=True, error_model="numpy")
 def _programmes_threaded(n, dwell_T, ramp, dwell_h, cool, offset, factor, tables, gas, lost,
-                         grain2, steps):  # pragma: no cover - compiled
+                         grain2, layer, steps):  # pragma: no cover - compiled
     for c in numba.prange((n.shape[0] + CHUNK - 1) // CHUNK):
         _programmes_range(c * CHUNK, min(n.shape[0], (c + 1) * CHUNK), n, dwell_T, ramp, dwell_h, cool,
-                          offset, factor, tables, gas, lost, grain2, steps)
+                          offset, factor, tables, gas, lost, grain2, layer, steps)
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _traces_serial(n, T, dt, offset, factor, tables, gas, lost, grain2):  # pragma: no cover - compiled
-    _traces_range(0, n.shape[0], n, T, dt, offset, factor, tables, gas, lost, grain2)
+def _traces_serial(n, T, dt, offset, factor, tables, gas, lost, grain2, layer):  # pragma: no cover - compiled
+    _traces_range(0, n.shape[0], n, T, dt, offset, factor, tables, gas, lost, grain2, layer)
 
 
 @numba.njit(cache=True, error_model="numpy")
 def _programmes_serial(n, dwell_T, ramp, dwell_h, cool, offset, factor, tables, gas, lost,
-                       grain2, steps):  # pragma: no cover - compiled
-    _programmes_range(0, n.shape[0], n, dwell_T, ramp, dwell_h, cool, offset, factor, tables, gas, lost, grain2,
+                       grain2, layer, steps):  # pragma: no cover - compiled
+    _programmes_range(0, n.shape[0], n, dwell_T, ramp, dwell_h, cool, offset, factor, tables, gas, lost, grain2, layer,
                       steps)
 
 

@@ -71,11 +71,19 @@ class ReactionSpec:
         activation_energy: Ea, J/mol.
         prefactor: A, 1/s (rate constant of the reaction at full driving force and
             reference particle size).
+        law: the rate law (:data:`RATE_LAWS`): ``"first-order"`` in the limiting reactant,
+            or ``"jander"``, diffusion through the product layer (then k is the rate of
+            Jander's reduced time [1 - (1 - alpha)^(1/3)]^2, 1/s).
     """
 
     reaction: BalancedReaction
     activation_energy: float
     prefactor: float
+    law: str = "first-order"
+
+
+#: the rate laws a reaction can follow (:mod:`.kinetics` says what each means)
+RATE_LAWS = ("first-order", "jander")
 
 
 @dataclass(frozen=True, eq=False)  # identity hash: systems are cached per file
@@ -114,9 +122,10 @@ class ChemicalSystem:
                 ``volatiles`` names other phases.
         """
         if len(reactions) != len(self.reactions) or any(
-                a.reaction is not b.reaction and a.reaction.coefficients != b.reaction.coefficients
-                for a, b in zip(reactions, self.reactions, strict=False)):
-            raise ValueError(f"{self.name}: with_rates takes the system's own reactions (other rates only)")
+                (a.reaction is not b.reaction and a.reaction.coefficients != b.reaction.coefficients)
+                or a.law != b.law for a, b in zip(reactions, self.reactions, strict=False)):
+            raise ValueError(f"{self.name}: with_rates takes the system's own reactions and rate "
+                             "laws (other rates only)")
         if tuple(volatiles) != tuple(self.volatiles):
             raise ValueError(f"{self.name}: with_rates takes the system's own volatiles {list(self.volatiles)}, "
                              f"got {list(volatiles)}")

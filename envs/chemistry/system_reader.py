@@ -39,7 +39,7 @@ from ..userfiles import short
 from . import tables
 from .phases import Phase, ThermoError, gas_table, heat_capacity_298, tabled_solid
 from .reactions import BalancedReaction, balance, parse_equation
-from .system_model import ChemicalSystem, PerformanceModel, ReactionSpec, Target
+from .system_model import RATE_LAWS, ChemicalSystem, PerformanceModel, ReactionSpec, Target
 from .tables import EV_TO_J_PER_MOL, MissingDataError, Sourced
 
 
@@ -367,10 +367,16 @@ class SystemReader:
         for c, n in left + right:
             if abs(abs(coeffs[n]) - c) > 1e-6:
                 self.fail(f"{where}.equation", f"{short(eq)} is not balanced; balanced: {rxn.equation}")
+        law = spec.get("law", RATE_LAWS[0])
+        if law not in RATE_LAWS:
+            self.fail(f"{where}.law", f"unknown rate law {short(law)}; use one of {', '.join(RATE_LAWS)}")
+        if law == "jander" and sum(c < 0 and phases[n].state != "gas" for n, c in coeffs.items()) < 2:
+            self.fail(f"{where}.law", "a Jander law needs two solid reactants (its product layer grows between them)")
         return ReactionSpec(
             BalancedReaction(coeffs, rxn.phases),
             self.number(spec, "activation_energy", where, True) * 1e3,
             self.number(spec, "prefactor", where, True),
+            law,
         )
 
     def read_target(self, name: str, spec: Any, phases: dict[str, Phase], precursors) -> Target:

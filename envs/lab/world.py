@@ -27,7 +27,6 @@ import numpy as np
 
 from synthgap.envs.chemistry import ChemicalSystem
 from synthgap.envs.chemistry.firing import register_world
-from synthgap.envs.chemistry.system_model import ReactionSpec
 
 from .params import LabParams
 
@@ -169,8 +168,8 @@ def world_lab(lab: LabParams, scales: dict[str, float]) -> LabParams:
 
 def world_system(nominal: ChemicalSystem, draw: WorldDraw) -> ChemicalSystem:
     """The chemistry of a world: ``nominal`` with the Arrhenius parameters of ``draw``, ready to fire."""
-    reactions = tuple(ReactionSpec(r.reaction, Ea, A) for r, (Ea, A) in zip(nominal.reactions, draw.reactions,
-                                                                          strict=True))
+    reactions = tuple(replace(r, activation_energy=Ea, prefactor=A)  # the rate law stays the nominal's
+                      for r, (Ea, A) in zip(nominal.reactions, draw.reactions, strict=True))
     system = nominal.with_rates(reactions, draw.grain, draw.volatiles)
     register_world(system, nominal)
     return system
