@@ -23,10 +23,11 @@ import yaml
 
 from .catalogue import SYSTEMS_PACKAGE, write_system_file
 from .reactions import BalancedReaction
-from .system_network import GAS_ELEMENTS, BuildError, Network, cations, grow, user_phase
+from .system_network import GAS_ELEMENTS, BuildError, Network, cations, grow, user_formula, user_phase
 from .tables import R_GAS, MissingDataError, Sourced, melting_point
 
-__all__ = ["BuildError", "BuiltSystem", "build_system", "build_prior", "performance_block", "write_built_system"]
+__all__ = ["BuildError", "BuiltSystem", "build_prior", "build_system", "check_out", "performance_block",
+           "write_built_system"]
 
 PRIOR_FILE = "data/build_prior.yaml"
 
@@ -92,6 +93,13 @@ def _tammann(solids: list[str], phases) -> tuple[float, float, str] | None:
     missing = [n for n in solids if n not in {k[1] for k in known}]
     why = (f"{prior['ratio']:g} x Tm({name}) {tm.value:.0f} K ({tm.source})"
            + (f"; no CRC melting point for {', '.join(missing)}" if missing else ""))
+    from pymatgen.core import Composition
+
+    reduced = Composition(phases[name].formula).reduced_formula
+    caveat = next((" ".join(c.split()) for f, c in (prior.get("caveats") or {}).items()
+                   if Composition(f).reduced_formula == reduced), None)
+    if caveat:
+        why += f" ({caveat})"
     return prior["ratio"] * tm.value, prior["uncertainty"] * tm.value, why
 
 
@@ -236,6 +244,8 @@ def build_system(target: str, precursors: Sequence[str]) -> BuiltSystem:
         raise BuildError("--precursors: give at least one precursor, e.g. --precursors SrCO3,TiO2")
     if len(set(precursors)) != len(precursors) or target in precursors:
         raise BuildError(f"--precursors {','.join(precursors)}: each precursor once, and not the target")
+    for i, name in enumerate([target, *precursors]):
+        user_formula(name, "target" if i == 0 else "precursor")
     user = {p: user_phase(p, "precursor") for p in precursors}
     have = set().union(*(cations(ph) for ph, _ in user.values()))
     tgt, tgt_spec = user_phase(target, "target")
@@ -280,6 +290,22 @@ def build_system(target: str, precursors: Sequence[str]) -> BuiltSystem:
     return BuiltSystem(data, net, priors, header)
 
 
+def check_out(out: str | Path, force: bool = False) -> Path:
+    """``out`` as a path a built file may be written to.
+
+    Raises:
+        BuildError: ``out`` exists and ``force`` is False, or its folder does not exist.
+    """
+    path = Path(out)
+    if path.exists() and not force:
+        raise BuildError(f"--out {out}: the file exists; pass --force to overwrite it")
+    if path.is_dir():
+        raise BuildError(f"--out {out}: is a folder; give the system file to write")
+    if not path.parent.is_dir():
+        raise BuildError(f"--out {out}: folder {path.parent} does not exist")
+    return path
+
+
 def write_built_system(built: BuiltSystem, out: str | Path, force: bool = False) -> Path:
     """Write ``built`` to ``out`` and load it back through the system loader.
 
@@ -289,11 +315,7 @@ def write_built_system(built: BuiltSystem, out: str | Path, force: bool = False)
     from ..userfiles import load_user_file
     from .system_reader import SystemReader
 
-    path = Path(out)
-    if path.exists() and not force:
-        raise BuildError(f"--out {out}: the file exists; pass --force to overwrite it")
-    if not path.parent.is_dir():
-        raise BuildError(f"--out {out}: folder {path.parent} does not exist")
+    path = check_out(out, force)
     write_system_file(built.data, path, built.header)
     SystemReader(str(path), load_user_file(path)).read()  # not load_system: it caches by path
     return path

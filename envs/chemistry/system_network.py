@@ -108,6 +108,26 @@ def _load(name: str, spec: dict) -> Phase:
     return SystemReader("(system build)", {}).read_phases({name: spec})[name]
 
 
+def user_formula(name: str, role: str) -> None:
+    """Refuse a precursor's or the target's name that is not a formula of real elements.
+
+    Raises:
+        BuildError: naming the formula and what is wrong with it.
+    """
+    from pymatgen.core import Composition, Element
+
+    if not set(name) <= set(string.ascii_letters + string.digits + "()."):
+        raise BuildError(f"{role} {name!r}: unknown formula: a formula holds letters, digits, brackets and dots only")
+    try:
+        comp = Composition(name)
+        unknown = [str(e) for e in comp.elements if not isinstance(e, Element)]
+        if unknown or not comp.elements:
+            raise ValueError(f"no element {unknown[0].rstrip('0+')}" if unknown else "no elements")
+    except (ValueError, KeyError) as exc:
+        raise BuildError(f"{role} {name!r}: unknown formula ({str(exc)[:80]}); "
+                         "write it like SrCO3 or ZnFe2O4") from None
+
+
 def user_phase(name: str, role: str) -> tuple[Phase, dict]:
     """A precursor's or the target's phase and its file entry: an assessed G(T) table, else
     pymatgen's enthalpy with the CRC entropy and Cp of its CAS number.
@@ -115,19 +135,9 @@ def user_phase(name: str, role: str) -> tuple[Phase, dict]:
     Raises:
         BuildError: not a formula, or no table has its G(T).
     """
-    from pymatgen.core import Composition
-
     from .tables import cas_for_formula
 
-    try:
-        comp = Composition(name)
-        if not comp.elements:
-            raise ValueError("no elements")
-    except (ValueError, KeyError) as exc:
-        raise BuildError(f"{role} {name!r}: unknown formula ({str(exc)[:80]}); "
-                         "write it like SrCO3 or ZnFe2O4") from None
-    if not set(name) <= set(string.ascii_letters + string.digits + "()."):
-        raise BuildError(f"{role} {name!r}: a phase name holds letters, digits, brackets and dots only")
+    user_formula(name, role)
     if assessed_gibbs_table(name) is not None:
         return _load(name, {}), {}
     cas = cas_for_formula(name)
@@ -136,9 +146,9 @@ def user_phase(name: str, role: str) -> tuple[Phase, dict]:
         return _load(name, spec), spec
     except CatalogueError as exc:
         raise BuildError(
-            f"{role} {name}: no G(T) data in the tables (no NIST-JANAF or FREED table; {exc.problem}); "
-            f"write the phase by hand in a system file (enthalpy: with entropy: and heat_capacity:, or "
-            f"gibbs_from:, each with its source; see envs/chemistry/system_reader.py) and add it there"
+            f"{role} {name}: no G(T) data (no NIST-JANAF or FREED table; {exc.problem.split(';')[0]}); write "
+            f"the phase by hand in a system file (enthalpy:, entropy:, heat_capacity: or gibbs_from:, each with "
+            f"its source, as envs/chemistry/data/arrows-ybco/YBa2Cu3O6.5.yaml does)"
         ) from None
 
 
