@@ -297,10 +297,10 @@ def check_out(out: str | Path, force: bool = False) -> Path:
         BuildError: ``out`` exists and ``force`` is False, or its folder does not exist.
     """
     path = Path(out)
-    if path.exists() and not force:
-        raise BuildError(f"--out {out}: the file exists; pass --force to overwrite it")
     if path.is_dir():
         raise BuildError(f"--out {out}: is a folder; give the system file to write")
+    if path.exists() and not force:
+        raise BuildError(f"--out {out}: the file exists; pass --force to overwrite it")
     if not path.parent.is_dir():
         raise BuildError(f"--out {out}: folder {path.parent} does not exist")
     return path
