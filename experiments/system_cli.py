@@ -60,6 +60,8 @@ def cmd_system_build(args) -> int:
              f"  {len(summary['reactions'])} reactions (onset: k = 1e-4 1/s; rule):"]
     for r in summary["reactions"]:
         lines.append(f"    {r['equation']:42} {r['onset_K']:6.0f} K  {r['rule']}")
+    for caveat in summary["caveats"]:
+        lines.append(f"  caveat: {caveat}")
     if summary["skipped"]:
         lines.append(f"  left out (reasons in the file's header): {', '.join(sorted(summary['skipped']))}")
     print("\n".join(lines))

@@ -107,6 +107,29 @@ def test_calcite_melting_point_limit_is_stated_not_hidden(tmp_path):
     assert f"Tm(CaCO3) {tables.melting_point('CaCO3').value:.0f} K" in note
 
 
+def test_prior_does_not_depend_on_the_order_of_precursors(srtio3):
+    _, built = srtio3
+    again = build_system("SrTiO3", ["SrO", "TiO2", "SrCO3"])
+    first = {r.equation: p for r, p in zip(built.network.reactions, built.priors, strict=True)}
+    second = {r.equation: p for r, p in zip(again.network.reactions, again.priors, strict=True)}
+    # met from SrO + CO2, the carbonate's reaction is still written and priced as its decomposition
+    assert second["SrCO3 -> SrO + CO2"].rule == "decomposition"
+    assert second["SrCO3 -> SrO + CO2"].prefactor == first["SrCO3 -> SrO + CO2"].prefactor
+    # pairs make the target, so no three-solid overall reaction is added
+    assert all(sum(c < 0 and not r.phases[n].is_gas for n, c in r.coefficients.items()) <= 2
+               for r in again.network.reactions)
+
+
+def test_a_crc_value_above_the_solids_own_decomposition_is_flagged(srtio3):
+    _, built = srtio3
+    (decomposition,) = [r for r in built.network.reactions if r.equation == "SrCO3 -> SrO + CO2"]
+    (crossing,) = decomposition.crossover_temperatures()
+    assert crossing < tables.melting_point("SrCO3").value  # CRC's value is under CO2 pressure
+    caveats = built.summary()["caveats"]
+    assert f"SrCO3 + TiO2 -> SrTiO3 + CO2: SrCO3 decomposes at {crossing:.0f} K" in " ".join(caveats)
+    assert not any(c.startswith("TiO2 + Sr2TiO4") for c in caveats)
+
+
 @pytest.mark.parametrize("target, precursors", [("CaZrO3", "CaCO3,ZrO2"), ("Zn2SiO4", "ZnO,SiO2"),
                                                 ("ZnFe2O4", "ZnO,Fe2O3")])
 def test_targets_beyond_the_catalogue_build_load_and_fire(tmp_path, target, precursors):
@@ -132,7 +155,7 @@ def test_cli_builds_fires_and_prints_json(capsys, tmp_path):
     code, text, err = run(capsys, "system", "build", "SrTiO3", "--precursors", "SrCO3,TiO2", "--out", out, "--json")
     assert code == 0, err
     data = json.loads(text)
-    assert {"out", "system", "precursors", "phases", "reactions", "skipped", "grain_growth"} <= set(data)
+    assert {"out", "system", "precursors", "phases", "reactions", "skipped", "caveats", "grain_growth"} <= set(data)
     assert data["out"] == str(out) and data["precursors"] == ["SrCO3", "TiO2"]
     for name, phase in data["phases"].items():
         assert {"formula", "gas", "sources"} <= set(phase), name

@@ -64,6 +64,7 @@ class ReactionPrior:
         activation_energy: kJ/mol.
         prefactor: 1/s.
         note: the rule with its numbers and sources, as written in the file.
+        caveat: why the rule's numbers may be off for this reaction ("" if nothing is known).
     """
 
     rule: str
@@ -72,14 +73,17 @@ class ReactionPrior:
     activation_energy: float
     prefactor: float
     note: str
+    caveat: str = ""
 
 
 def _prefactor(ea_kj: float, onset: float) -> float:
     return float(f"{build_prior()['rate_at_onset'] * math.exp(ea_kj * 1e3 / (R_GAS * onset)):.4g}")
 
 
-def _tammann(solids: list[str], phases) -> tuple[float, float, str] | None:
-    """(onset K, uncertainty K, why) from the lowest CRC melting point among ``solids``."""
+def _tammann(solids: list[str], phases, decomposes_at: dict[str, float]) -> tuple[float, float, str] | None:
+    """(onset K, uncertainty K, why) from the lowest CRC melting point among ``solids``; a
+    value the prior lists as no melting point, or one above the solid's own 1 atm
+    decomposition (``decomposes_at``, K), is flagged in ``why`` (the rule is kept)."""
     prior = build_prior()["tammann"]
     known = []
     for name in solids:
@@ -98,6 +102,9 @@ def _tammann(solids: list[str], phases) -> tuple[float, float, str] | None:
     reduced = Composition(phases[name].formula).reduced_formula
     caveat = next((" ".join(c.split()) for f, c in (prior.get("caveats") or {}).items()
                    if Composition(f).reduced_formula == reduced), None)
+    if caveat is None and decomposes_at.get(name, math.inf) < tm.value:
+        caveat = (f"caveat: {name} decomposes at {decomposes_at[name]:.0f} K with its gas at 1 atm, below this "
+                  "CRC value, which is then no 1 atm melting point: the onset is uncertain")
     if caveat:
         why += f" ({caveat})"
     return prior["ratio"] * tm.value, prior["uncertainty"] * tm.value, why
@@ -113,19 +120,30 @@ def _decomposition_onset(rxn: BalancedReaction) -> float | None:
     return None
 
 
-def reaction_prior(rxn: BalancedReaction) -> tuple[str, tuple[float, float, str] | None, dict]:
-    """(rule, (onset, uncertainty, why) or None if no melting point decides it, Ea prior)."""
-    prior = build_prior()
+def _decomposing(rxn: BalancedReaction) -> str | None:
+    """The solid a reaction decomposes (one solid in, no gas in), or None."""
     solid_in = [n for n, c in rxn.coefficients.items() if c < 0 and not rxn.phases[n].is_gas]
     gas_in = [n for n, c in rxn.coefficients.items() if c < 0 and rxn.phases[n].is_gas]
+    return solid_in[0] if len(solid_in) == 1 and not gas_in else None
+
+
+def reaction_prior(rxn: BalancedReaction, decomposes_at: dict[str, float] | None = None
+                   ) -> tuple[str, tuple[float, float, str] | None, dict]:
+    """(rule, (onset, uncertainty, why) or None if no melting point decides it, Ea prior);
+    ``decomposes_at``: solid -> its 1 atm decomposition onset, K (flags CRC values above it)."""
+    prior = build_prior()
+    decomposes_at = decomposes_at or {}
+    solid_in = [n for n, c in rxn.coefficients.items() if c < 0 and not rxn.phases[n].is_gas]
+    gas_in = [n for n, c in rxn.coefficients.items() if c < 0 and rxn.phases[n].is_gas]
+    ea_prior = prior["activation_energy"]
     if len(solid_in) >= 2:
-        return "solid-state (Tammann)", _tammann(solid_in, rxn.phases), prior["activation_energy"]["solid_state"]
+        return "solid-state (Tammann)", _tammann(solid_in, rxn.phases, decomposes_at), ea_prior["solid_state"]
     if gas_in:
-        return "gas-solid (Tammann)", _tammann(solid_in, rxn.phases), prior["activation_energy"]["gas_solid"]
+        return "gas-solid (Tammann)", _tammann(solid_in, rxn.phases, decomposes_at), ea_prior["gas_solid"]
     onset = _decomposition_onset(rxn)
     ea = prior["activation_energy"]["decomposition"]
     if onset is None:  # downhill at the furnace's partial pressures only, or everywhere
-        return "decomposition (Tammann: no 1 atm crossover)", _tammann(solid_in, rxn.phases), ea
+        return "decomposition (Tammann: no 1 atm crossover)", _tammann(solid_in, rxn.phases, decomposes_at), ea
     gases = ", ".join(n for n, c in rxn.coefficients.items() if rxn.phases[n].is_gas)
     why = f"dG(T) of the tables crosses zero at {onset:.0f} K with {gases} at 1 atm"
     return "decomposition", (onset, prior["decomposition"]["uncertainty"], why), ea
@@ -138,7 +156,12 @@ def kinetic_priors(net: Network) -> list[ReactionPrior]:
     from .catalogue import load_atmospheres
 
     prior = build_prior()
-    rules = [reaction_prior(r) for r in net.reactions]
+    decomposes_at: dict[str, float] = {}
+    for r in net.reactions:
+        solid, onset = _decomposing(r), _decomposition_onset(r)
+        if solid is not None and onset is not None:
+            decomposes_at[solid] = min(onset, decomposes_at.get(solid, math.inf))
+    rules = [reaction_prior(r, decomposes_at) for r in net.reactions]
     decided = [x[1][0] for x in rules if x[1] is not None and x[0].startswith("solid-state")]
     fallback = max(decided) if decided else None
     air = load_atmospheres()["air"]
@@ -159,8 +182,10 @@ def kinetic_priors(net: Network) -> list[ReactionPrior]:
         note = (f"prior ({rule}, envs/chemistry/data/build_prior.yaml): onset {t_on:.0f} +- {sigma:.0f} K = {why}; "
                 f"Ea {ea['value']:g} +- {ea['uncertainty']:g} kJ/mol ({ea['source']}); A so that "
                 f"k = {prior['rate_at_onset']:g} 1/s at the onset. dG at the onset in air {dg_air:+.1f} kJ/mol; "
-                f"runs forward somewhere in the dwell range in: {', '.join(atms)}")
-        out.append(ReactionPrior(rule, round(t_on, 1), round(sigma, 1), ea["value"], a, note))
+                + (f"runs forward somewhere in the dwell range in: {', '.join(atms)}" if atms else
+                   "runs only backward in the dwell range (the network met it from the other side)"))
+        caveat = why[why.index("caveat: ") + 8:].rstrip(")") if "caveat: " in why else ""
+        out.append(ReactionPrior(rule, round(t_on, 1), round(sigma, 1), ea["value"], a, note, caveat))
     return out
 
 
@@ -212,8 +237,10 @@ class BuiltSystem:
                       "onset_uncertainty_K": pr.onset_uncertainty, "activation_energy_kJ_per_mol":
                       pr.activation_energy, "prefactor_per_s": pr.prefactor, "source": pr.note}
                      for r, pr in zip(self.network.reactions, self.priors, strict=True)]
+        caveats = [f"{r.equation}: {pr.caveat}" for r, pr in zip(self.network.reactions, self.priors, strict=True)
+                   if pr.caveat]
         return {"system": self.data["system"], "precursors": self.data["precursors"], "phases": phases,
-                "reactions": reactions, "skipped": dict(self.network.skipped),
+                "reactions": reactions, "skipped": dict(self.network.skipped), "caveats": caveats,
                 "grain_growth": self.data["grain_growth"]}
 
 

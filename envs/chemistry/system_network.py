@@ -93,8 +93,8 @@ class Network:
     Attributes:
         phases: name -> Phase, precursors first, then target, products, gases.
         reactions: kept reactions, forward as written, in the order found.
-        downhill: per reaction (same order), the atmospheres in which it runs forward somewhere in
-            the dwell range.
+        downhill: per reaction (same order), the atmospheres in which it runs forward as written
+            somewhere in the dwell range (empty: it runs only backward there).
         skipped: candidate name -> why it is not in the file.
     """
 
@@ -196,6 +196,18 @@ def _try_balance(reactants: Sequence[Phase], product: Phase, gases: Sequence[Pha
     return None
 
 
+def as_decomposition(rxn: BalancedReaction) -> BalancedReaction:
+    """``SrO + CO2 -> SrCO3`` written as ``SrCO3 -> SrO + CO2``: a reaction of one solid with
+    gases to one solid is written in the direction that releases the gas, so its prior does not
+    depend on which side the network met first (the kinetics run either way)."""
+    solid_in = [n for n, c in rxn.coefficients.items() if c < 0 and not rxn.phases[n].is_gas]
+    solid_out = [n for n, c in rxn.coefficients.items() if c > 0 and not rxn.phases[n].is_gas]
+    gas_out = [n for n, c in rxn.coefficients.items() if c > 0 and rxn.phases[n].is_gas]
+    if len(solid_in) == 1 and len(solid_out) == 1 and not gas_out:
+        return BalancedReaction({n: -c for n, c in rxn.coefficients.items()}, rxn.phases)
+    return rxn
+
+
 def _downhill(rxn: BalancedReaction, grid: np.ndarray) -> list[str]:
     out = []
     for atm, partial in load_atmospheres().items():
@@ -226,11 +238,11 @@ def grow(precursors: dict[str, Phase], target: Phase, gases: dict[str, Phase],
         if rxn is None or frozenset(rxn.coefficients) in seen:
             return
         seen.add(frozenset(rxn.coefficients))
-        atms = _downhill(rxn, grid)
-        if not atms:
+        if not _downhill(rxn, grid):
             return
+        rxn = as_decomposition(rxn)
         net.reactions.append(rxn)
-        net.downhill.append(atms)
+        net.downhill.append(_downhill(rxn, grid))
         if product.name not in reachable:
             reachable.append(product.name)
 
@@ -249,8 +261,8 @@ def grow(precursors: dict[str, Phase], target: Phase, gases: dict[str, Phase],
                     if x.name not in (a.name, b.name) and _between(cations(x), cations(b), cations(a)):
                         consider([b, a], x)
             done = i + 1
-    if len(precursors) > 2:  # the overall reaction, which no pair can write
-        consider(list(precursors.values()), target)
+    if not any(r.coefficients.get(target.name, 0) > 0 for r in net.reactions) and len(precursors) > 2:
+        consider(list(precursors.values()), target)  # the overall reaction, which no pair writes
     used_gases = {n for r in net.reactions for n in r.coefficients if n in gases}
     kept = list(reachable) + ([target.name] if target.name not in reachable else [])
     net.phases = {n: solids[n] for n in kept} | {n: g for n, g in gases.items() if n in used_gases or n == "O2"}
