@@ -35,6 +35,7 @@ def _register(subparsers, bench) -> None:
         ("synthgap.experiments.deploy_cli", "add_parsers", False),
         ("synthgap.experiments.recipe_cli", "add_parsers", False),
         ("synthgap.experiments.validate_cli", "add_parsers", False),
+        ("synthgap.experiments.system_cli", "add_parsers", False),
     ]
     import importlib
 

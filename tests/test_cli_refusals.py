@@ -92,6 +92,13 @@ CASES = [
     (("pathway", "{d}/bomb_system.yaml"), "{d}/bomb_system.yaml"),
     (("bench", "chemistry", "--n", HUGE), "--n"),
     (("bench", "chemistry", "--repeats", "nan"), "--repeats"),
+    (("system", "build", LONG, "--precursors", "SrCO3,TiO2", "--out", "{d}/s.yaml"), "TARGET"),
+    (("system", "build", "SrTiO3", "--precursors", ",".join(["SrCO3"] * 20), "--out", "{d}/s.yaml"),
+     "--precursors"),
+    (("system", "build", "SrTiO3", "--precursors", "SrCO3,TiO2", "--out", "{d}/exists.txt"), "--out {d}/exists.txt"),
+    (("system", "build", "SrTiO3", "--precursors", "SrCO3,TiO2", "--out", "{d}/adir"), "--out {d}/adir"),
+    (("system", "build", "SrTiO3", "--precursors", "SrCO3,TiO2", "--out", "{d}/no/such/s.yaml"), "{d}/no/such"),
+    (("system", "build", "SrTiO3", "--precursors", "SrCO3,TiO2", "--out", ""), "--out is empty"),
     # lab twin
     (("lab", "run", "--samples", HUGE, "--out", "{d}/lab"), "--samples"),
     (("lab", "run", "--furnaces", "1000000000", "--out", "{d}/lab"), "--furnaces"),
@@ -196,7 +203,7 @@ def _subcommands() -> set[str]:
 def test_the_table_covers_every_subcommand_that_takes_a_file_or_a_number():
     covered = set()
     for argv, _ in CASES:
-        covered.add(" ".join(argv[:2]) if argv[0] in ("lab", "bench", "recipe", "validate") else argv[0])
+        covered.add(" ".join(argv[:2]) if argv[0] in ("lab", "bench", "recipe", "validate", "system") else argv[0])
     assert _subcommands() - covered == {"systems"}  # systems takes neither
 
 

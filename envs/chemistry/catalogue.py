@@ -24,7 +24,7 @@ from .system_reader import CatalogueError, SystemReader
 
 __all__ = [
     "SYSTEMS_PACKAGE", "CatalogueError", "ChemicalSystem", "PerformanceModel", "ReactionSpec", "Target",
-    "bundled_system_names", "find_phase", "load_atmospheres", "load_system",
+    "bundled_system_names", "find_phase", "load_atmospheres", "load_system", "write_system_file",
 ]
 
 SYSTEMS_PACKAGE = "synthgap.envs.chemistry"
@@ -77,6 +77,16 @@ def _load_system_file(path: str) -> ChemicalSystem:
     except UserFileError as exc:
         raise CatalogueError(path, "(file)", exc.problem) from None
     return SystemReader(path, data).read()
+
+
+def write_system_file(data: dict, out: str | Path, header: list[str] | tuple[str, ...] = ()) -> Path:
+    """Write a system file's content (the loader's fields, in file order) as YAML, with
+    ``header`` lines as comments on top. The one writer of system files (built, calibrated)."""
+    out = Path(out)
+    comments = "".join(f"# {line}\n" if line else "#\n" for line in header)
+    body = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+    out.write_text(comments + body, encoding="utf-8")
+    return out
 
 
 def find_phase(formula: str) -> Phase:

@@ -372,3 +372,34 @@ def heat_capacity_fit(cas: str, formula: str, gas: bool = False) -> HeatCapacity
         values = hc.Perry_151(t, perry["Const"], perry["Lin"], perry["Quadinv"], perry["Quad"])
         return HeatCapacityFit(tuple(values), f"Perry's Table 2-151 via chemicals ({formula}, CAS {cas})", lo, hi)
     return None
+
+
+def assessed_formulas() -> frozenset[str]:
+    """Reduced formulas of every compound some assessed G(T) table (NIST-JANAF, FREED) has."""
+    return frozenset().union(*(_assessed_file(source) for source in ASSESSED_SOURCES))
+
+
+# -- melting points ------------------------------------------------------------------------
+
+@lru_cache(maxsize=256)
+def melting_point(formula: str, cas: str | None = None) -> Sourced:
+    """Melting point, K, from the CRC Handbook's inorganic table as packaged by ``chemicals``.
+
+    The record is the one of ``cas`` if given (a polymorph: rutile, cristobalite), else the
+    CAS number a formula search finds. Only the CRC record is read: the other sources that
+    ``chemicals`` merges give 437 K for silica and 838 K for Fe2O3. A CRC "melting point" is
+    what the handbook lists: for a carbonate it may be a decomposition (calcite, 1073 K).
+
+    Raises:
+        MissingDataError: the CRC table has no melting point for the compound.
+    """
+    from chemicals import miscdata
+
+    miscdata._load_miscdata()
+    table = miscdata.CRC_inorganic_data
+    key = cas or cas_for_formula(formula)
+    if key is None or key not in table.index or math.isnan(float(table.at[key, "Tm"])):
+        raise MissingDataError(f"no melting point for {formula!r}" + (f" (CAS {key})" if key else "")
+                               + " in the CRC Handbook's inorganic table (via chemicals)")
+    return Sourced(float(table.at[key, "Tm"]),
+                   f"CRC Handbook inorganic table via chemicals ({table.at[key, 'Chemical']}, CAS {key}, Tm)")

@@ -165,9 +165,7 @@ def write_belief(posterior: KineticPosterior, system_file: str, out) -> Path:
     Raises:
         CalibrationError: ``system_file`` is not the posterior's system (other reactions).
     """
-    import yaml
-
-    from synthgap.envs.chemistry.catalogue import bundled_system_names, system_file_path
+    from synthgap.envs.chemistry.catalogue import bundled_system_names, system_file_path, write_system_file
     from synthgap.envs.userfiles import load_user_file
 
     src = system_file_path(system_file) if system_file in bundled_system_names() else system_file
@@ -189,9 +187,7 @@ def write_belief(posterior: KineticPosterior, system_file: str, out) -> Path:
     data["description"] = (f"Calibrated belief of {posterior.nominal.name} from {posterior.n_records} lab records "
                            f"(reaction rates fitted; XRD residual sd {posterior.residual_sd:.4f}). "
                            + str(data.get("description", "")))
-    out = Path(out)
-    out.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
-    return out
+    return write_system_file(data, out)
 
 
 def records_from_table(path) -> list:
