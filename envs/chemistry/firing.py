@@ -181,7 +181,7 @@ def fire(
         state = net.integrate_programmes(start, batch.dwell_temperature, batch.ramp_rate, batch.dwell_time,
                                          batch.cooling_rate, batch.atmosphere, factor, worlds=worlds)
         work = None if system.sintering is None else system.sintering.work_of_programmes(
-            batch.dwell_temperature, batch.ramp_rate, batch.dwell_time, batch.cooling_rate)
+            batch.dwell_temperature, batch.ramp_rate, batch.dwell_time, batch.cooling_rate, ROOM_TEMPERATURE)
     else:
         state = net.integrate(start, trace.temperature, trace.dt, batch.atmosphere, factor, worlds=worlds)
         work = None if system.sintering is None else system.sintering.work_of_trace(trace.temperature, trace.dt)
@@ -221,6 +221,7 @@ class FiringHistory:
         phases: solid phase names.
         phase_fractions: (S, P) weight fractions after each step.
         final: the fired sample.
+        density: (S,) relative density after each step (NaN: the system has no sintering curve).
     """
 
     time: np.ndarray
@@ -228,6 +229,7 @@ class FiringHistory:
     phases: tuple[str, ...]
     phase_fractions: np.ndarray
     final: FiredSamples
+    density: np.ndarray
 
 
 def fire_history(system: ChemicalSystem, recipe: Recipe) -> FiringHistory:
@@ -241,4 +243,4 @@ def fire_history(system: ChemicalSystem, recipe: Recipe) -> FiringHistory:
     many = batch.take(np.zeros(S, dtype=np.int64))
     snap = fire(system, many, trace=prefixes)
     return FiringHistory(trace.time[0], trace.temperature[0], snap.phases, snap.phase_fractions,
-                         fire(system, batch, trace=trace))
+                         fire(system, batch, trace=trace), snap.density)

@@ -59,8 +59,8 @@ class SinteringModel:
     source: str = ""
 
     def work_of_programmes(self, dwell_temperature: np.ndarray, ramp_rate: np.ndarray, dwell_time: np.ndarray,
-                           cooling_rate: np.ndarray) -> np.ndarray:
-        """(B,) Theta, s/K, of ideal programmes: linear ramp from room temperature at
+                           cooling_rate: np.ndarray, room_temperature: float) -> np.ndarray:
+        """(B,) Theta, s/K, of ideal programmes: linear ramp from ``room_temperature`` K at
         ``ramp_rate`` K/min, dwell at ``dwell_temperature`` K for ``dwell_time`` h, linear cooling.
 
         Summed over the same midpoint steps as the kinetics (:mod:`.discretisation`), so it
@@ -68,22 +68,19 @@ class SinteringModel:
         integral, (E1(Q/RT1) - E1(Q/RT0)) / beta, differs from it by a few per cent).
         """
         from .discretisation import COOL_STEPS, RAMP_STEPS
-        from .recipe import ROOM_TEMPERATURE  # (the recipe module imports the system model)
 
         q_r = self.activation_energy / GAS_CONSTANT
         Td = np.asarray(dwell_temperature, dtype=float)
-        span = (Td - ROOM_TEMPERATURE)[:, None]
-        ramp = self._segment_sum(span, q_r, RAMP_STEPS) * (60.0 / (ramp_rate * RAMP_STEPS))
-        cool = self._segment_sum(span, q_r, COOL_STEPS) * (60.0 / (cooling_rate * COOL_STEPS))
+        span = (Td - room_temperature)[:, None]
+        ramp = self._segment_sum(span, room_temperature, q_r, RAMP_STEPS) * (60.0 / (ramp_rate * RAMP_STEPS))
+        cool = self._segment_sum(span, room_temperature, q_r, COOL_STEPS) * (60.0 / (cooling_rate * COOL_STEPS))
         return np.asarray(dwell_time) * 3600.0 * np.exp(-q_r / Td) / Td + (ramp + cool) * span[:, 0]
 
     @staticmethod
-    def _segment_sum(span: np.ndarray, q_r: float, steps: int) -> np.ndarray:
-        """(B,) sum of exp(-Q/RT)/T over a segment's midpoint steps from room temperature
-        across ``span`` (B, 1) K (a cooling's steps are a ramp's in reverse order)."""
-        from .recipe import ROOM_TEMPERATURE
-
-        T = ROOM_TEMPERATURE + span * ((np.arange(steps) + 0.5) / steps)[None, :]
+    def _segment_sum(span: np.ndarray, room: float, q_r: float, steps: int) -> np.ndarray:
+        """(B,) sum of exp(-Q/RT)/T over a segment's midpoint steps from ``room`` K across
+        ``span`` (B, 1) K (a cooling's steps are a ramp's in reverse order)."""
+        T = room + span * ((np.arange(steps) + 0.5) / steps)[None, :]
         return (np.exp(-q_r / T) / T).sum(axis=1)
 
     def work_of_trace(self, temperature: np.ndarray, dt: np.ndarray) -> np.ndarray:

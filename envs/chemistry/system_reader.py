@@ -26,6 +26,10 @@ Fields of a phase entry (all optional):
   (NIST-JANAF, FREED) although they have the compound. A solid the tables have takes its
   dfG(T) from them and must give no enthalpy, entropy or heat capacity; any other solid
   needs a heat capacity (from its ``cas``, a value, or additivity): none is refused.
+
+A target's ``performance:`` block (property, unit, theoretical, ``rule:`` and the rule's
+sourced numbers) is read by :mod:`.property_rules`, the optional ``sintering:`` block
+(a master sintering curve) by :mod:`.sintering`; their docstrings give the schema.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ def test_thermo_only_far_below_synthesis_aware_on_batio3():
     t = np.median([final_best(r) for r in thermo])
     a = np.median([final_best(r) for r in aware])
     assert t < 100.0  # of a theoretical 9000: the unobtainium does not form
-    assert a > 2000.0  # BaTiO3 (theoretical 5000) made, drift-robustly
+    assert a > 1000.0  # BaTiO3 made dense, drift-robustly (of its 5000 peak a furnace reaches about 1600)
     assert a > 20 * max(t, 1.0)
 
 
