@@ -173,3 +173,13 @@ def test_a_generated_file_may_score_the_weight_fraction(spinel):
         load_system(spinel(lambda d: d["targets"]["MgAl2O4"].update(
             performance={"property": "x", "rule": "weight_fraction", "theoretical": 87})))
     assert set(RULES) == {"lichtenecker", "losses_add", "mass_balance", "pore_scattering", "weight_fraction"}
+
+
+def test_programme_sintering_work_interpolates_the_step_sums():
+    from synthgap.envs.chemistry.sintering import _sums, segment_sum
+
+    spans = np.concatenate([np.linspace(0.0, 2700.0, 5001), [99.999, 100.0, 2499.75, 2500.0]])
+    for q_r in (30_000.0, 60_000.0, 90_000.0):
+        for steps in (16, 24):
+            exact, _ = _sums(spans, 298.15, q_r, steps)
+            np.testing.assert_allclose(segment_sum(spans, 298.15, q_r, steps), exact, rtol=1e-10)

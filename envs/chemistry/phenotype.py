@@ -38,10 +38,10 @@ def performance(
     target_index = np.asarray(target_index)
     B = len(target_index)
     porosity = np.zeros(B) if density is None else np.nan_to_num(1.0 - np.asarray(density, dtype=float))
-    w = np.clip(phase_fractions, 0.0, 1.0)
     wt = np.clip(target_fraction, 0.0, 1.0)
-    vectors = _phase_vectors(system)
-    mixed = np.einsum("bp,bp->b", w, vectors[target_index])  # each row against its own target's vector
+    # (B, n_targets): each sample against every target's vector; each row keeps its own target's
+    every = np.clip(phase_fractions, 0.0, 1.0) @ _phase_vectors(system).T
+    mixed = every[:, 0] if every.shape[1] == 1 else np.take_along_axis(every, target_index[:, None], 1)[:, 0]
     out = np.empty(B)
     for k, target in enumerate(system.targets.values()):
         rows = target_index == k

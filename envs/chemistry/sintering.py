@@ -29,9 +29,12 @@ starts with ``assumption`` must give its ``uncertainty``)::
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
+import numba
 import numpy as np
 
 GAS_CONSTANT = 8.314462618  # J/(mol K)
@@ -67,21 +70,15 @@ class SinteringModel:
         equals :meth:`work_of_trace` of :func:`~.firing.programme_trace` (a ramp's exact
         integral, (E1(Q/RT1) - E1(Q/RT0)) / beta, differs from it by a few per cent).
         """
-        from .discretisation import COOL_STEPS, RAMP_STEPS
-
         q_r = self.activation_energy / GAS_CONSTANT
         Td = np.asarray(dwell_temperature, dtype=float)
-        span = (Td - room_temperature)[:, None]
-        ramp = self._segment_sum(span, room_temperature, q_r, RAMP_STEPS) * (60.0 / (ramp_rate * RAMP_STEPS))
-        cool = self._segment_sum(span, room_temperature, q_r, COOL_STEPS) * (60.0 / (cooling_rate * COOL_STEPS))
-        return np.asarray(dwell_time) * 3600.0 * np.exp(-q_r / Td) / Td + (ramp + cool) * span[:, 0]
+        from .discretisation import COOL_STEPS, RAMP_STEPS
 
-    @staticmethod
-    def _segment_sum(span: np.ndarray, room: float, q_r: float, steps: int) -> np.ndarray:
-        """(B,) sum of exp(-Q/RT)/T over a segment's midpoint steps from ``room`` K across
-        ``span`` (B, 1) K (a cooling's steps are a ramp's in reverse order)."""
-        T = room + span * ((np.arange(steps) + 0.5) / steps)[None, :]
-        return (np.exp(-q_r / T) / T).sum(axis=1)
+        span = Td - room_temperature
+        ramp = segment_sum(span, float(room_temperature), q_r, RAMP_STEPS)
+        cool = segment_sum(span, float(room_temperature), q_r, COOL_STEPS)
+        moving = span * 60.0 * (ramp / (ramp_rate * RAMP_STEPS) + cool / (cooling_rate * COOL_STEPS))
+        return np.asarray(dwell_time) * 3600.0 * np.exp(-q_r / Td) / Td + moving
 
     def work_of_trace(self, temperature: np.ndarray, dt: np.ndarray) -> np.ndarray:
         """(B,) Theta, s/K, of temperature histories ``temperature`` (B, S) K over steps ``dt`` (B, S) s."""
@@ -132,3 +129,69 @@ def sourced_number(reader: Any, spec: Any, key: str, where: str, positive: bool 
     if "uncertainty" in entry and not isinstance(entry["uncertainty"], str):
         reader.number(entry, "uncertainty", w)
     return value
+
+
+SPAN_TABLE_K = (100.0, 2500.0)  # the spans segment_sum interpolates, K above room temperature
+SPAN_STEP_K = 0.5  # its grid
+
+
+def segment_sum(span: np.ndarray, room: float, q_r: float, steps: int) -> np.ndarray:
+    """(B,) sum over a segment's ``steps`` midpoint steps (room + span (k + 1/2) / steps K,
+    as the kinetics take them) of exp(-q_r / T) / T, 1/K, for spans ``span`` (B,) K.
+
+    A cubic Hermite interpolation of ln(sum) and its exact slope on a 0.5 K grid of spans
+    (relative error about 1e-10, far inside what the density can show): one exponential
+    per sample instead of one per step, which would cost about 10 % of a batched firing.
+    Spans outside the grid (dwells below 400 K or above 2800 K) are summed step by step.
+    """
+    value, slope = _span_table(room, q_r, steps)
+    lo, hi = SPAN_TABLE_K
+    x = (np.asarray(span, dtype=float) - lo) / SPAN_STEP_K
+    inside = (x >= 0.0) & (x < value.size - 1)
+    if not inside.all():
+        x = np.where(inside, x, 0.0)  # interpolated at the grid's start, replaced below
+    j = x.astype(np.int64)
+    t = x - j
+    slope = slope * SPAN_STEP_K  # per grid step
+    t2 = t * t
+    t3 = t2 * t
+    log_sum = ((2 * t3 - 3 * t2 + 1) * value[j] + (t3 - 2 * t2 + t) * slope[j] + (3 * t2 - 2 * t3) * value[j + 1]
+               + (t3 - t2) * slope[j + 1])
+    out = np.exp(log_sum)
+    if not inside.all():
+        rows = np.flatnonzero(~inside)
+        v, _ = _sums(np.ascontiguousarray(np.asarray(span, dtype=float)[rows]), room, q_r, steps)
+        out[rows] = v
+    return out
+
+
+@lru_cache(maxsize=16)
+def _span_table(room: float, q_r: float, steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """ln(sum) and d ln(sum) / d span (1/K) on the grid of spans."""
+    lo, hi = SPAN_TABLE_K
+    grid = lo + SPAN_STEP_K * np.arange(round((hi - lo) / SPAN_STEP_K) + 1)
+    value, slope = _sums(grid, room, q_r, steps)
+    return np.log(value), slope / value
+
+
+def _sums(span: np.ndarray, room: float, q_r: float, steps: int) -> tuple[np.ndarray, np.ndarray]:
+    value, slope = np.empty(span.shape), np.empty(span.shape)
+    _segment_sums(span, room, q_r, steps, value, slope)
+    return value, slope
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _segment_sums(span, room, q_r, steps, value, slope):  # pragma: no cover - compiled
+    """Each span's sum of f(T) = exp(-q_r/T)/T over the midpoint steps, and its derivative
+    with respect to the span (df/dT = f (q_r/T - 1)/T, dT/dspan = (k + 1/2)/steps)."""
+    for b in range(span.shape[0]):
+        s = 0.0
+        d = 0.0
+        for k in range(steps):
+            u = (k + 0.5) / steps
+            T = room + span[b] * u
+            f = math.exp(-q_r / T) / T
+            s += f
+            d += f * (q_r / T - 1.0) / T * u
+        value[b] = s
+        slope[b] = d
