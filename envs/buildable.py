@@ -97,11 +97,14 @@ def fire_at_offsets(system: ChemicalSystem, batch: RecipeBatch, offsets: np.ndar
         raise ValueError(f"a furnace offset of {offsets.min():.1f} K takes a dwell of "
                          f"{batch.dwell_temperature.min():.1f} K to room temperature or below; "
                          "use smaller offsets")
-    stretch = shifted_span / span.repeat(k)  # same step durations at the shifted temperatures
+    # T + o, not room + span + o: at offset 0 the very programme, to the last bit (the density's
+    # sintering work is continuous in T, so one ulp shows)
+    shifted_T = (batch.dwell_temperature[:, None] + offsets[None, :]).ravel()
+    stretch = (shifted_T - ROOM_TEMPERATURE) / span.repeat(k)  # same step durations at the shifted temperatures
     shifted = RecipeBatch(target=batch.target.repeat(k), precursor_set=batch.precursor_set.repeat(k),
                           excess=batch.excess.repeat(k), milling_time=batch.milling_time.repeat(k),
                           ramp_rate=batch.ramp_rate.repeat(k) * stretch,
-                          dwell_temperature=ROOM_TEMPERATURE + shifted_span, dwell_time=batch.dwell_time.repeat(k),
+                          dwell_temperature=shifted_T, dwell_time=batch.dwell_time.repeat(k),
                           cooling_rate=batch.cooling_rate.repeat(k) * stretch, atmosphere=batch.atmosphere.repeat(k))
     perf, frac = np.empty(len(shifted)), np.empty(len(shifted))
     rows = None if worlds is None else worlds.take(np.repeat(np.arange(len(batch)), k))

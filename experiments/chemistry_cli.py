@@ -244,6 +244,7 @@ def cmd_fire(args) -> int:
     fractions = {p: float(x) for p, x in zip(f.phases, f.phase_fractions[0], strict=True) if x > 1e-4}
     payload = {"system": system.name, "recipe": recipe.to_dict(), "phase_fractions": fractions,
                "target_fraction": float(f.target_fraction[0]), "grain_size_um": float(f.grain_size[0]),
+               "relative_density": None if system.sintering is None else float(f.density[0]),
                "performance": float(f.performance[0]),
                "property": system.targets[recipe.target].performance.property,
                "gas_released_mol": dict(zip(system.gases, f.kinetic.gas_released[0].tolist(), strict=True)),
@@ -253,8 +254,9 @@ def cmd_fire(args) -> int:
              f"{recipe.dwell_temperature:g} K for {recipe.dwell_time:g} h in {recipe.atmosphere}"]
     for p, x in sorted(fractions.items(), key=lambda kv: -kv[1]):
         lines.append(f"  {p:12} {x * 100:6.1f} wt%")
-    lines.append(f"  grain size {f.grain_size[0]:.2f} um; {perf.property} {f.performance[0]:.4g} {perf.unit}"
-                 f" (theoretical {perf.theoretical:g})")
+    density = "" if system.sintering is None else f", relative density {f.density[0] * 100:.1f} %"
+    lines.append(f"  grain size {f.grain_size[0]:.2f} um{density}; {perf.property} {f.performance[0]:.4g} "
+                 f"{perf.unit} (theoretical {perf.theoretical:g}, rule {perf.rule.name})")
     lines.append(f"wrote {out}")
     return _emit(args, payload, "\n".join(lines))
 

@@ -198,8 +198,11 @@ def plot_firing(system, recipe, history, out: Path) -> Path:
     for i in shown:
         lw = 3 if history.phases[i] == recipe.target else 1.8
         ax.plot(hours, stack[:, i] * 100, lw=lw, label=history.phases[i])
+    if system.sintering is not None:  # the sintering stage: relative density on the same 0-100 scale
+        rho = np.concatenate([[system.sintering.green_density], history.density])
+        ax.plot(hours, rho * 100, color="0.4", ls=":", lw=2.2, label="relative density, %")
     ax.set_xlabel("time, h")
-    ax.set_ylabel("phase fraction, wt%")
+    ax.set_ylabel("phase fraction, wt% (density, % of theoretical)")
     ax.set_ylim(-2, 102)
     ax2 = ax.twinx()
     temps = np.concatenate([[history.temperature[0]], history.temperature])
@@ -210,7 +213,10 @@ def plot_firing(system, recipe, history, out: Path) -> Path:
     model = system.targets[recipe.target].performance
     ax.set_title(f"{recipe.target} from {' + '.join(recipe.precursors)}: {recipe.dwell_temperature:g} K, "
                  f"{recipe.dwell_time:g} h, {recipe.atmosphere}  ->  {model.property} "
-                 f"{perf:.3g} {model.unit} (theoretical {model.theoretical:g})", fontsize=10)
+                 f"{perf:.3g} {model.unit} (theoretical {model.theoretical:g})\n"
+                 f"grain size {history.final.grain_size[0]:.2g} um"
+                 + (f", relative density {history.final.density[0] * 100:.1f} %"
+                    if system.sintering is not None else ""), fontsize=10)
     ax.grid(alpha=0.3)
     return _save(fig, out)
 

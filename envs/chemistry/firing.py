@@ -131,6 +131,8 @@ class FiredSamples:
         phase_fractions: (B, P) weight fractions of the solid phases.
         target_fraction: (B,) weight fraction of each recipe's target.
         grain_size: (B,) um.
+        density: (B,) relative density from the system's sintering curve, 0 to 1 (NaN for a
+            system without a sintering block).
         performance: (B,) the target's measured property (noise-free truth).
         kinetic: the full kinetic state (gas exchanged, volatile loss).
         initial: (B, P) mol weighed in.
@@ -141,6 +143,7 @@ class FiredSamples:
     phase_fractions: np.ndarray
     target_fraction: np.ndarray
     grain_size: np.ndarray
+    density: np.ndarray
     performance: np.ndarray
     kinetic: KineticState
     initial: np.ndarray
@@ -177,15 +180,20 @@ def fire(
     if trace is None:  # the programmed profiles: steps generated inside the kernel
         state = net.integrate_programmes(start, batch.dwell_temperature, batch.ramp_rate, batch.dwell_time,
                                          batch.cooling_rate, batch.atmosphere, factor, worlds=worlds)
+        work = None if system.sintering is None else system.sintering.work_of_programmes(
+            batch.dwell_temperature, batch.ramp_rate, batch.dwell_time, batch.cooling_rate, ROOM_TEMPERATURE)
     else:
         state = net.integrate(start, trace.temperature, trace.dt, batch.atmosphere, factor, worlds=worlds)
-    return samples_from_state(system, batch, state, start)
+        work = None if system.sintering is None else system.sintering.work_of_trace(trace.temperature, trace.dt)
+    return samples_from_state(system, batch, state, start, work)
 
 
 def samples_from_state(system: ChemicalSystem, batch: RecipeBatch, state: KineticState,
-                       initial: np.ndarray) -> FiredSamples:
+                       initial: np.ndarray, sintering_work: np.ndarray | None = None) -> FiredSamples:
     """The fired samples of ``batch`` from the kinetics' final ``state``: weight fractions,
-    target fraction, grain size, the target's property (``initial``: (B, P) mol weighed in)."""
+    target fraction, grain size, density, the target's property (``initial``: (B, P) mol
+    weighed in; ``sintering_work``: (B,) s/K, the master sintering curve's Theta of each
+    sample's history, :mod:`.sintering`; None: not fired, green density)."""
     net = network_for(system)
     start = initial
     mass = state.amounts * net.molar_mass[None, :]
@@ -193,9 +201,14 @@ def samples_from_state(system: ChemicalSystem, batch: RecipeBatch, state: Kineti
     fractions = np.divide(mass, total, out=np.zeros_like(mass), where=total > 0)
     target_cols = _target_columns(system)[batch.target]
     target_fraction = fractions[np.arange(len(batch)), target_cols]
-    perf = performance(system, batch.target, target_fraction, state.grain_size)
+    if system.sintering is None:
+        density = np.full(len(batch), np.nan)
+    else:
+        density = system.sintering.density(np.zeros(len(batch)) if sintering_work is None else sintering_work)
+    perf = performance(system, batch.target, fractions, target_fraction, state.grain_size,
+                       None if system.sintering is None else density)
     return FiredSamples(net.solids, state.amounts, fractions, target_fraction, state.grain_size,
-                        perf, state, start)
+                        density, perf, state, start)
 
 
 @dataclass(frozen=True)
@@ -208,6 +221,7 @@ class FiringHistory:
         phases: solid phase names.
         phase_fractions: (S, P) weight fractions after each step.
         final: the fired sample.
+        density: (S,) relative density after each step (NaN: the system has no sintering curve).
     """
 
     time: np.ndarray
@@ -215,6 +229,7 @@ class FiringHistory:
     phases: tuple[str, ...]
     phase_fractions: np.ndarray
     final: FiredSamples
+    density: np.ndarray
 
 
 def fire_history(system: ChemicalSystem, recipe: Recipe) -> FiringHistory:
@@ -228,4 +243,4 @@ def fire_history(system: ChemicalSystem, recipe: Recipe) -> FiringHistory:
     many = batch.take(np.zeros(S, dtype=np.int64))
     snap = fire(system, many, trace=prefixes)
     return FiringHistory(trace.time[0], trace.temperature[0], snap.phases, snap.phase_fractions,
-                         fire(system, batch, trace=trace))
+                         fire(system, batch, trace=trace), snap.density)

@@ -57,6 +57,7 @@ class IncrementalFiring:
         self.state = KineticState(self.initial.copy(), np.zeros((B, len(self.net.gases))),
                                   np.zeros_like(self.initial), None)
         self.time_s = 0.0
+        self.sintering_work = np.zeros(B)  # s/K, the master sintering curve's Theta so far
 
     def react(self, temperature_K: np.ndarray, dt_s: np.ndarray) -> None:
         """Continue through steps of true sample temperature ``temperature_K`` (S,) K lasting ``dt_s`` (S,) s
@@ -72,6 +73,8 @@ class IncrementalFiring:
         self.state = KineticState(step.amounts, self.state.gas_released + step.gas_released,
                                   self.state.volatilized + step.volatilized, step.grain_size, step.layer)
         self.time_s += float(dt.sum())
+        if self.system.sintering is not None:
+            self.sintering_work = self.sintering_work + self.system.sintering.work_of_trace(T, dt)
 
     @property
     def mass_loss(self) -> np.ndarray:
@@ -93,4 +96,4 @@ class IncrementalFiring:
             fresh = self.net.integrate(state.amounts, np.zeros((len(self.batch), 0)), np.zeros((len(self.batch), 0)),
                                        self.batch.atmosphere, self._rate)
             state = replace(state, grain_size=fresh.grain_size)
-        return samples_from_state(self.system, self.batch, state, self.initial)
+        return samples_from_state(self.system, self.batch, state, self.initial, self.sintering_work)

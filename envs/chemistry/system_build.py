@@ -65,6 +65,8 @@ class ReactionPrior:
         prefactor: 1/s.
         note: the rule with its numbers and sources, as written in the file.
         caveat: why the rule's numbers may be off for this reaction ("" if nothing is known).
+        law: the rate law: "jander" (product-layer diffusion) for two solids reacting,
+            "first-order" otherwise (kinetics.py).
     """
 
     rule: str
@@ -74,10 +76,19 @@ class ReactionPrior:
     prefactor: float
     note: str
     caveat: str = ""
+    law: str = "first-order"
 
 
-def _prefactor(ea_kj: float, onset: float) -> float:
-    return float(f"{build_prior()['rate_at_onset'] * math.exp(ea_kj * 1e3 / (R_GAS * onset)):.4g}")
+def rate_at_onset(law: str) -> float:
+    """k at the onset, 1/s: the prior's first-order rate (half converted in ln 2 / k), or for a
+    Jander law the rate that half-converts in that same time (Jander's reduced time at
+    alpha = 1/2 is [1 - (1/2)^(1/3)]^2 = 0.0426, not ln 2)."""
+    k = build_prior()["rate_at_onset"]
+    return k * (1.0 - 0.5 ** (1.0 / 3.0)) ** 2 / math.log(2.0) if law == "jander" else k
+
+
+def _prefactor(ea_kj: float, onset: float, law: str) -> float:
+    return float(f"{rate_at_onset(law) * math.exp(ea_kj * 1e3 / (R_GAS * onset)):.4g}")
 
 
 def _tammann(solids: list[str], phases, decomposes_at: dict[str, float]) -> tuple[float, float, str] | None:
@@ -178,22 +189,24 @@ def kinetic_priors(net: Network) -> list[ReactionPrior]:
         t_on, sigma, why = onset
         pressures = {n: air.get(p.formula, 1e-6) for n, p in rxn.phases.items() if p.is_gas}
         dg_air = float(rxn.gibbs(np.array([t_on]), pressures)[0]) / 1e3
-        a = _prefactor(ea["value"], t_on)
+        law = "jander" if rule.startswith("solid-state") else "first-order"
+        a = _prefactor(ea["value"], t_on, law)
         note = (f"prior ({rule}, envs/chemistry/data/build_prior.yaml): onset {t_on:.0f} +- {sigma:.0f} K = {why}; "
-                f"Ea {ea['value']:g} +- {ea['uncertainty']:g} kJ/mol ({ea['source']}); A so that "
-                f"k = {prior['rate_at_onset']:g} 1/s at the onset. dG at the onset in air {dg_air:+.1f} kJ/mol; "
+                f"Ea {ea['value']:g} +- {ea['uncertainty']:g} kJ/mol ({ea['source']}); {law} law, A so that "
+                f"k = {rate_at_onset(law):.3g} 1/s at the onset (half converted in about 2 h). "
+                f"dG at the onset in air {dg_air:+.1f} kJ/mol; "
                 + (f"runs forward somewhere in the dwell range in: {', '.join(atms)}" if atms else
                    "runs only backward in the dwell range (the network met it from the other side)"))
         caveat = why[why.index("caveat: ") + 8:].rstrip(")") if "caveat: " in why else ""
-        out.append(ReactionPrior(rule, round(t_on, 1), round(sigma, 1), ea["value"], a, note, caveat))
+        out.append(ReactionPrior(rule, round(t_on, 1), round(sigma, 1), ea["value"], a, note, caveat, law))
     return out
 
 
 def performance_block(target: str) -> dict:
     """The target's ``performance:`` entry: its weight fraction (no property model from the tables)."""
-    return {"property": "target weight fraction", "unit": "", "theoretical": 1.0,
-            "description": f"weight fraction of {target} in the fired sample: no property model "
-                           "from the tables (synthgap system build)"}
+    return {"property": "target weight fraction", "unit": "", "theoretical": 1.0, "rule": "weight_fraction",
+            "source": f"weight fraction of {target} in the fired sample: no property model "
+                      "from the tables (synthgap system build)"}
 
 
 def _grain_growth(target: str, net: Network, priors: list[ReactionPrior]) -> dict:
@@ -233,7 +246,7 @@ class BuiltSystem:
         """A machine-readable summary: phases (with the source of their G(T)), reactions, skipped."""
         phases = {n: {"formula": p.formula, "gas": p.is_gas, "sources": p.sources()}
                   for n, p in self.network.phases.items()}
-        reactions = [{"equation": r.equation, "rule": pr.rule, "onset_K": pr.onset,
+        reactions = [{"equation": r.equation, "rule": pr.rule, "law": pr.law, "onset_K": pr.onset,
                       "onset_uncertainty_K": pr.onset_uncertainty, "activation_energy_kJ_per_mol":
                       pr.activation_energy, "prefactor_per_s": pr.prefactor, "source": pr.note}
                      for r, pr in zip(self.network.reactions, self.priors, strict=True)]
@@ -305,8 +318,8 @@ def build_system(target: str, precursors: Sequence[str]) -> BuiltSystem:
         "description": description,
         "phases": {n: _phase_entry(p, specs.get(n, {})) for n, p in net.phases.items()},
         "precursors": list(precursors),
-        "reactions": [{"equation": r.equation, "activation_energy": pr.activation_energy,
-                       "prefactor": pr.prefactor, "source": pr.note}
+        "reactions": [{"equation": r.equation, **({"law": pr.law} if pr.law != "first-order" else {}),
+                       "activation_energy": pr.activation_energy, "prefactor": pr.prefactor, "source": pr.note}
                       for r, pr in zip(net.reactions, priors, strict=True)],
         "grain_growth": _grain_growth(target, net, priors),
         "targets": {target: {"precursor_sets": [list(precursors)], "performance": performance_block(target)}},

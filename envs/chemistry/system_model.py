@@ -15,7 +15,9 @@ from functools import cached_property, lru_cache, wraps
 from typing import Any, TypeVar
 
 from .phases import Phase
+from .property_rules import PropertyRule, WeightFraction
 from .reactions import BalancedReaction
+from .sintering import SinteringModel
 
 R = TypeVar("R")
 
@@ -24,25 +26,21 @@ R = TypeVar("R")
 class PerformanceModel:
     """How a target's measured property follows from the sample (its phenotype).
 
-    performance = theoretical * purity**purity_exponent
-                  * exp(-ln(grain / optimal_grain)**2 / (2 grain_tolerance**2))
-
     Attributes:
         property: what is measured (e.g. "relative permittivity").
         unit: its unit.
-        theoretical: the ideal value for a phase-pure sample at optimal grain size (the
-            "0 K view": what a predictor scores the formula with).
-        optimal_grain: grain size of best performance, um.
-        grain_tolerance: width of the grain-size optimum in ln(um).
-        purity_exponent: how fast impurity phases degrade the property.
+        theoretical: the ideal value for a dense, phase-pure sample at the best grain size
+            (the "0 K view": what a predictor scores the formula with).
+        rule: the mixing rule (:mod:`.property_rules`) that turns phase fractions, porosity
+            and grain size into the property; its parameters and sources are the file's.
+        source: where the rule's form comes from, as the file gives it.
     """
 
     property: str
     unit: str
     theoretical: float
-    optimal_grain: float = 1.0
-    grain_tolerance: float = 1.0
-    purity_exponent: float = 2.0
+    rule: PropertyRule = field(default_factory=WeightFraction)
+    source: str = ""
 
 
 @dataclass(frozen=True)
@@ -100,6 +98,8 @@ class ChemicalSystem:
         grain_growth: (activation energy J/mol, prefactor um^2/s).
         volatiles: phase name -> (activation energy J/mol, prefactor 1/s) of evaporation.
         source: the file it was read from.
+        sintering: the master sintering curve (relative density from the thermal history);
+            None: density not modelled (only rules that ignore porosity are allowed).
     """
 
     name: str
@@ -111,6 +111,7 @@ class ChemicalSystem:
     grain_growth: tuple[float, float]
     volatiles: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     source: str = ""
+    sintering: SinteringModel | None = None
 
     def with_rates(self, reactions: tuple[ReactionSpec, ...], grain_growth: tuple[float, float],
                    volatiles: Mapping[str, tuple[float, float]]) -> ChemicalSystem:

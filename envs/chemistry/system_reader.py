@@ -26,6 +26,10 @@ Fields of a phase entry (all optional):
   (NIST-JANAF, FREED) although they have the compound. A solid the tables have takes its
   dfG(T) from them and must give no enthalpy, entropy or heat capacity; any other solid
   needs a heat capacity (from its ``cas``, a value, or additivity): none is refused.
+
+A target's ``performance:`` block (property, unit, theoretical, ``rule:`` and the rule's
+sourced numbers) is read by :mod:`.property_rules`, the optional ``sintering:`` block
+(a master sintering curve) by :mod:`.sintering`; their docstrings give the schema.
 """
 
 from __future__ import annotations
@@ -38,7 +42,9 @@ from typing import Any
 from ..userfiles import short
 from . import tables
 from .phases import Phase, ThermoError, gas_table, heat_capacity_298, tabled_solid
+from .property_rules import read_rule
 from .reactions import BalancedReaction, balance, parse_equation
+from .sintering import read_sintering
 from .system_model import RATE_LAWS, ChemicalSystem, PerformanceModel, ReactionSpec, Target
 from .tables import EV_TO_J_PER_MOL, MissingDataError, Sourced
 
@@ -112,6 +118,7 @@ class SystemReader:
                 self.number(v, "activation_energy", where, True) * 1e3,
                 self.number(v, "prefactor", where, True),
             )
+        sintering = read_sintering(self, d["sintering"]) if d.get("sintering") is not None else None
         targets = {
             t: self.read_target(t, spec, phases, precursors)
             for t, spec in self.require(d, "targets", "", dict).items()
@@ -126,6 +133,7 @@ class SystemReader:
             grain_growth=grain,
             volatiles=volatiles,
             source=self.path,
+            sintering=sintering,
         )
 
     # -- phases -----------------------------------------------------------------------
@@ -396,16 +404,20 @@ class SystemReader:
             out_sets.append(tuple(s))
         perf = self.require(spec, "performance", where, dict)
         pw = f"{where}.performance"
+        rule = read_rule(self, perf, pw, name, phases, self.data.get("sintering") is not None)
+        theoretical = self.number(perf, "theoretical", pw, True) if "theoretical" in perf else None
+        if rule.name == "weight_fraction" and theoretical not in (None, 1.0):
+            self.fail(f"{pw}.theoretical", f"rule weight_fraction: the property is a fraction, 1 at best, "
+                      f"got {theoretical:g}")
+        if theoretical is None and rule.name != "weight_fraction":
+            self.fail(f"{pw}.theoretical", "is required")
         model = PerformanceModel(
             property=self.require(perf, "property", pw, str),
             unit=str(perf.get("unit", "")),
-            theoretical=self.number(perf, "theoretical", pw, True),
-            optimal_grain=self.number(perf, "optimal_grain", pw) if "optimal_grain" in perf else 1.0,
-            grain_tolerance=self.number(perf, "grain_tolerance", pw) if "grain_tolerance" in perf else 1.0,
-            purity_exponent=self.number(perf, "purity_exponent", pw) if "purity_exponent" in perf else 2.0,
+            theoretical=1.0 if theoretical is None else theoretical,
+            rule=rule,
+            source=" ".join(str(perf.get("source", "")).split()),
         )
-        if not (model.optimal_grain > 0 and model.grain_tolerance > 0):
-            self.fail(pw, "optimal_grain and grain_tolerance must be > 0")
         return Target(name, tuple(out_sets), model, bool(spec.get("unobtainium", False)))
 
 

@@ -19,7 +19,7 @@ from synthgap.envs.chemistry import Recipe, fire
 from synthgap.envs.lab.protocol import LabInputError
 from synthgap.hardware.campaign_state import ScaledClock
 from synthgap.hardware.emulators.cli import add_emulate_parser, run_emulate
-from synthgap.hardware.emulators.lab import LabEmulator, LabEmulatorSettings
+from synthgap.hardware.emulators.lab import LabEmulator, LabEmulatorSettings, fire_sample
 from synthgap.hardware.errors import ConfigError
 from synthgap.hardware.journal import read_journal
 from synthgap.hardware.lab import HardwareLab, HardwareLabError, load_lab_file, record_from_dict, record_to_dict
@@ -117,9 +117,15 @@ def test_run_recipe_fills_record_and_matches_twin(emu):
         assert set(rec.xrd_phase_fractions) == set(lab.system.solids)
         assert sum(rec.xrd_phase_fractions.values()) == pytest.approx(1.0)
         assert np.isfinite(rec.performance) and rec.performance > 0
-        lo, hi = twin_band(r, emu)
+        # the twin, fired through the thermocouple's log (the furnace's own lag and overshoot
+        # included: BaTiO3 at 1473 K is mid-way from Ba2TiO4, where the history matters), and
+        # the programme's band as a coarser check
+        (sidecar,) = emu.xrd_inbox.glob("*.sample.json")
+        twin = fire_sample(json.loads(sidecar.read_text()), emu.furnace.params.offset_K)["target_fraction"]
         measured = rec.xrd_phase_fractions["BaTiO3"]
-        assert lo - XRD_TOLERANCE <= measured <= hi + XRD_TOLERANCE
+        assert abs(measured - twin) <= XRD_TOLERANCE, (measured, twin)
+        lo, hi = twin_band(r, emu)
+        assert lo - 2 * XRD_TOLERANCE <= twin <= hi + 2 * XRD_TOLERANCE, (lo, twin, hi)
         # the record round-trips through the journal
         finished = [e for e in read_journal(lab.journal_path).events if e["event"] == "experiment_finished"]
         back = record_from_dict(finished[-1]["record"])
