@@ -206,9 +206,10 @@ def plot_firing(system, recipe, history, out: Path) -> Path:
     ax.set_ylim(-2, 102)
     ax2 = ax.twinx()
     temps = np.concatenate([[history.temperature[0]], history.temperature])
-    ax2.plot(hours, temps, "k--", lw=1, label="temperature")
+    ax2.plot(hours, temps, "k--", lw=1, label="sample temperature, K (right axis)")
     ax2.set_ylabel("temperature, K")
-    ax.legend(loc="center right", fontsize=9)
+    handles = ax.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
+    legend = fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 4), fontsize=9, frameon=False)
     perf = history.final.performance[0]
     model = system.targets[recipe.target].performance
     ax.set_title(f"{recipe.target} from {' + '.join(recipe.precursors)}: {recipe.dwell_temperature:g} K, "
@@ -218,7 +219,8 @@ def plot_firing(system, recipe, history, out: Path) -> Path:
                  + (f", relative density {history.final.density[0] * 100:.1f} %"
                     if system.sintering is not None else ""), fontsize=10)
     ax.grid(alpha=0.3)
-    return _save(fig, out)
+    fig.tight_layout(rect=(0, _height_fraction(fig, legend), 1, 1))  # the legend below, off the curves
+    return _save(fig, out, layout=False)
 
 
 def _molar_mass(formula: str) -> float:

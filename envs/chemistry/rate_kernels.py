@@ -38,7 +38,7 @@ MAX_SUBSTEPS = 16  # the most parts a step is cut into
 JANDER_MAX_SLOPE = 1.5 * (1.0 - (1.0 - np.cbrt(0.9))) ** 2 / (1.0 - np.cbrt(0.9))
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)
 def _jander_extent(made, avail, kt, first_layer):  # pragma: no cover - compiled
     """mol of reaction a Jander-law step makes: ``made`` mol made so far (the product
     layer), ``avail`` mol of reaction still available, ``kt`` the step's k D m dt.
@@ -67,7 +67,7 @@ def _jander_extent(made, avail, kt, first_layer):  # pragma: no cover - compiled
     return min(max(total * (1.0 - (1.0 - np.sqrt(g)) ** 3) - made, 0.0), avail)
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)
 def _substeps(n, b, T, step, offset, factor, tables, layer):  # pragma: no cover - compiled
     """How many equal parts a step of ``step`` s at ``T`` K must be cut into so that no
     Jander-law reaction of sample ``b`` converts more than MAX_STEP_CONVERSION of its
