@@ -13,6 +13,7 @@ import numba
 import numpy as np
 
 from .recipe import ROOM_TEMPERATURE
+from .system_model import RATE_LAWS
 
 __all__ = ["T_GRID_MAX", "T_GRID_MIN", "T_GRID_STEP", "programmes_kernel", "traces_kernel"]
 
@@ -29,13 +30,13 @@ def _reacted(x):  # pragma: no cover - compiled
     return -np.expm1(-x)
 
 
-JANDER = 1  # index of "jander" in system_model.RATE_LAWS
+JANDER = RATE_LAWS.index("jander")  # the law code ReactionNetwork.laws holds for it
 MAX_STEP_CONVERSION = 0.1  # the most of its reactant a Jander-law reaction converts in one (sub)step
 MAX_SUBSTEPS = 16  # the most parts a step is cut into
 #: an upper bound of d alpha / d(reduced time) on Jander's curve above the first layer
 #: (its value at a conversion of 0.1; kinetics.FIRST_LAYER is 0.143): a step whose
 #: reduced time times this is below MAX_STEP_CONVERSION needs no parts
-JANDER_MAX_SLOPE = 1.5 * (1.0 - (1.0 - np.cbrt(0.9))) ** 2 / (1.0 - np.cbrt(0.9))
+JANDER_MAX_SLOPE = 1.5 * np.cbrt(0.9) ** 2 / (1.0 - np.cbrt(0.9))  # 1.5 (1 - c)^2 / c, c = 1 - 0.9^(1/3)
 
 
 @numba.njit(cache=True)
