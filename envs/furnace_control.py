@@ -14,11 +14,13 @@ from .campaign import check_action
 from .chemistry import Recipe, load_system
 from .chemistry.limits import FURNACE_MAX_TEMPERATURE_K
 from .chemistry.recipe import RECIPE_BOUNDS
+from .heat_programmes import HeatProgrammeBest, best_heat_programme
 from .lab.session_furnace import CONTROL_STEP_S
 from .lab.world import DEFAULT_WORLD_SPREAD
 from .lab_factories import DirectLabFactory, LabFactory
 
 if TYPE_CHECKING:
+    from .chemistry import ChemicalSystem
     from .lab.frontend import Lab
     from .lab.session import FurnaceSession
 
@@ -29,6 +31,10 @@ def _floats(values: np.ndarray | None) -> list[float]:
 CONTROL_STEP = CONTROL_STEP_S  # s, resolution of the simulated furnace inside an interval
 COOLING_RATE = 10.0  # K/min, natural cooling after the unload command
 MAX_RAMP = 20.0  # K/min, the controller's setpoint rate limit
+#: the reward's smallest scale, a fraction of the target's theoretical performance (a design
+#: choice: a load whose budget cannot make its target pays against 1 % of it, so property noise
+#: on a trace amount is not amplified into a large reward)
+REWARD_SCALE_FLOOR = 0.01
 
 
 class FurnaceControlEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
@@ -65,10 +71,15 @@ class FurnaceControlEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
 
     ## Rewards
     Each interval costs ``time_weight`` x interval hours. At unloading the lab measures the
-    sample (XRD and property) and the measured performance / theoretical performance is paid
-    (a trapped sample pays nearly nothing; over-firing coarsens grains and pays less); a
-    furnace breakdown pays 0. The simulator's truth (offset, true performance and phases)
-    is only in ``info["privileged"]``, for evaluation.
+    sample (XRD and property) and pays the measured performance over the best the lab
+    believes possible for this load: the buildable performance of the best single-dwell
+    programme within the load's time budget, rate limit and temperature range, on the
+    nominal system (:meth:`programme_ceiling`, :mod:`synthgap.envs.heat_programmes`; at
+    least 1 % of the theoretical performance, :meth:`reward_scale`). So 1 reads "as good as
+    the best programme"; a trapped sample pays nearly nothing; over-firing
+    coarsens grains and pays less; a furnace breakdown pays 0. The simulator's truth (offset,
+    true performance and phases) is only in ``info["privileged"]``, for evaluation, which
+    divides the true performance by the same ceiling in the lab's true world (the oracle).
 
     ## Starting State
     A fresh lab from ``lab_factory``; room temperature, fresh precursors, milled and pressed;
@@ -119,7 +130,6 @@ class FurnaceControlEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
         self._fixed_lab = lab
         self.t_min = RECIPE_BOUNDS["dwell_temperature"][0]
         self.t_max = min(RECIPE_BOUNDS["dwell_temperature"][1], FURNACE_MAX_TEMPERATURE_K)
-        self._theoretical = self.system.targets[self.target].performance.theoretical
         self.action_space = spaces.Box(-1.0, 1.0, (2,), np.float32)
         self.observation_space = spaces.Box(-10.0, 10.0, (6,), np.float32)
         self.lab: Lab | None = None
@@ -190,7 +200,7 @@ class FurnaceControlEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
             if log.status == "ok":
                 ch = self.lab.characterise(self.sample_id)
                 perf = float(ch.performance) if math.isfinite(ch.performance) else 0.0
-                reward += perf / self._theoretical
+                reward += perf / self.reward_scale()
                 info.update(status="done", performance=perf, target_fraction=ch.phase_fractions.get(self.target, 0.0),
                             phase_fractions=dict(ch.phase_fractions))
             else:
@@ -201,6 +211,29 @@ class FurnaceControlEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
                                       "grain_size_um": truth.grain_size_um, "offset_K": truth.offset_K,
                                       "trace_time_s": _floats(truth.trace_time_s), "trace_K": _floats(truth.trace_K)}
         return self._obs(), float(reward), bool(unload), False, info
+
+    def programme_ceiling(self, system: ChemicalSystem | None = None) -> HeatProgrammeBest:
+        """The best single-dwell programme for this load in ``system`` (default the lab's
+        belief, the nominal system; a lab's true world gives the oracle, for evaluation): the
+        load's recipe, ramps up to the controller's limit, setpoints in its range, ramp plus
+        dwell within ``max_intervals`` x ``interval``, cooling at ``COOLING_RATE``, the
+        expectation over N(0, ``offset_sigma``) furnace offsets. Cached per arguments.
+        Call after :meth:`reset` (the lab sets the rate limit and the top setpoint)."""
+        if self.lab is None:
+            raise RuntimeError("call reset() before programme_ceiling() (the lab sets the furnace's limits)")
+        return best_heat_programme(system if system is not None else self.system, self.recipe,
+                                   (self.t_min, self.top), self.max_intervals * self.interval / 3600.0,
+                                   self.ramp, COOLING_RATE, self.offset_sigma)
+
+    def reward_scale(self) -> float:
+        """What the measured performance is divided by at unloading, property unit: the
+        believed :meth:`programme_ceiling`, at least ``REWARD_SCALE_FLOOR`` x the theoretical
+        performance (also when the budget leaves no dwell at all)."""
+        floor = REWARD_SCALE_FLOOR * self.system.targets[self.target].performance.theoretical
+        try:
+            return max(self.programme_ceiling().value, floor)
+        except ValueError:  # the budget cannot even reach a dwell
+            return floor
 
     def _close_own_lab(self) -> None:
         lab, self.lab, self.session = self.lab, None, None

@@ -26,7 +26,7 @@ def evaluate_handler(args) -> int:
     from mlflow.entities import Metric
 
     from synthgap.agents.rl.envs import evaluation_kwargs
-    from synthgap.agents.rl.evaluation import CAMPAIGN, plot_episodes, random_actor, run_episodes, summarize
+    from synthgap.agents.rl.evaluation import SCORE_OF_ORACLE, plot_episodes, random_actor, run_episodes, summarize
     from synthgap.agents.rl.registry import load_policy
 
     from . import tracking
@@ -46,8 +46,9 @@ def evaluate_handler(args) -> int:
         rand = run_episodes(random_actor(policy.env_id, kwargs, args.seed), policy.env_id,
                             kwargs, args.episodes, args.seed)
         result["random"] = summarize(policy.env_id, rand)
-    if policy.env_id == CAMPAIGN:
-        result.update(_buildable_comparison(episodes, rand))
+    score_key, words = SCORE_OF_ORACLE.get(policy.env_id, ("", ""))
+    if score_key:
+        result.update(_oracle_comparison(score_key, policy.env_id, episodes, rand))
     client = tracking.get_client(args.tracking_uri)
     run_id = tracking.adopted_run(client)
     if run_id is None:
@@ -66,9 +67,9 @@ def evaluate_handler(args) -> int:
     metrics = [Metric(f"{who}/{k}", v, stamp, 0) for who in ("policy", "random") if who in result
                for k, v in result[who].items()]
     metrics += [Metric("episode_reward", e.total_reward, stamp, i) for i, e in enumerate(episodes)]
-    for who, d in result.get("best_buildable", {}).items():
-        metrics += ([Metric(f"best_buildable/{who}_{k}", d[k], stamp, 0) for k in ("mean", "low", "high")]
-                    if isinstance(d, dict) else [Metric(f"best_buildable/{who}", d, stamp, 0)])
+    for who, d in (result.get(score_key, {}) if score_key else {}).items():
+        metrics += ([Metric(f"{score_key}/{who}_{k}", d[k], stamp, 0) for k in ("mean", "low", "high")]
+                    if isinstance(d, dict) else [Metric(f"{score_key}/{who}", d, stamp, 0)])
     client.log_batch(run_id, metrics=metrics)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(args.out) if args.out else Path(tmp)
@@ -84,14 +85,13 @@ def evaluate_handler(args) -> int:
             kwargs.get("split"), "worlds of any seed")
         line = f"{policy.name} v{policy.version} on {policy.env_id}, {args.episodes} episodes in {worlds}"
         parts = []
-        if "best_buildable" in result:  # what was built first, what was paid second
-            b = result["best_buildable"]
+        if score_key in result:  # what was built first, what was paid second
+            b = result[score_key]
 
             def ci(d: dict) -> str:
                 return f"{d['mean']:.3f} [{d['low']:.3f}, {d['high']:.3f}]"
 
-            built = f"best buildable performance, mean [95 % bootstrap] fraction of each world's oracle: " \
-                    f"policy {ci(b['policy'])}"
+            built = f"{words}, mean [95 % bootstrap] fraction of each world's oracle: policy {ci(b['policy'])}"
             if "random" in b:
                 built += f", random {ci(b['random'])}, paired Wilcoxon p = {b['paired_wilcoxon_p']:.3g}"
             parts.append(built)
@@ -105,14 +105,16 @@ def evaluate_handler(args) -> int:
     return 0
 
 
-def _buildable_comparison(episodes, rand) -> dict:
-    """Campaign-v0: each campaign's best buildable / oracle, policy (and random, paired by seed):
-    means with bootstrap intervals and the paired Wilcoxon p-value ({} for other envs)."""
+def _oracle_comparison(key: str, env_id: str, episodes, rand) -> dict:
+    """Each episode's one number as a fraction of its world's oracle (Campaign-v0: the best
+    buildable performance; FurnaceControl-v0: the true performance at unloading), policy (and
+    random, paired by seed): means with bootstrap intervals and the paired Wilcoxon p-value,
+    under ``key`` ({} when an episode has no oracle, e.g. on the hardware)."""
     import math
 
     from synthgap.agents.statistics import bootstrap_mean, paired_wilcoxon
 
-    mine = [e.best_buildable for e in episodes]
+    mine = [e.score_of_oracle(env_id) for e in episodes]
     if not mine or not all(math.isfinite(v) for v in mine):
         return {}
     def interval(values: list[float]) -> dict:
@@ -120,8 +122,8 @@ def _buildable_comparison(episodes, rand) -> dict:
         return {"mean": ci.mean, "low": ci.low, "high": ci.high, "level": ci.level, "n": ci.n}
 
     out: dict = {"policy": interval(mine)}
-    theirs = [e.best_buildable for e in rand] if rand is not None else []
+    theirs = [e.score_of_oracle(env_id) for e in rand] if rand is not None else []
     if theirs and all(math.isfinite(v) for v in theirs):
         out["random"] = interval(theirs)
         out["paired_wilcoxon_p"] = paired_wilcoxon(mine, theirs) if len(mine) >= 2 else math.nan
-    return {"best_buildable": out}
+    return {key: out}

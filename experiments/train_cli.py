@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -166,6 +167,8 @@ def final_line(summary: dict) -> str:
     what = []
     if "mean_best_buildable" in final:
         what.append(f"best buildable performance {ci('mean_best_buildable', '.3f')} of each world's oracle")
+    if math.isfinite(final.get("mean_performance_of_oracle", math.nan)):
+        what.append(f"true performance at unloading {ci('mean_performance_of_oracle', '.3f')} of each world's oracle")
     what.append(f"mean reward {ci('mean_reward', '.4g')}")
     held_out = summary.get("final_eval_env_kwargs", {}).get("split") == "test"
     return (f"run {summary['run_id']}: {summary['algo']} on {summary['env_id']} ({summary['system']}), "

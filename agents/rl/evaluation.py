@@ -4,7 +4,10 @@ Per env, :func:`summarize` gives the figures that matter: mean episode reward fo
 env; for ``synthgap/Campaign-v0`` also the final best buildable performance of each
 campaign as a fraction of the oracle of its candidate targets (the recommendation is the
 recipe with the best measured performance, scored as :mod:`synthgap.agents.metrics` does
-for the benchmark); for ``synthgap/FurnaceControl-v0`` the target fraction at unloading.
+for the benchmark); for ``synthgap/FurnaceControl-v0`` the sample's true performance at
+unloading as a fraction of its world's oracle (the best single-dwell programme for the load
+in the lab's true world, :meth:`~synthgap.envs.furnace_control.FurnaceControlEnv.programme_ceiling`)
+and its target fraction.
 """
 
 from __future__ import annotations
@@ -24,6 +27,9 @@ from .envs import is_multi_agent, make_env
 
 CAMPAIGN = "synthgap/Campaign-v0"
 FURNACE = "synthgap/FurnaceControl-v0"
+#: per env, the key and the words of :meth:`Episode.score_of_oracle` in reports
+SCORE_OF_ORACLE = {CAMPAIGN: ("best_buildable", "best buildable performance"),
+                   FURNACE: ("performance_of_oracle", "true performance at unloading")}
 
 
 @dataclass
@@ -36,7 +42,9 @@ class Episode:
     trace: list[tuple[float, float, float, float]] = field(default_factory=list)
     """FurnaceControl: (time s, setpoint K, thermocouple K, true K)."""
     oracle: float = float("nan")
-    """Campaign: the oracle of the candidate targets, property unit (NaN for other envs)."""
+    """Campaign: the oracle of the candidate targets; FurnaceControl: the best single-dwell
+    programme for the load; both in the lab's true world, property unit (NaN for other envs
+    and for a lab with no simulator truth)."""
 
     @property
     def total_reward(self) -> float:
@@ -54,6 +62,21 @@ class Episode:
         after each experiment."""
         measured = [i["measured_performance"] for i in self.infos if "reward_parts" in i]
         return best_so_far(measured, self.buildable())
+
+    @property
+    def performance_of_oracle(self) -> float:
+        """FurnaceControl: the unloaded sample's true performance / the oracle (NaN without either)."""
+        truth = self.infos[-1].get("privileged", {}).get("performance", float("nan")) if self.infos else float("nan")
+        if not (np.isfinite(self.oracle) and self.oracle > 0 and np.isfinite(truth)):
+            return float("nan")
+        return float(fraction_of_oracle(truth, self.oracle))
+
+    def score_of_oracle(self, env_id: str) -> float:
+        """The episode's one number, a fraction of its world's oracle: Campaign-v0's
+        :attr:`best_buildable`, FurnaceControl-v0's :attr:`performance_of_oracle` (NaN for other envs)."""
+        if env_id == CAMPAIGN:
+            return self.best_buildable
+        return self.performance_of_oracle if env_id == FURNACE else float("nan")
 
     @property
     def best_buildable(self) -> float:
@@ -78,6 +101,25 @@ def world_oracle(env: Any) -> float:
     return campaign_oracle(truth, env.candidates, n_random).value
 
 
+def furnace_world_oracle(env: Any) -> float:
+    """The oracle of a FurnaceControl load in the world of its current lab (property unit):
+    its best single-dwell programme there; NaN for a lab with no simulator truth. Evaluation
+    only: it reads the lab's privileged truth."""
+    truth = env.lab.truth_system if env.lab is not None else None
+    if truth is None:
+        return float("nan")
+    try:
+        return env.programme_ceiling(truth).value
+    except ValueError:  # the load's budget leaves no dwell: no oracle to divide by
+        return float("nan")
+
+
+def _episode_oracle(env_id: str, env: Any) -> float:
+    if env_id == CAMPAIGN:
+        return world_oracle(env)
+    return furnace_world_oracle(env) if env_id == FURNACE else float("nan")
+
+
 def run_episodes(act: Callable[[np.ndarray], np.ndarray], env_id: str, env_kwargs: dict | None = None,
                  episodes: int = 10, seed: int = 0, options: dict | None = None) -> list[Episode]:
     """Run ``episodes`` episodes with seeds ``seed, seed+1, ...``; ``act(obs) -> action``;
@@ -95,7 +137,7 @@ def run_episodes(act: Callable[[np.ndarray], np.ndarray], env_id: str, env_kwarg
     try:
         for k in range(episodes):
             obs, _ = env.reset(seed=seed + k, options=options)
-            ep = Episode(seed=seed + k, oracle=world_oracle(base) if env_id == CAMPAIGN else float("nan"))
+            ep = Episode(seed=seed + k, oracle=_episode_oracle(env_id, base))
             done = False
             while not done:
                 action = np.asarray(act(obs), dtype=env.action_space.dtype).reshape(env.action_space.shape)
@@ -143,7 +185,9 @@ def summarize(env_id: str, episodes: list[Episode]) -> dict[str, float]:
 
     Means come with their 95 % percentile bootstrap interval (``..._low``, ``..._high``;
     :func:`synthgap.agents.statistics.bootstrap_mean`, seeded): ``mean_reward`` always,
-    ``mean_best_buildable`` (fraction of each world's oracle) on Campaign-v0.
+    ``mean_best_buildable`` (fraction of each world's oracle) on Campaign-v0,
+    ``mean_performance_of_oracle`` (the unloaded sample's true performance, fraction of its
+    world's oracle) on FurnaceControl-v0.
     """
     from synthgap.agents.statistics import bootstrap_mean
 
@@ -163,6 +207,9 @@ def summarize(env_id: str, episodes: list[Episode]) -> dict[str, float]:
     if env_id == FURNACE:
         tf = [e.infos[-1].get("target_fraction", np.nan) for e in episodes if e.infos]
         out["mean_target_fraction"] = float(np.nanmean(tf)) if tf else float("nan")
+        of_oracle = np.array([e.performance_of_oracle for e in episodes])
+        out.update(with_interval("mean_performance_of_oracle", of_oracle) if len(of_oracle)
+                   and np.all(np.isfinite(of_oracle)) else {"mean_performance_of_oracle": float("nan")})
     return out
 
 

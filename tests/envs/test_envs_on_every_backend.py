@@ -93,8 +93,10 @@ def test_furnace_control_runs_an_episode_through_the_lab_furnace(kind, request):
     assert len(rec.programme.segments) >= 4 and rec.programme.segments[-1].kind == "cool"  # ramps, holds, the cool
     last = steps[-1][1]
     assert last["status"] == "done" and last["performance"] == rec.performance  # paid what the lab measured
-    theoretical = lab.system.targets["BaTiO3"].performance.theoretical
-    assert steps[-1][0] == pytest.approx(-0.005 * 600 / 3600 + rec.performance / theoretical)
+    # paid against the best the lab believes possible in this load's half hour (FurnaceControl's docstring)
+    scale = env.unwrapped.reward_scale()
+    assert scale >= 0.01 * lab.system.targets["BaTiO3"].performance.theoretical
+    assert steps[-1][0] == pytest.approx(-0.005 * 600 / 3600 + rec.performance / scale)
     assert ("privileged" in last) == (kind != "hardware")  # truth only where there is one, under its key
     env.close()
 

@@ -44,16 +44,11 @@ def test_sac_beats_random_on_furnace(tmp_path):
                          total_timesteps=8_000, learning_starts=2_000, learning_rate=1e-3, eval_freq=0,
                          checkpoint_freq=0)
     trained, rand = _compare(config, tmp_path)
-    # the reward is the property over its theoretical value; since the sintering stage and the
-    # mixing rules a furnace reaches about a third of BaTiO3's theoretical permittivity, so the
-    # margin is a fifth of what the oracle reaches, not of the theoretical value
-    from synthgap.agents.oracle import compute_oracle
-    from synthgap.envs.chemistry import load_system
-
-    system = load_system("BaTiO3")
-    ceiling = compute_oracle(system, targets=("BaTiO3",)).value / system.targets["BaTiO3"].performance.theoretical
-    assert 0.1 < ceiling < 1.0
-    assert trained["mean_reward"] > rand["mean_reward"] + 0.2 * ceiling, (trained, rand, ceiling)
+    # the reward is the measured property over the best single-dwell programme the lab believes
+    # possible for the load (1: as good as it), so a fifth of that ceiling is the margin
+    assert trained["mean_reward"] > rand["mean_reward"] + 0.2, (trained, rand)
+    # and what evaluation reports, the true performance over each world's oracle, agrees
+    assert 0.0 < rand["mean_performance_of_oracle"] < trained["mean_performance_of_oracle"] < 1.2, (trained, rand)
 
 
 @pytest.mark.slow
