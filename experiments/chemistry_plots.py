@@ -238,13 +238,9 @@ def _state_labels(system, path) -> list[str]:
     step's product, then solid by-products and the gases released so far (``(g)``)."""
     specs = {spec.reaction.equation: spec for spec in system.reactions}
     steps = [specs[st.equation].reaction.coefficients for st in path.steps]
-    extents = [1.0 / steps[-1][path.steps[-1].product]]  # per mol of target
-    if len(steps) == 2:
-        inter = path.steps[0].product
-        extents.insert(0, -steps[1][inter] * extents[0] / steps[0][inter])
     net: dict[str, float] = {}
     out = []
-    for st, coeffs, ext in zip(path.steps, steps, extents, strict=True):
+    for st, coeffs, ext in zip(path.steps, steps, path.extents, strict=True):  # extents per mol of target
         for name, c in coeffs.items():
             net[name] = net.get(name, 0.0) + c * ext
         extra = [f"{_coefficient(n)}{k}" + ("(g)" if system.phases[k].is_gas else "")
@@ -327,7 +323,11 @@ def pathway_figure(system, target: str, T: float, paths):
         route = " -> ".join([" + ".join(path.precursors)] + [st.product for st in path.steps])
         handles.append(Line2D([], [], color=colour, lw=2, label=f"{route}: dG {energies[-1]:+.0f} kJ/mol"
                               + (f" ({', '.join(g[:-3].split()[-1] for g in gases)} released)" if gases else "")))
-    ax.set_xticks([0, 2, 4], ["precursors", "intermediate", "products"])
+    ax.set_xticks([0, 2, 4], ["precursors", "intermediates", "products"])
+    if any(p.trap for p in paths):
+        handles.append(Line2D([], [], ls="none", marker="s", color="#d22",
+                              label="red state label: a kinetic trap (it holds most of the path's driving force "
+                                    "spent, and leaving it costs a higher barrier than entering it)"))
     ax.set_xlim(-0.5, 5.7)
     ax.set_xlabel("reaction progress")
     ax.set_ylabel(f"free energy, kJ per mol {shown}\n(a peak is its state + Ea, kJ/mol)")

@@ -109,6 +109,30 @@ def test_batio3_forms_first_at_the_contact_and_ba2tio4_grows_on_it():
     assert hot["BaTiO3"] > 0.95
 
 
+def test_the_pathways_include_the_layered_route_and_it_balances():
+    """The layered route (BaTiO3 first, eaten into Ba2TiO4, turned back into BaTiO3) is drawn
+    among the paths; its steps add up to the direct route's reaction, per mol of BaTiO3, and
+    where the firing traps in Ba2TiO4 (1273 K) the path says so."""
+    from synthgap.envs.chemistry.pathway import pathways
+
+    paths = pathways(BATIO3, "BaTiO3", 1273.0)
+    (layered,) = [p for p in paths if len(p.steps) == 3]
+    assert [s.product for s in layered.steps] == ["BaTiO3", "Ba2TiO4", "BaTiO3"]
+    specs = {r.reaction.equation: r.reaction for r in BATIO3.reactions}
+    net: dict[str, float] = {}
+    for st, ext in zip(layered.steps, layered.extents, strict=True):
+        for name, c in specs[st.equation].coefficients.items():
+            net[name] = net.get(name, 0.0) + c * ext
+    assert {k: round(v, 9) for k, v in net.items() if abs(v) > 1e-12} == {"BaCO3": -1.0, "TiO2": -1.0,
+                                                                        "BaTiO3": 1.0, "CO2": 1.0}
+    (direct,) = [p for p in paths if len(p.steps) == 1 and p.precursors == ("BaCO3", "TiO2")]
+    assert layered.energies[-1] == pytest.approx(direct.energies[-1])  # same start, same end
+    assert layered.trap == "Ba2TiO4"
+    # just above the layering step's crossover in air (about 930 K) Ba2TiO4 holds too little of it to trap
+    (cool,) = [p for p in pathways(BATIO3, "BaTiO3", 1000.0) if len(p.steps) == 3]
+    assert cool.trap is None and cool.energies[2] / cool.energies[3] < 2 / 3 < layered.energies[2] / layered.energies[3]
+
+
 def test_the_programmed_firing_agrees_with_a_ten_times_finer_one():
     """Reactions act one after another within a step; fast Jander steps are cut into parts
     so that a reaction cannot take its reactant before a competitor acts."""
