@@ -1,4 +1,5 @@
-"""Solid-state rate laws: product-layer diffusion (Jander) and the layered BaTiO3 mechanism.
+"""Solid-state rate laws: product-layer diffusion (Jander), nucleation and growth
+(Avrami-Erofeev) and the layered BaTiO3 mechanism.
 
 The audit found every reaction first order (50 % to 99 % conversion in 6.6 half-lives,
 where a product layer needs about 14), BaTiO3's mechanism reversed against the classical
@@ -109,6 +110,34 @@ def test_batio3_forms_first_at_the_contact_and_ba2tio4_grows_on_it():
     assert hot["BaTiO3"] > 0.95
 
 
+CASIO3 = load_system("CaSiO3")
+
+
+def _calcite_decomposed(t_s: float, T: float = 1000.0, steps: int = 1, co2: bool = False) -> float:
+    """Fraction of pure CaCO3 decomposed after ``t_s`` s at ``T`` K (nothing else to react with)."""
+    net = network_for(CASIO3)
+    n = np.zeros((1, len(net.solids)))
+    n[0, net.solids.index("CaCO3")] = 1.0
+    atm = list(load_atmospheres()).index("CO2" if co2 else "air")
+    state = net.integrate(n, np.full((1, steps), T), np.full((1, steps), t_s / steps), np.array([atm]), np.ones(1))
+    return 1.0 - state.amounts[0, net.solids.index("CaCO3")]
+
+
+def test_calcite_decomposes_by_nucleation_and_growth():
+    """Sigmoidal, as Bouineau et al. (1998) measured: slow at first, fastest midway; its
+    isothermal t90 / t50 is Avrami-Erofeev's (ln 10 / ln 2)^(1/2) = 1.82, not first order's 3.32."""
+    assert dict((r.reaction.equation, r.law) for r in CASIO3.reactions)["CaCO3 -> CaO + CO2"] == "avrami-erofeev"
+    t50 = brentq(lambda t: _calcite_decomposed(t) - 0.5, 1.0, 1e7, xtol=1e-6, rtol=1e-10)
+    t90 = brentq(lambda t: _calcite_decomposed(t) - 0.9, 1.0, 1e8, xtol=1e-6, rtol=1e-10)
+    assert t90 / t50 == pytest.approx(math.sqrt(math.log(10) / math.log(2)), rel=1e-6)
+    first_tenth = _calcite_decomposed(t50 / 10)
+    middle = _calcite_decomposed(t50 * 1.05) - _calcite_decomposed(t50 * 0.95)
+    assert first_tenth < 0.1 * middle  # an induction period: the first tenth of the time makes little
+    assert 3600.0 < t50 < 4 * 3600.0  # about 2 h at its 1000 K onset (the file's rule, +-50 K)
+    assert _calcite_decomposed(t50, steps=300) == pytest.approx(0.5, abs=1e-9)  # exact for any step size
+    assert _calcite_decomposed(t50, co2=True) == 0.0  # in 1 atm CO2 calcite is stable at 1000 K (the tables)
+
+
 def test_the_pathways_include_the_layered_route_and_it_balances():
     """The layered route (BaTiO3 first, eaten into Ba2TiO4, turned back into BaTiO3) is drawn
     among the paths; its steps add up to the direct route's reaction, per mol of BaTiO3, and
@@ -160,8 +189,9 @@ def _write(tmp_path: Path, edit) -> Path:
 
 
 @pytest.mark.parametrize(("law", "reaction", "message"), [
-    ("parabolic", 0, "unknown rate law 'parabolic'; use one of first-order, jander"),
+    ("parabolic", 0, "unknown rate law 'parabolic'; use one of first-order, jander, avrami-erofeev"),
     ("jander", 3, "a Jander law needs two solid reactants (its product layer grows between them)"),
+    ("avrami-erofeev", 0, "an Avrami-Erofeev law needs exactly one solid reactant"),
 ])
 def test_the_loader_refuses_a_bad_rate_law(tmp_path, law, reaction, message):
     def edit(data):

@@ -20,9 +20,12 @@ between two solids instead: its conversion alpha = made / (made + F) follows Jan
 [1 - (1 - alpha)^(1/3)]^2 = int k D m dt, its rate held at the first crystallites' layer
 (FIRST_LAYER) below it (the kernel, :mod:`.rate_kernels`, says why); ``KineticState.layer``
 carries what each such reaction has made, so a firing continued in parts grows the same layer.
+A reaction with ``law: avrami-erofeev`` nucleates and grows its product inside one solid:
+-ln(1 - alpha) = (int k D m dt)^2, sigmoidal, with an induction period from alpha = 0; the
+same ``layer`` carries what it has made.
 
 Integration is exact for each reaction over a step (first order: the exponential update
-F (1 - exp(-k D m dt)); Jander: its integral law), reactions applied in sequence (a step
+F (1 - exp(-k D m dt)); Jander, Avrami-Erofeev: their integral laws), reactions applied in sequence (a step
 in which a Jander reaction is fast is cut into parts), so amounts never go negative
 and every element is conserved up to the gas exchanged with the atmosphere and the
 volatile loss, both tallied. Grain size grows as d_g^2 = d_0^2 + int K_g(T) dt.
@@ -79,8 +82,8 @@ class KineticState:
         gas_released: (B, G) mol of each gas released to the atmosphere (negative: taken up).
         volatilized: (B, P) mol of each solid lost by evaporation.
         grain_size: (B,) um, mean grain size of the product.
-        layer: (B, R) mol of reaction each Jander-law reaction has made so far (its
-            product layer; 0 for first-order reactions); None before any firing.
+        layer: (B, R) mol of reaction each Jander- or Avrami-law reaction has made so far
+            (its product layer, its grown nuclei; 0 for first-order reactions); None before any firing.
     """
 
     amounts: np.ndarray

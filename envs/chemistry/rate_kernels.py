@@ -30,7 +30,9 @@ def _reacted(x):  # pragma: no cover - compiled
     return -np.expm1(-x)
 
 
-JANDER = RATE_LAWS.index("jander")  # the law code ReactionNetwork.laws holds for it
+FIRST_ORDER = RATE_LAWS.index("first-order")  # the law codes ReactionNetwork.laws holds
+JANDER = RATE_LAWS.index("jander")
+AVRAMI = RATE_LAWS.index("avrami-erofeev")
 MAX_STEP_CONVERSION = 0.1  # the most of its reactant a Jander-law reaction converts in one (sub)step
 MAX_SUBSTEPS = 16  # the most parts a step is cut into
 #: an upper bound of d alpha / d(reduced time) on Jander's curve above the first layer
@@ -66,6 +68,19 @@ def _jander_extent(made, avail, kt, first_layer):  # pragma: no cover - compiled
     if g >= 1.0:
         return avail
     return min(max(total * (1.0 - (1.0 - np.sqrt(g)) ** 3) - made, 0.0), avail)
+
+
+@numba.njit(cache=True)
+def _avrami_extent(made, avail, kt):  # pragma: no cover - compiled
+    """mol of reaction an Avrami-Erofeev (nucleation and growth, exponent 2) step makes:
+    ``made`` mol made so far, ``avail`` mol of reaction still available, ``kt`` the step's
+    k D m dt. The conversion alpha = made / (made + avail) obeys -ln(1 - alpha) = (k t)^2:
+    its reduced time theta = sqrt(-ln(1 - alpha)) grows by ``kt``. Exact over any step (for
+    fixed amounts); from alpha = 0 the conversion starts as (k t)^2, the induction of a
+    nucleation-limited step, and never completes in finite time."""
+    total = made + avail
+    theta = np.sqrt(-np.log1p(-made / total)) + kt
+    return min(max(-total * np.expm1(-theta * theta) - made, 0.0), avail)
 
 
 @numba.njit(cache=True)
@@ -141,6 +156,9 @@ def _advance_once(n, b, T, step, offset, factor, tables, gas, lost, grain2, laye
             if laws[r] == JANDER:
                 xi = _jander_extent(layer[b, r], avail, kd, first_layer)
                 layer[b, r] += xi
+            elif laws[r] == AVRAMI:
+                xi = _avrami_extent(layer[b, r], avail, kd)
+                layer[b, r] += xi
             else:
                 xi = avail * _reacted(kd)
         elif kd < 0.0:
@@ -152,7 +170,7 @@ def _advance_once(n, b, T, step, offset, factor, tables, gas, lost, grain2, laye
             if avail <= 0.0:
                 continue
             xi = -avail * _reacted(-kd)  # products decompose first-order: no layer to cross
-            if laws[r] == JANDER:
+            if laws[r] != FIRST_ORDER:  # what a Jander or Avrami law has made shrinks with it
                 layer[b, r] = max(layer[b, r] + xi, 0.0)
         else:
             continue
@@ -187,7 +205,7 @@ def _dwell(n, b, T, step, count, offset, factor, tables, gas, lost, grain2, laye
     worlds = w_rxn.shape[0] > 0
     inv_T = 1.0 / (T_GRID_MIN + ti * T_GRID_STEP)
     share = np.empty(rate_table.shape[1])  # > 0 forward, < 0 backward, 0 none
-    kds = np.empty(rate_table.shape[1])  # each step's reduced time, for the Jander-law reactions
+    kds = np.empty(rate_table.shape[1])  # each step's reduced time, for the Jander- and Avrami-law reactions
     for r in range(rate_table.shape[1]):
         kd = rate_table[row, r] * scaled
         if worlds:
@@ -223,15 +241,17 @@ def _dwell(n, b, T, step, count, offset, factor, tables, gas, lost, grain2, laye
                 continue
             if avail <= 0.0:
                 continue
-            if laws[r] == JANDER:
-                if f > 0.0:
+            if laws[r] == FIRST_ORDER:
+                xi = avail * f
+            elif f > 0.0:
+                if laws[r] == JANDER:
                     xi = _jander_extent(layer[b, r], avail, kds[r], first_layer)
-                    layer[b, r] += xi
                 else:
-                    xi = avail * f
-                    layer[b, r] = max(layer[b, r] + xi, 0.0)
+                    xi = _avrami_extent(layer[b, r], avail, kds[r])
+                layer[b, r] += xi
             else:
                 xi = avail * f
+                layer[b, r] = max(layer[b, r] + xi, 0.0)
             for j in range(r_cnt[r]):
                 n[b, r_idx[r, j]] = max(n[b, r_idx[r, j]] - r_nu[r, j] * xi, 0.0)
             for j in range(p_cnt[r]):

@@ -80,11 +80,13 @@ class ReactionPrior:
 
 
 def rate_at_onset(law: str) -> float:
-    """k at the onset, 1/s: the prior's first-order rate (half converted in ln 2 / k), or for a
-    Jander law the rate that half-converts in that same time (Jander's reduced time at
-    alpha = 1/2 is [1 - (1/2)^(1/3)]^2 = 0.0426, not ln 2)."""
+    """k at the onset, 1/s: the prior's first-order rate (half converted in ln 2 / k), or for
+    another law the rate that half-converts in that same time: its reduced time at alpha =
+    1/2 is [1 - (1/2)^(1/3)]^2 = 0.0426 for Jander's law and (ln 2)^(1/2) = 0.833 for
+    Avrami-Erofeev's (exponent 2), not ln 2."""
     k = build_prior()["rate_at_onset"]
-    return k * (1.0 - 0.5 ** (1.0 / 3.0)) ** 2 / math.log(2.0) if law == "jander" else k
+    half = {"jander": (1.0 - 0.5 ** (1.0 / 3.0)) ** 2, "avrami-erofeev": math.sqrt(math.log(2.0))}
+    return k * half[law] / math.log(2.0) if law in half else k
 
 
 def _prefactor(ea_kj: float, onset: float, law: str) -> float:

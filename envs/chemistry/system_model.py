@@ -70,8 +70,10 @@ class ReactionSpec:
         prefactor: A, 1/s (rate constant of the reaction at full driving force and
             reference particle size).
         law: the rate law (:data:`RATE_LAWS`): ``"first-order"`` in the limiting reactant,
-            or ``"jander"``, diffusion through the product layer (then k is the rate of
-            Jander's reduced time [1 - (1 - alpha)^(1/3)]^2, 1/s).
+            ``"jander"``, diffusion through the product layer (then k is the rate of
+            Jander's reduced time [1 - (1 - alpha)^(1/3)]^2, 1/s), or ``"avrami-erofeev"``,
+            nucleation and growth in one solid (exponent 2: k is the rate of the reduced
+            time [-ln(1 - alpha)]^(1/2), 1/s).
     """
 
     reaction: BalancedReaction
@@ -81,7 +83,7 @@ class ReactionSpec:
 
 
 #: the rate laws a reaction can follow (:mod:`.kinetics` says what each means)
-RATE_LAWS = ("first-order", "jander")
+RATE_LAWS = ("first-order", "jander", "avrami-erofeev")  # the kernels' law codes are the indices
 
 
 @dataclass(frozen=True, eq=False)  # identity hash: systems are cached per file

@@ -380,6 +380,9 @@ class SystemReader:
             self.fail(f"{where}.law", f"unknown rate law {short(law)}; use one of {', '.join(RATE_LAWS)}")
         if law == "jander" and sum(c < 0 and phases[n].state != "gas" for n, c in coeffs.items()) < 2:
             self.fail(f"{where}.law", "a Jander law needs two solid reactants (its product layer grows between them)")
+        if law == "avrami-erofeev" and sum(c < 0 and phases[n].state != "gas" for n, c in coeffs.items()) != 1:
+            self.fail(f"{where}.law", "an Avrami-Erofeev law needs exactly one solid reactant (the new phase "
+                                      "nucleates and grows inside it)")
         return ReactionSpec(
             BalancedReaction(coeffs, rxn.phases),
             self.number(spec, "activation_energy", where, True) * 1e3,
