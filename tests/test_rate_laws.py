@@ -180,8 +180,8 @@ def test_a_drawn_world_keeps_the_rate_laws():
     assert "jander" in {r.law for r in BATIO3.reactions} and "first-order" in {r.law for r in BATIO3.reactions}
 
 
-def _write(tmp_path: Path, edit) -> Path:
-    data = yaml.safe_load(Path(BATIO3.source).read_text() if BATIO3.source else "")
+def _write(tmp_path: Path, edit, system=BATIO3) -> Path:
+    data = yaml.safe_load(Path(system.source).read_text() if system.source else "")
     edit(data)
     path = tmp_path / "edited.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
@@ -199,4 +199,59 @@ def test_the_loader_refuses_a_bad_rate_law(tmp_path, law, reaction, message):
 
     with pytest.raises(CatalogueError, match=rf"reactions\[{reaction}\]\.law") as err:
         load_system(_write(tmp_path, edit))
+    assert message in str(err.value)
+
+
+LIMN2O4 = load_system("LiMn2O4")
+FLUXED = "Li2CO3 + 4 MnO2 -> 2 LiMn2O4 + CO2 + 0.5 O2"
+
+
+def test_li2co3_is_a_flux_a_product_layer_below_its_melt_none_above(tmp_path):
+    """Below Li2CO3's melting point (the CRC's, read from the tables) its reaction with MnO2
+    follows Jander's law; molten, first order: t99 / t50 goes from Jander's 13.6 to
+    ln 100 / ln 2 = 6.64, and the half time is continuous at the melt."""
+    from synthgap.envs.chemistry.tables import melting_point
+
+    spec = next(r for r in LIMN2O4.reactions if r.reaction.equation == FLUXED)
+    t_melt = melting_point("Li2CO3").value
+    assert (spec.law, spec.flux, spec.flux_melting_K) == ("jander", "Li2CO3", t_melt)
+
+    def alone(data):  # the fluxed step by itself: nothing else takes its MnO2
+        data["reactions"] = [r for r in data["reactions"] if r["equation"] == FLUXED]
+
+    net = network_for(load_system(_write(tmp_path, alone, LIMN2O4)))
+
+    def converted(t_s: float, T: float) -> float:
+        n = np.zeros((1, len(net.solids)))
+        n[0, net.solids.index("Li2CO3")], n[0, net.solids.index("MnO2")] = 0.5, 2.0
+        state = net.integrate(n, np.full((1, 1), T), np.full((1, 1), t_s), np.array([AIR]), np.ones(1))
+        return 1.0 - state.amounts[0, net.solids.index("Li2CO3")] / 0.5
+
+    def t_at(alpha: float, T: float) -> float:
+        return brentq(lambda t: converted(t, T) - alpha, 1.0, 1e10, xtol=1e-6, rtol=1e-12)
+
+    below, above = t_melt - 0.01, t_melt + 0.01  # one cell of the rate tables' 1 K grid
+    assert t_at(0.99, below) / t_at(0.5, below) == pytest.approx(_jander_time(0.99) / _jander_time(0.5), rel=1e-6)
+    assert t_at(0.99, above) / t_at(0.5, above) == pytest.approx(math.log(100) / math.log(2), rel=1e-6)
+    assert t_at(0.5, above) == pytest.approx(t_at(0.5, below), rel=1e-9)
+
+
+def test_a_drawn_world_keeps_its_fluxes():
+    world = draw_world(LIMN2O4, 3, 1.0)
+    assert [(r.flux, r.flux_melting_K) for r in world.system.reactions] == \
+        [(r.flux, r.flux_melting_K) for r in LIMN2O4.reactions]
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    ({"law": "first-order"}, "a flux changes a Jander law"),
+    ({"flux": "Mn2O3"}, "'Mn2O3' is not a solid reactant of"),
+    ({"flux": "MnO2"}, "no melting point for 'MnO2'"),
+])
+def test_the_loader_refuses_a_bad_flux(tmp_path, edit, message):
+    def apply(data):
+        i = next(i for i, r in enumerate(data["reactions"]) if r["equation"] == FLUXED)
+        data["reactions"][i].update(edit)
+
+    with pytest.raises(CatalogueError, match=r"reactions\[\d+\]\.flux") as err:
+        load_system(_write(tmp_path, apply, LIMN2O4))
     assert message in str(err.value)

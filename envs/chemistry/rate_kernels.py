@@ -91,8 +91,8 @@ def _substeps(n, b, T, step, offset, factor, tables, layer):  # pragma: no cover
 
     Reactions are applied one after another within a step; a reaction that completes in
     one step would take its reactant before a competitor for it can act."""
-    (rate_table, r_idx, r_nu, r_cnt, p_idx, p_nu, p_cnt, gas_coef, laws, first_layer, vol_idx, vol_table, grain_table,
-     w_rxn, w_vol, w_grain) = tables
+    (rate_table, r_idx, r_nu, r_cnt, p_idx, p_nu, p_cnt, gas_coef, laws, first_layer, molten, melt, vol_idx,
+     vol_table, grain_table, w_rxn, w_vol, w_grain) = tables
     ti = min(max(int(np.rint((T - T_GRID_MIN) / T_GRID_STEP)), 0), grain_table.shape[0] - 1)
     row = ti + offset
     scaled = step * factor
@@ -100,8 +100,8 @@ def _substeps(n, b, T, step, offset, factor, tables, layer):  # pragma: no cover
     inv_T = 1.0 / (T_GRID_MIN + ti * T_GRID_STEP)
     parts = 1.0
     for r in range(rate_table.shape[1]):
-        if laws[r] != JANDER or r_cnt[r] == 0:
-            continue
+        if laws[r] != JANDER or r_cnt[r] == 0 or T >= melt[r]:
+            continue  # a first-order step (or a molten flux's) needs no parts
         kd = rate_table[row, r] * scaled
         if kd <= 0.0:
             continue
@@ -133,8 +133,8 @@ def _advance_once(n, b, T, step, offset, factor, tables, gas, lost, grain2, laye
 
     ``tables`` is :meth:`ReactionNetwork._tables` (one tuple, so the call can be inlined).
     """
-    (rate_table, r_idx, r_nu, r_cnt, p_idx, p_nu, p_cnt, gas_coef, laws, first_layer, vol_idx, vol_table, grain_table,
-     w_rxn, w_vol, w_grain) = tables
+    (rate_table, r_idx, r_nu, r_cnt, p_idx, p_nu, p_cnt, gas_coef, laws, first_layer, molten, melt, vol_idx,
+     vol_table, grain_table, w_rxn, w_vol, w_grain) = tables
     ti = int(np.rint((T - T_GRID_MIN) / T_GRID_STEP))
     ti = min(max(ti, 0), grain_table.shape[0] - 1)
     row = ti + offset
@@ -154,7 +154,10 @@ def _advance_once(n, b, T, step, offset, factor, tables, gas, lost, grain2, laye
             if avail <= 0.0:
                 continue  # a reactant is used up: nothing to do (the updates would add 0)
             if laws[r] == JANDER:
-                xi = _jander_extent(layer[b, r], avail, kd, first_layer)
+                if T >= melt[r]:  # through the molten flux: first order, no layer to cross
+                    xi = avail * _reacted(kd * molten)
+                else:
+                    xi = _jander_extent(layer[b, r], avail, kd, first_layer)
                 layer[b, r] += xi
             elif laws[r] == AVRAMI:
                 xi = _avrami_extent(layer[b, r], avail, kd)
@@ -196,8 +199,8 @@ def _dwell(n, b, T, step, count, offset, factor, tables, gas, lost, grain2, laye
     once. The reaction update is spelled out here and in :func:`_advance` on purpose: as a
     shared inline helper per reaction it made the serial build 10x slower, and as a shared
     step over arrays of shares 20 % slower on threads (numba 0.68, measured)."""
-    (rate_table, r_idx, r_nu, r_cnt, p_idx, p_nu, p_cnt, gas_coef, laws, first_layer, vol_idx, vol_table, grain_table,
-     w_rxn, w_vol, w_grain) = tables
+    (rate_table, r_idx, r_nu, r_cnt, p_idx, p_nu, p_cnt, gas_coef, laws, first_layer, molten, melt, vol_idx,
+     vol_table, grain_table, w_rxn, w_vol, w_grain) = tables
     ti = int(np.rint((T - T_GRID_MIN) / T_GRID_STEP))
     ti = min(max(ti, 0), grain_table.shape[0] - 1)
     row = ti + offset
@@ -211,6 +214,8 @@ def _dwell(n, b, T, step, count, offset, factor, tables, gas, lost, grain2, laye
         if worlds:
             kd *= np.exp(w_rxn[b, r, 0] - w_rxn[b, r, 1] * inv_T)
         kds[r] = kd
+        if kd > 0.0 and laws[r] == JANDER and T >= melt[r]:
+            kd *= molten  # through the molten flux: first order (the loop below)
         share[r] = _reacted(kd) if kd > 0.0 else (-_reacted(-kd) if kd < 0.0 else 0.0)
     evaporated = np.empty(vol_idx.shape[0])
     for v in range(vol_idx.shape[0]):
@@ -243,6 +248,9 @@ def _dwell(n, b, T, step, count, offset, factor, tables, gas, lost, grain2, laye
                 continue
             if laws[r] == FIRST_ORDER:
                 xi = avail * f
+            elif f > 0.0 and laws[r] == JANDER and T >= melt[r]:
+                xi = avail * f
+                layer[b, r] += xi
             elif f > 0.0:
                 if laws[r] == JANDER:
                     xi = _jander_extent(layer[b, r], avail, kds[r], first_layer)

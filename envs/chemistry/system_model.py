@@ -9,6 +9,7 @@ Reading and checking a file is :mod:`.system_reader`'s job; finding one, :mod:`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache, wraps
@@ -74,12 +75,21 @@ class ReactionSpec:
             Jander's reduced time [1 - (1 - alpha)^(1/3)]^2, 1/s), or ``"avrami-erofeev"``,
             nucleation and growth in one solid (exponent 2: k is the rate of the reduced
             time [-ln(1 - alpha)]^(1/2), 1/s).
+        flux: for a Jander law, the solid reactant whose melt carries the reaction above
+            its melting point (Li2CO3), or None. Molten, it wets the other grains and no
+            product layer limits the rate: the reaction runs first order there, at the rate
+            that half-converts in the Jander law's time (an assumption: the melt removes the
+            diffusion tail, not more).
+        flux_melting_K: that reactant's melting point, K (CRC Handbook, :func:`.tables.melting_point`);
+            inf without a flux.
     """
 
     reaction: BalancedReaction
     activation_energy: float
     prefactor: float
     law: str = "first-order"
+    flux: str | None = None
+    flux_melting_K: float = math.inf
 
 
 #: the rate laws a reaction can follow (:mod:`.kinetics` says what each means)
@@ -126,7 +136,7 @@ class ChemicalSystem:
         """
         if len(reactions) != len(self.reactions) or any(
                 (a.reaction is not b.reaction and a.reaction.coefficients != b.reaction.coefficients)
-                or a.law != b.law for a, b in zip(reactions, self.reactions, strict=False)):
+                or a.law != b.law or a.flux != b.flux for a, b in zip(reactions, self.reactions, strict=False)):
             raise ValueError(f"{self.name}: with_rates takes the system's own reactions and rate "
                              "laws (other rates only)")
         if tuple(volatiles) != tuple(self.volatiles):

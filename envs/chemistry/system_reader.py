@@ -383,11 +383,24 @@ class SystemReader:
         if law == "avrami-erofeev" and sum(c < 0 and phases[n].state != "gas" for n, c in coeffs.items()) != 1:
             self.fail(f"{where}.law", "an Avrami-Erofeev law needs exactly one solid reactant (the new phase "
                                       "nucleates and grows inside it)")
+        flux, melting = spec.get("flux"), math.inf
+        if flux is not None:
+            solids = [n for n, c in coeffs.items() if c < 0 and phases[n].state != "gas"]
+            if law != "jander":
+                self.fail(f"{where}.flux", "a flux changes a Jander law (its melt removes the product layer); "
+                                           "give law: jander")
+            if flux not in solids:
+                self.fail(f"{where}.flux", f"{short(flux)} is not a solid reactant of {short(eq)} "
+                                           f"(its solid reactants: {', '.join(solids)})")
+            try:
+                melting = tables.melting_point(phases[flux].formula).value
+            except MissingDataError as exc:
+                self.fail(f"{where}.flux", f"{exc}: a flux needs its melting point")
         return ReactionSpec(
             BalancedReaction(coeffs, rxn.phases),
             self.number(spec, "activation_energy", where, True) * 1e3,
             self.number(spec, "prefactor", where, True),
-            law,
+            law, flux, melting,
         )
 
     def read_target(self, name: str, spec: Any, phases: dict[str, Phase], precursors) -> Target:
