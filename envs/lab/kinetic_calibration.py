@@ -50,6 +50,7 @@ FD_STEP = 1e-2  # finite-difference step in the prior's standard-normal coordina
 Z95 = 1.959963984540054  # two-sided 95 % normal quantile
 N_STARTS = 4  # optimiser starts: the nominal point and three prior draws
 CHAINS, CHAIN_STEPS = 64, 300  # Metropolis chains behind the intervals, and their length
+ADAPT_EVERY, TARGET_ACCEPTANCE = 10, 0.234  # burn-in: the proposal's scale is tuned every 10 steps toward 0.234
 STARTS_SEED = 20261202
 
 
@@ -250,17 +251,21 @@ def _posterior_intervals(v: np.ndarray, laplace: np.ndarray, sd: float, measured
     """95 % intervals of every parameter from a Markov chain sample of the posterior.
 
     The Laplace approximation is too sure where routes compete (two reactions that make the
-    same product trade places along a curved ridge). :data:`CHAINS` random-walk Metropolis
-    chains (proposal: the Laplace covariance scaled by 2.38 / sqrt(d), Roberts, Gelman &
-    Gilks 1997), started from Laplace draws, step together: every chain's proposal fired in
-    one batched call; the first third of each chain is burn-in. Returns (low, high,
-    acceptance rate, the most probable point: ``v`` or a chain's state with a higher
-    posterior, which the optimiser missed where the rate laws make the fit uneven).
+    same product trade places along a curved ridge), and a proposal shaped by it alone left
+    chains stuck (2-3 % acceptance in some worlds). :data:`CHAINS` random-walk Metropolis
+    chains, started from Laplace draws, step together (every chain's proposal fired in one
+    batched call). The first third of each chain is burn-in, where the proposal adapts
+    (Haario, Saksman & Tamminen 2001; Roberts, Gelman & Gilks 1997): its scale moves toward
+    a 0.234 acceptance every :data:`ADAPT_EVERY` steps, and halfway through, its shape
+    becomes the chains' own covariance. After burn-in it is fixed, so the kept sample is a
+    valid Metropolis chain. Returns (low, high, acceptance rate after burn-in, the most
+    probable point: ``v`` or a chain's state with a higher posterior, which the optimiser
+    missed where the rate laws make the fit uneven).
     """
     rng = np.random.default_rng(STARTS_SEED + 1)
     n_par = len(v)
     chol = np.linalg.cholesky(laplace)
-    step = 2.38 / math.sqrt(n_par)
+    scale = 2.38 / math.sqrt(n_par)
 
     def log_post(x: np.ndarray) -> np.ndarray:
         return -0.5 * np.sum((predict(x) - measured) ** 2, axis=(1, 2)) / sd**2 - 0.5 * np.sum(x**2, axis=1)
@@ -269,9 +274,9 @@ def _posterior_intervals(v: np.ndarray, laplace: np.ndarray, sd: float, measured
     x = v + rng.standard_normal((chains, n_par)) @ chol.T
     lp = log_post(x)
     best, best_lp = v.copy(), float(log_post(v[None])[0])
-    kept, accepted = [], 0
+    kept, accepted, window, seen = [], 0, 0, []
     for t in range(steps):
-        prop = x + step * (rng.standard_normal((chains, n_par)) @ chol.T)
+        prop = x + scale * (rng.standard_normal((chains, n_par)) @ chol.T)
         lpp = log_post(prop)
         ok = np.log(rng.random(chains)) < lpp - lp
         x[ok], lp[ok] = prop[ok], lpp[ok]
@@ -280,18 +285,33 @@ def _posterior_intervals(v: np.ndarray, laplace: np.ndarray, sd: float, measured
         if t >= burn_in:
             kept.append(x.copy())
             accepted += int(ok.sum())
+            continue
+        window += int(ok.sum())
+        seen.append(x.copy())
+        if (t + 1) % ADAPT_EVERY == 0:  # toward the target acceptance
+            scale *= math.exp(window / (chains * ADAPT_EVERY) - TARGET_ACCEPTANCE)
+            window = 0
+        if t + 1 == burn_in // 2:  # the chains' own covariance as the proposal's shape
+            emp = np.cov(np.concatenate(seen[len(seen) // 2:]), rowvar=False)
+            chol = np.linalg.cholesky(emp + 1e-9 * np.eye(n_par))
+            scale = 2.38 / math.sqrt(n_par)
     low, high = np.quantile(np.concatenate(kept), [0.025, 0.975], axis=0)
     return low, high, accepted / (chains * (steps - burn_in)), best
 
 
 def _padded_trace(traces: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
-    """(time s at the end of each step, K) per record -> (n, S) temperature and step durations,
-    shorter ones padded with steps of zero duration."""
+    """(time s at the end of each step, K at the end of each step) per record -> (n, S)
+    temperature of each step and step durations, shorter ones padded with steps of zero
+    duration. A step's temperature is the mean of its two ends (the first step's start is
+    its end): a log holds end-of-step readings, and a slow cool falls 50 K in one step, so
+    reading the end as the step's temperature biases every rate there (the twin fires its
+    chemistry on the same step means)."""
     width = max(len(t) for t, _ in traces)
     temp, dt = np.zeros((len(traces), width)), np.zeros((len(traces), width))
     for i, (t, k) in enumerate(traces):
         t, k = np.asarray(t, dtype=float), np.asarray(k, dtype=float)
-        temp[i, :len(k)], temp[i, len(k):] = k, k[-1]
+        mean = 0.5 * (np.concatenate([k[:1], k[:-1]]) + k)
+        temp[i, :len(k)], temp[i, len(k):] = mean, k[-1]
         dt[i, :len(t)] = np.diff(t, prepend=0.0)
     return temp, dt
 

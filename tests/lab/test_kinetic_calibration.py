@@ -55,9 +55,11 @@ def test_the_calibrated_model_predicts_unseen_firings_of_the_world_better_than_t
 
 
 def test_the_hidden_worlds_rates_fall_in_the_stated_intervals(calibrated):
-    """The 95 % intervals cover the truth for most parameters (measured: 85 % over 8 worlds of
-    BaTiO3, with systematic misses on the Ba2TiO4-forming reaction's Ea-A ridge: said in the
-    README). Nothing learned means the prior's interval, which covers by construction."""
+    """The 95 % intervals cover the truth for most parameters, not 95 % of them (measured: 79-80 %
+    over 8 worlds of BaTiO3, seeds 100-107, most misses on BaCO3 + TiO2; the README says why:
+    the twin integrates slow ramps and cools more finely than a programme's fixed steps, and
+    that difference is larger than the XRD's sd). Nothing learned means the prior's interval,
+    which covers by construction."""
     inside = total = 0
     for world, post, _ in calibrated:
         for p, true in zip(post.parameters, _truth(world), strict=True):
@@ -133,3 +135,36 @@ def test_calibrate_kinetics_from_a_lab_run_folder(tmp_path, capsys):
     (tmp_path / "other.csv").write_text("a,b\n1,2\n")
     assert main(["calibrate", str(tmp_path / "other.csv"), "--kinetics", "BaTiO3"]) == 2
     assert "not a samples table of lab records" in capsys.readouterr().err
+
+
+def test_the_chains_move_where_a_laplace_shaped_proposal_stuck():
+    """World 105: with the proposal shaped by the Laplace covariance alone 2 % of the steps
+    were accepted (a chain that barely moves gives intervals too narrow); adapted during
+    burn-in, the kept chains accept near the 0.234 they are tuned to."""
+    post = fit_kinetics(NOMINAL, _records(draw_world(NOMINAL, 105, 1.0), 105, 60), **FAST)
+    assert 0.1 < post.acceptance < 0.45, post.acceptance
+
+
+def test_a_logged_trace_is_fired_as_the_twin_fires_it():
+    """The calibration's reading of a log (end-of-step readings -> step means) is the twin's
+    own: its true trace and amounts reproduce the twin's phases exactly. Reading each end as
+    the step's temperature missed them by up to 0.06 in weight fraction (a slow cool falls
+    50 K in a step), six times the XRD's sd, and the intervals covered 70 % of the truth
+    even given the true temperatures and amounts (89 % now)."""
+    from synthgap.envs.chemistry.firing import TemperatureTrace, network_for
+    from synthgap.envs.chemistry.recipe import ROOM_TEMPERATURE
+    from synthgap.envs.lab.kinetic_calibration import _padded_trace
+
+    world = draw_world(NOMINAL, 105, 1.0)
+    lab = SimLab(NOMINAL, n_furnaces=2, seed=105, world=world)
+    for recipe in random_lab_recipes(NOMINAL, 30, np.random.default_rng(105), lab.max_temperature_K):
+        lab.submit(recipe)
+    records = [r for r in lab.run() if r.xrd_phase_fractions]
+    truths = [lab.truth[r.sample_id] for r in records]  # PRIVILEGED, to check the conversion
+    solids = network_for(NOMINAL).solids
+    temp, dt = _padded_trace([(t.trace_time_s, t.trace_K) for t in truths])
+    temp[:, 0] = 0.5 * (ROOM_TEMPERATURE + temp[:, 0])  # the twin's first step starts in a room-temperature furnace
+    initial = np.array([[t.initial_mol.get(p, 0.0) for p in solids] for t in truths])
+    fired = fire(world.system, [r.recipe for r in records], trace=TemperatureTrace(temp, dt), initial=initial)
+    twin = np.array([[t.phase_fractions.get(p, 0.0) for p in fired.phases] for t in truths])
+    np.testing.assert_allclose(fired.phase_fractions, twin, atol=1e-9)
