@@ -114,14 +114,18 @@ def cmd_lab_run(args: argparse.Namespace) -> int:
 def cmd_calibrate_kinetics(args: argparse.Namespace) -> int:
     """``calibrate DIR --kinetics SYSTEM``: the reaction rates' posterior from ``DIR/samples.csv``."""
     from synthgap.envs.chemistry import load_system
-    from synthgap.envs.lab.kinetic_calibration import fit_kinetics, records_from_table, write_belief
+    from synthgap.envs.lab.kinetic_calibration import fit_kinetics, records_from_table, traces_from_table, write_belief
 
     table = args.records / "samples.csv" if args.records.is_dir() else args.records
     if not table.is_file():
         raise ValueError(f"{args.records}: no samples.csv (give the folder 'synthgap lab run --out DIR' writes)")
     if args.out is not None and (not str(args.out).strip() or not Path(args.out).resolve().parent.is_dir()):
         raise ValueError(f"--out {args.out!r}: give a file in an existing folder")
-    post = fit_kinetics(load_system(args.kinetics), records_from_table(table))
+    records = records_from_table(table)
+    # the logged thermocouple traces when the folder has them (a better record of what each
+    # sample saw than its programme: the furnace's lag and overshoot are in them)
+    traces = traces_from_table(table.parent / "traces.csv", records)
+    post = fit_kinetics(load_system(args.kinetics), records, traces=traces)
     belief = write_belief(post, args.kinetics, args.out) if args.out is not None else None
     if args.json:
         print(json.dumps({**post.to_dict(), "belief_file": str(belief) if belief else None}))

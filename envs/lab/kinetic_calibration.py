@@ -17,9 +17,11 @@ fired in one batched call per step: the 95 % intervals are the sample's quantile
 the records cannot tell apart stays at the prior, with the prior's width.
 
 Assumed, and said in :attr:`KineticPosterior.assumptions`: each record fired its recipe's
-programmed profile shifted by its furnace's offset (fitted beside the rates; drift left in
-the residual) from the exact recipe amounts (impurities and moisture left in the
-residual); grain growth and evaporation keep their nominal rates.
+programmed profile (or, given them, its firing's logged thermocouple trace) shifted by its
+furnace's offset (fitted beside the rates; drift left in the residual) from the exact
+recipe amounts (impurities and moisture left in the residual); grain growth and
+evaporation keep their nominal rates. ``synthgap calibrate DIR --kinetics`` uses the logged
+traces when ``DIR`` has them (``traces.csv``).
 
 Units: Ea J/mol, A 1/s, weight fractions 0-1.
 """
@@ -43,8 +45,8 @@ from .measurement import XRD_SD
 from .params import FURNACE_OFFSET_SD_K
 from .world import WorldPrior, world_prior
 
-__all__ = ["KineticParameter", "KineticPosterior", "fit_kinetics", "records_from_table", "write_belief",
-           "CalibrationError"]
+__all__ = ["KineticParameter", "KineticPosterior", "fit_kinetics", "records_from_table", "traces_from_table",
+           "write_belief", "CalibrationError"]
 
 FD_STEP = 1e-2  # finite-difference step in the prior's standard-normal coordinates
 Z95 = 1.959963984540054  # two-sided 95 % normal quantile
@@ -219,8 +221,30 @@ def records_from_table(path) -> list:
             continue
         recipe = Recipe(row["target"], tuple(str(row["precursors"]).split("+")), atmosphere=row["atmosphere"],
                         **{k: float(row[f"cmd.{k}"]) for k in CONTINUOUS_FIELDS})
-        out.append(SimpleNamespace(recipe=recipe, xrd_phase_fractions=fractions, furnace=int(row["furnace"])))
+        out.append(SimpleNamespace(recipe=recipe, xrd_phase_fractions=fractions, furnace=int(row["furnace"]),
+                                   firing_id=str(row["firing_id"]) if "firing_id" in df.columns else ""))
     return out
+
+
+def traces_from_table(path, records: Sequence) -> list[tuple[np.ndarray, np.ndarray]] | None:
+    """Each record's logged thermocouple trace, (time s, K at the end of each step), from a
+    ``traces.csv`` (long format: firing_id, step, time_s, thermocouple_K; what ``synthgap lab
+    run --out DIR`` writes beside ``samples.csv``); None if the table is absent or lacks a
+    record's firing (the fit then uses the programmes)."""
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        return None
+    df = pd.read_csv(path)
+    if not {"firing_id", "step", "time_s", "thermocouple_K"} <= set(df.columns):
+        raise CalibrationError(f"{path}: not a traces table (needs firing_id, step, time_s, thermocouple_K)")
+    logs = {str(f): (g["time_s"].to_numpy(float), g["thermocouple_K"].to_numpy(float))
+            for f, g in df.sort_values(["firing_id", "step"]).groupby("firing_id")}
+    usable = [r for r in records if getattr(r, "xrd_phase_fractions", None) and r.recipe is not None]
+    if not usable or any(getattr(r, "firing_id", "") not in logs for r in usable):
+        return None
+    return [logs[r.firing_id] for r in usable]
 
 
 def _worlds(system: ChemicalSystem, zs: np.ndarray, prior: WorldPrior, batch: int) -> WorldKinetics:
@@ -407,9 +431,13 @@ def fit_kinetics(system: ChemicalSystem, records: Sequence, prior: WorldPrior | 
     laplace = np.linalg.inv(j.T @ j + np.eye(n_par))
     low, high, acceptance, v = _posterior_intervals(v, laplace, sd, measured, predict, chains, steps)
     offsets = {f: float(offset_sd_K * v[n_rates + i]) for f, i in f_index.items()}
+    fired_on = (("each record fired its firing's logged thermocouple trace (the means of its end-of-step "
+                 "readings), shifted by its furnace's fitted offset (drift within a step left in the residual)")
+                if traces is not None else
+                ("each record fired its recipe's programmed profile, shifted by its furnace's fitted offset "
+                 "(the furnace's lag and drift left in the residual)"))
     return KineticPosterior(system, v[:n_rates], laplace[:n_rates, :n_rates], sd, n, prior, (
-        "each record fired its recipe's programmed profile, shifted by its furnace's fitted offset "
-        "(drift left in the residual)",
+        fired_on,
         "starting amounts: the recipe's exact amounts (impurities and moisture left in the residual)",
         "grain growth and evaporation at their nominal rates",
         f"prior: world_prior.yaml at spread 1 (Ea relative sd {prior.ea_rel_sd:g}, ln A sd {prior.ln_a_sd:g}); "

@@ -127,6 +127,14 @@ def test_calibrate_kinetics_from_a_lab_run_folder(tmp_path, capsys):
     assert "goes with --kinetics" in capsys.readouterr().err
     assert out["system"] == "BaTiO3" and out["records"] >= 25 and len(out["parameters"]) == 14
     assert all(p["low_95"] <= p["estimate"] <= p["high_95"] for p in out["parameters"])
+    assert "logged thermocouple trace" in out["assumptions"][0]  # the folder's traces.csv, not the programmes
+    (tmp_path / "run" / "traces.csv").rename(tmp_path / "traces.csv")
+    assert main(["calibrate", str(tmp_path / "run"), "--kinetics", "BaTiO3", "--json"]) == 0
+    assert "programmed profile" in json.loads(capsys.readouterr().out)["assumptions"][0]
+    (tmp_path / "run" / "traces.csv").write_text("firing_id,step\nF1,0\n")
+    assert main(["calibrate", str(tmp_path / "run"), "--kinetics", "BaTiO3"]) == 2
+    assert "not a traces table" in capsys.readouterr().err
+    (tmp_path / "traces.csv").replace(tmp_path / "run" / "traces.csv")
     assert main(["calibrate", str(tmp_path / "run"), "--kinetics", "CaSiO3"]) == 2
     assert "records of another system" in capsys.readouterr().err
     (tmp_path / "empty").mkdir()
