@@ -7,13 +7,15 @@ the world prior (``world_prior.yaml``), at spread 1,
 
     Ea = Ea_nominal * (1 + ea_rel_sd * z_Ea),    ln A = ln A_nominal + ln_a_sd * z_A,
 
-to the measured weight fractions: the maximum a posteriori point of a Gaussian likelihood
-(XRD residuals, sd estimated from the fit and never below the XRD's own sd) times the
-prior N(0, 1), found by Levenberg-Marquardt (``scipy.optimize.least_squares``, four
-starts) with a Jacobian from one batched firing per step (every parameter's finite
-difference fired together). The Laplace approximation there (Gauss-Newton inverse
-Hessian) shapes the proposal of Metropolis chains that sample the posterior, all chains
-fired in one batched call per step: the 95 % intervals are the sample's quantiles. What
+to the measured weight fractions: the maximum a posteriori point of the XRD's likelihood
+(:mod:`.xrd_likelihood`: Gaussian on the detected phases, renormalised as the scan is; a
+phase reported absent is censored at the detection limit; sd estimated from the fit and
+never below the XRD's own) times the prior N(0, 1), found by Levenberg-Marquardt
+(``scipy.optimize.least_squares``, four starts) with a Jacobian from one batched firing
+per step (every parameter's finite difference fired together). The Laplace approximation
+there (Gauss-Newton inverse Hessian) starts Metropolis chains that sample the posterior
+(:mod:`.posterior_chains`), all chains fired in one batched call per step: the 95 %
+intervals are the sample's quantiles. What
 the records cannot tell apart stays at the prior, with the prior's width.
 
 Assumed, and said in :attr:`KineticPosterior.assumptions`: each record fired its recipe's
@@ -43,7 +45,9 @@ from synthgap.envs.chemistry.world_rates import WorldKinetics
 
 from .measurement import XRD_SD
 from .params import FURNACE_OFFSET_SD_K
+from .posterior_chains import CHAIN_STEPS, CHAINS, posterior_intervals
 from .world import WorldPrior, world_prior
+from .xrd_likelihood import detected_misfit, xrd_residuals
 
 __all__ = ["KineticParameter", "KineticPosterior", "fit_kinetics", "records_from_table", "traces_from_table",
            "write_belief", "CalibrationError"]
@@ -51,8 +55,6 @@ __all__ = ["KineticParameter", "KineticPosterior", "fit_kinetics", "records_from
 FD_STEP = 1e-2  # finite-difference step in the prior's standard-normal coordinates
 Z95 = 1.959963984540054  # two-sided 95 % normal quantile
 N_STARTS = 4  # optimiser starts: the nominal point and three prior draws
-CHAINS, CHAIN_STEPS = 64, 300  # Metropolis chains behind the intervals, and their length
-ADAPT_EVERY, TARGET_ACCEPTANCE = 10, 0.234  # burn-in: the proposal's scale is tuned every 10 steps toward 0.234
 STARTS_SEED = 20261202
 
 
@@ -269,60 +271,6 @@ def _usable(system: ChemicalSystem, records: Sequence) -> tuple[list[Recipe], np
     return [r.recipe for r in rows], measured, phases, [int(r.furnace) for r in rows]
 
 
-def _posterior_intervals(v: np.ndarray, laplace: np.ndarray, sd: float, measured: np.ndarray, predict,
-                         chains: int = CHAINS, steps: int = CHAIN_STEPS
-                         ) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
-    """95 % intervals of every parameter from a Markov chain sample of the posterior.
-
-    The Laplace approximation is too sure where routes compete (two reactions that make the
-    same product trade places along a curved ridge), and a proposal shaped by it alone left
-    chains stuck (2-3 % acceptance in some worlds). :data:`CHAINS` random-walk Metropolis
-    chains, started from Laplace draws, step together (every chain's proposal fired in one
-    batched call). The first third of each chain is burn-in, where the proposal adapts
-    (Haario, Saksman & Tamminen 2001; Roberts, Gelman & Gilks 1997): its scale moves toward
-    a 0.234 acceptance every :data:`ADAPT_EVERY` steps, and halfway through, its shape
-    becomes the chains' own covariance. After burn-in it is fixed, so the kept sample is a
-    valid Metropolis chain. Returns (low, high, acceptance rate after burn-in, the most
-    probable point: ``v`` or a chain's state with a higher posterior, which the optimiser
-    missed where the rate laws make the fit uneven).
-    """
-    rng = np.random.default_rng(STARTS_SEED + 1)
-    n_par = len(v)
-    chol = np.linalg.cholesky(laplace)
-    scale = 2.38 / math.sqrt(n_par)
-
-    def log_post(x: np.ndarray) -> np.ndarray:
-        return -0.5 * np.sum((predict(x) - measured) ** 2, axis=(1, 2)) / sd**2 - 0.5 * np.sum(x**2, axis=1)
-
-    burn_in = steps // 3
-    x = v + rng.standard_normal((chains, n_par)) @ chol.T
-    lp = log_post(x)
-    best, best_lp = v.copy(), float(log_post(v[None])[0])
-    kept, accepted, window, seen = [], 0, 0, []
-    for t in range(steps):
-        prop = x + scale * (rng.standard_normal((chains, n_par)) @ chol.T)
-        lpp = log_post(prop)
-        ok = np.log(rng.random(chains)) < lpp - lp
-        x[ok], lp[ok] = prop[ok], lpp[ok]
-        if lp.max() > best_lp:
-            best, best_lp = x[int(lp.argmax())].copy(), float(lp.max())
-        if t >= burn_in:
-            kept.append(x.copy())
-            accepted += int(ok.sum())
-            continue
-        window += int(ok.sum())
-        seen.append(x.copy())
-        if (t + 1) % ADAPT_EVERY == 0:  # toward the target acceptance
-            scale *= math.exp(window / (chains * ADAPT_EVERY) - TARGET_ACCEPTANCE)
-            window = 0
-        if t + 1 == burn_in // 2:  # the chains' own covariance as the proposal's shape
-            emp = np.cov(np.concatenate(seen[len(seen) // 2:]), rowvar=False)
-            chol = np.linalg.cholesky(emp + 1e-9 * np.eye(n_par))
-            scale = 2.38 / math.sqrt(n_par)
-    low, high = np.quantile(np.concatenate(kept), [0.025, 0.975], axis=0)
-    return low, high, accepted / (chains * (steps - burn_in)), best
-
-
 def _padded_trace(traces: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
     """(time s at the end of each step, K at the end of each step) per record -> (n, S)
     temperature of each step and step durations, shorter ones padded with steps of zero
@@ -400,36 +348,41 @@ def fit_kinetics(system: ChemicalSystem, records: Sequence, prior: WorldPrior | 
         order = [fired.phases.index(p) for p in phases]
         return fired.phase_fractions[:, order].reshape(k, n, len(phases))
 
-    def jacobian_data(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        pred = predict(np.vstack([v, v + FD_STEP * np.eye(n_par)]))
-        jac = (pred[1:] - pred[0]) / FD_STEP  # (n_par, n, P)
-        return (pred[0] - measured).ravel(), jac.reshape(n_par, -1).T
+    def jacobian_data(v: np.ndarray, s: float) -> tuple[np.ndarray, np.ndarray]:
+        res = xrd_residuals(predict(np.vstack([v, v + FD_STEP * np.eye(n_par)])), measured, s)
+        jac = (res[1:] - res[0]) / FD_STEP  # (n_par, n, P)
+        return res[0].ravel(), jac.reshape(n_par, -1).T
 
-    cache: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
+    cache: dict[tuple[bytes, float], tuple[np.ndarray, np.ndarray]] = {}
 
-    def data(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        key = v.tobytes()
+    def data(v: np.ndarray, s: float) -> tuple[np.ndarray, np.ndarray]:
+        """Residuals (in sd ``s``, :func:`.xrd_likelihood.xrd_residuals`) at ``v`` and their Jacobian."""
+        key = (v.tobytes(), s)
         if key not in cache:
             cache.clear()
-            cache[key] = jacobian_data(v)
+            cache[key] = jacobian_data(v, s)
         return cache[key]
 
     def fit(start: np.ndarray, s: float):
-        return least_squares(lambda x: np.concatenate([data(x)[0] / s, x]), start,
-                             jac=lambda x: np.vstack([data(x)[1] / s, np.eye(n_par)]), method="lm")
+        return least_squares(lambda x: np.concatenate([data(x, s)[0], x]), start,
+                             jac=lambda x: np.vstack([data(x, s)[1], np.eye(n_par)]), method="lm")
 
     sd = max(2 * XRD_SD, 0.02)
     # several starts (the nominal and draws of the prior, seeded): the posterior can have more
     # than one mode where a trap reaction and the target's reaction trade places
     starts = [np.zeros(n_par), *np.random.default_rng(STARTS_SEED).standard_normal((N_STARTS - 1, n_par))]
     v = min((fit(x0, sd) for x0 in starts), key=lambda res: res.cost).x
-    for _ in range(2):  # estimate the residual sd, refit with it
-        r_data = data(v)[0]
-        sd = max(float(np.sqrt(r_data @ r_data / max(r_data.size - n_par, 1))), XRD_SD)
+    for _ in range(2):  # estimate the residual sd from the detected phases, refit with it
+        misfit = detected_misfit(predict(v[None])[0], measured)
+        sd = max(float(np.sqrt(misfit @ misfit / max(misfit.size - n_par, 1))), XRD_SD)
         v = fit(v, sd).x
-    j = data(v)[1] / sd
+    j = data(v, sd)[1]
     laplace = np.linalg.inv(j.T @ j + np.eye(n_par))
-    low, high, acceptance, v = _posterior_intervals(v, laplace, sd, measured, predict, chains, steps)
+
+    def log_post(x: np.ndarray) -> np.ndarray:
+        return -0.5 * np.sum(xrd_residuals(predict(x), measured, sd) ** 2, axis=(1, 2)) - 0.5 * np.sum(x**2, axis=1)
+
+    low, high, acceptance, v = posterior_intervals(v, laplace, log_post, chains, steps)
     offsets = {f: float(offset_sd_K * v[n_rates + i]) for f, i in f_index.items()}
     fired_on = (("each record fired its firing's logged thermocouple trace (the means of its end-of-step "
                  "readings), shifted by its furnace's fitted offset (drift within a step left in the residual)")
