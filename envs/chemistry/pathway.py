@@ -4,7 +4,7 @@ A path is one, two or three reactions of the network: precursors -> target direc
 precursors -> intermediate -> target; or the layered route, where the target's first grains
 react on with a precursor into an intermediate that the last step turns back into the target
 (BaCO3 + TiO2 -> BaTiO3, BaCO3 + BaTiO3 -> Ba2TiO4 + CO2, Ba2TiO4 + TiO2 -> 2 BaTiO3: the
-classical mechanism, Beauger et al. 1983, Buscaglia et al. 2006). Energies are per mol of
+classical mechanism: Templeton & Pask 1959, Beauger et al. 1983). Energies are per mol of
 target at temperature T (gases at the atmosphere's partial pressures); a barrier is the
 state's energy plus the step's activation energy. An intermediate is flagged as a kinetic
 trap when forming it leaves the sample with most (two thirds) of the path's driving force

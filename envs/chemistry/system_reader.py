@@ -378,14 +378,14 @@ class SystemReader:
         law = spec.get("law", RATE_LAWS[0])
         if law not in RATE_LAWS:
             self.fail(f"{where}.law", f"unknown rate law {short(law)}; use one of {', '.join(RATE_LAWS)}")
-        if law == "jander" and sum(c < 0 and phases[n].state != "gas" for n, c in coeffs.items()) < 2:
+        solids = [n for n, c in coeffs.items() if c < 0 and phases[n].state != "gas"]  # the solid reactants
+        if law == "jander" and len(solids) < 2:
             self.fail(f"{where}.law", "a Jander law needs two solid reactants (its product layer grows between them)")
-        if law == "avrami-erofeev" and sum(c < 0 and phases[n].state != "gas" for n, c in coeffs.items()) != 1:
+        if law == "avrami-erofeev" and len(solids) != 1:
             self.fail(f"{where}.law", "an Avrami-Erofeev law needs exactly one solid reactant (the new phase "
                                       "nucleates and grows inside it)")
         flux, melting = spec.get("flux"), math.inf
         if flux is not None:
-            solids = [n for n, c in coeffs.items() if c < 0 and phases[n].state != "gas"]
             if law != "jander":
                 self.fail(f"{where}.flux", "a flux changes a Jander law (its melt removes the product layer); "
                                            "give law: jander")
