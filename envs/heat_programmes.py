@@ -24,8 +24,9 @@ from functools import lru_cache
 
 import numpy as np
 
-from .buildable import buildable_performance
+from .buildable import OFFSET_POINTS, buildable_performance
 from .chemistry import ChemicalSystem, Recipe, RecipeBatch
+from .chemistry.rate_kernels import PARALLEL_BATCH
 from .chemistry.recipe import RECIPE_BOUNDS, ROOM_TEMPERATURE
 from .lab.thermal import FURNACE_OFFSET_SD_K
 
@@ -34,6 +35,7 @@ __all__ = ["HeatProgrammeBest", "best_heat_programme"]
 RAMPS_K_PER_MIN = (2.0, 5.0, 10.0, 20.0)  # the ramps tried (those up to the load's limit)
 GRID_STEP_K = 25.0  # dwell-temperature grid, K
 DWELL_TIMES = 16  # dwell times per (ramp, temperature), log-spaced from the shortest to the budget
+SERIAL_RECIPES = (PARALLEL_BATCH - 1) // OFFSET_POINTS  # recipes per firing: (recipe, offset) rows below the threads'
 
 
 @dataclass(frozen=True)
@@ -103,7 +105,9 @@ def _best(system: ChemicalSystem, load: Recipe, lo: float, hi: float, max_hours:
         batch = RecipeBatch(**{k: np.repeat(getattr(base, k), n) for k in
                                ("target", "precursor_set", "excess", "milling_time", "cooling_rate", "atmosphere")},
                             ramp_rate=R, dwell_temperature=T, dwell_time=times)
-        return buildable_performance(system, batch, sd=sd)
+        # in parts the serial kernel fires: an env (signals, forks) never enters a threaded region
+        return np.concatenate([buildable_performance(system, batch.take(slice(i, i + SERIAL_RECIPES)), sd=sd)
+                               for i in range(0, n, SERIAL_RECIPES)])
 
     values = score(T, R, times)
     n_eval = len(values)
