@@ -145,6 +145,12 @@ def test_evaluate_logs_its_own_run(trained, capsys):
     assert run.data.params["model_uri"] == f"models:/{NAME}@champion"
     assert [m.step for m in client.get_metric_history(run.info.run_id, "episode_reward")] == [0, 1, 2]
     assert run.data.metrics["policy/mean_reward"] == pytest.approx(result["policy"]["mean_reward"])
+    # FurnaceControl's one number: the true performance at unloading over each world's oracle, paired with random
+    built = result["performance_of_oracle"]
+    assert set(built) == {"policy", "random", "paired_wilcoxon_p"}
+    assert built["policy"]["low"] <= built["policy"]["mean"] <= built["policy"]["high"] and built["policy"]["n"] == 3
+    assert built["policy"]["mean"] == pytest.approx(result["policy"]["mean_performance_of_oracle"])
+    assert run.data.metrics["performance_of_oracle/policy_mean"] == pytest.approx(built["policy"]["mean"])
 
 
 @pytest.mark.parametrize("member", ["artifacts/policy.zip", "pyfunc_entry.py", "MLmodel"])
