@@ -72,12 +72,17 @@ def best_heat_programme(system: ChemicalSystem, load: Recipe, t_range: tuple[flo
         cooling_rate: the cooling after unloading, K/min.
         sd: furnace offset sd of the expectation, K.
 
-    Raises ValueError for an empty temperature range, a budget too short for the shortest
-    dwell, or a ramp limit below the slowest ramp tried.
+    A ramp limit below the slowest ramp tried (2 K/min) is itself the one ramp tried.
+
+    Raises ValueError for an empty temperature range, a rate limit, cooling rate or budget
+    that is not a positive number, or a budget too short for the shortest dwell.
     """
     lo, hi = (float(v) for v in t_range)
     if not (math.isfinite(lo) and math.isfinite(hi) and ROOM_TEMPERATURE < lo <= hi):
         raise ValueError(f"t_range must be finite with {ROOM_TEMPERATURE} K < low <= high, got {t_range!r}")
+    for name, value in (("max_ramp", max_ramp), ("cooling_rate", cooling_rate), ("max_hours", max_hours)):
+        if not (math.isfinite(value) and value > 0):
+            raise ValueError(f"{name} must be a positive number, got {value!r}")
     ramps = tuple(r for r in RAMPS_K_PER_MIN if r <= max_ramp) or (float(max_ramp),)
     return _best(system, load, lo, hi, float(max_hours), ramps, float(cooling_rate), float(sd))
 

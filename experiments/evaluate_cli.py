@@ -67,7 +67,7 @@ def evaluate_handler(args) -> int:
     metrics = [Metric(f"{who}/{k}", v, stamp, 0) for who in ("policy", "random") if who in result
                for k, v in result[who].items()]
     metrics += [Metric("episode_reward", e.total_reward, stamp, i) for i, e in enumerate(episodes)]
-    for who, d in (result.get(score_key, {}) if score_key else {}).items():
+    for who, d in result.get(score_key, {}).items():  # "" for an env without one: never a key
         metrics += ([Metric(f"{score_key}/{who}_{k}", d[k], stamp, 0) for k in ("mean", "low", "high")]
                     if isinstance(d, dict) else [Metric(f"{score_key}/{who}", d, stamp, 0)])
     client.log_batch(run_id, metrics=metrics)

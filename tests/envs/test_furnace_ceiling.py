@@ -65,6 +65,15 @@ def test_a_load_the_furnace_cannot_fire_is_refused(args, message):
         best_heat_programme(load_system("BaTiO3"), LOAD, *args, RAMP, COOLING_RATE)
 
 
+@pytest.mark.parametrize("ramp, cooling, hours, name", [
+    (0.0, COOLING_RATE, BUDGET_H, "max_ramp"), (RAMP, float("nan"), BUDGET_H, "cooling_rate"),
+    (RAMP, COOLING_RATE, -1.0, "max_hours"),
+])
+def test_a_rate_or_budget_that_is_not_positive_is_refused(ramp, cooling, hours, name):
+    with pytest.raises(ValueError, match=f"{name} must be a positive number"):
+        best_heat_programme(load_system("BaTiO3"), LOAD, (573.0, 1773.0), hours, ramp, cooling)
+
+
 def _hold(env: FurnaceControlEnv, setpoint_K: float, intervals: int):
     a0 = (setpoint_K - env.t_min) / (env.t_max - env.t_min) * 2.0 - 1.0
     total = 0.0
