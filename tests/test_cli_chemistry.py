@@ -24,7 +24,7 @@ def test_systems_json_lists_targets_and_unobtainium(capsys):
     names = {s["system"] for s in data["systems"]}
     assert {"BaTiO3", "CaSiO3", "LiMn2O4", "MgAl2O4"} <= names
     unob = [t["phase"] for s in data["systems"] for t in s["targets"] if t["unobtainium"]]
-    assert set(unob) == {"Ba3Ti2O7", "Li4Mn5O12"}
+    assert set(unob) == {"Ba3Ti2O7"}  # Li4Mn5O12 is a known spinel (issue 14)
 
 
 def test_reaction_json_gives_crossover(capsys):
@@ -48,7 +48,7 @@ def test_reaction_works_beyond_the_catalogue(capsys):
         (["reaction", "CaCO3 -> CaO + CO2", "--T", "1e9"], "temperature must be in"),
         (["reaction", "CaCO3 -> SiO2"], "cannot balance"),
         (["reaction", "Xx2O3 -> Xx + O2"], "Xx"),
-        (["reaction", "LiMn2O4 + Li2O -> Li2MnO3"], "no standard enthalpy"),
+        (["reaction", "BaTiO3 + TiO2 -> BaTi2O5"], "no standard enthalpy"),
         (["reaction", "CaCO3 -> CaO + CO2", "--p", "CO2=-1"], "must be > 0 atm"),
         (["hull", "NoSuchSystem"], "no such file or bundled system"),
         (["fire", "BaTiO3", "--recipe", "/nonexistent/recipe.yaml"], "does not exist"),

@@ -9,7 +9,9 @@ from synthgap.envs.chemistry import load_system, random_recipes
 from synthgap.envs.reward import Reward, RewardWeights, process_window
 
 
-@pytest.mark.parametrize("system_name", ["BaTiO3", "LiMn2O4"])
+# BaTiO3 only: LiMn2O4's other target, Li4Mn5O12, is a real spinel (made from molten LiOH at
+# 773 K), so there the two objectives no longer split (issue 14).
+@pytest.mark.parametrize("system_name", ["BaTiO3"])
 def test_performance_only_pick_is_not_buildable(system_name):
     system = load_system(system_name)
     candidates = list(system.targets)
