@@ -39,6 +39,13 @@ MAX_SUBSTEPS = 16  # the most parts a step is cut into
 #: (its value at a conversion of 0.1; kinetics.FIRST_LAYER is 0.143): a step whose
 #: reduced time times this is below MAX_STEP_CONVERSION needs no parts
 JANDER_MAX_SLOPE = 1.5 * np.cbrt(0.9) ** 2 / (1.0 - np.cbrt(0.9))  # 1.5 (1 - c)^2 / c, c = 1 - 0.9^(1/3)
+#: a step's reduced time |k dt| below which a reaction is not applied: it would convert
+#: less than 1e-12 of its reactant even at the steepest point of Jander's curve (the bound
+#: above, 40x), and all 64 steps of a programme less than 1e-10, far below what XRD sees
+#: (~1e-3). In LiMn2O4's ramps and cools about 30 % of the reaction-steps are this slow
+#: (below about 600 K); skipping them made batched firing 5-20 % faster (measured beside
+#: the kernel without the skip, thirteenth stop; the machine's noise is of that size)
+KD_NEGLIGIBLE = 1e-12 / JANDER_MAX_SLOPE
 
 
 @numba.njit(cache=True)
@@ -145,6 +152,8 @@ def _advance_once(n, b, T, step, offset, factor, tables, gas, lost, grain2, laye
         kd = rate_table[row, r] * scaled
         if worlds:
             kd *= np.exp(w_rxn[b, r, 0] - w_rxn[b, r, 1] * inv_T)
+        if abs(kd) < KD_NEGLIGIBLE:
+            continue
         if kd > 0.0:
             if r_cnt[r] == 0:
                 continue
@@ -213,6 +222,8 @@ def _dwell(n, b, T, step, count, offset, factor, tables, gas, lost, grain2, laye
         kd = rate_table[row, r] * scaled
         if worlds:
             kd *= np.exp(w_rxn[b, r, 0] - w_rxn[b, r, 1] * inv_T)
+        if abs(kd) < KD_NEGLIGIBLE:
+            kd = 0.0
         kds[r] = kd
         if kd > 0.0 and laws[r] == JANDER and T >= melt[r]:
             kd *= molten  # through the molten flux: first order (the loop below)
