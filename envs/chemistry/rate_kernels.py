@@ -41,10 +41,11 @@ MAX_SUBSTEPS = 16  # the most parts a step is cut into
 JANDER_MAX_SLOPE = 1.5 * np.cbrt(0.9) ** 2 / (1.0 - np.cbrt(0.9))  # 1.5 (1 - c)^2 / c, c = 1 - 0.9^(1/3)
 #: a step's reduced time |k dt| below which a reaction is not applied: it would convert
 #: less than 1e-12 of its reactant even at the steepest point of Jander's curve (the bound
-#: above, 40x), and all 64 steps of a programme less than 1e-10, far below what XRD sees
-#: (~1e-3). In LiMn2O4's ramps and cools about 30 % of the reaction-steps are this slow
-#: (below about 600 K); skipping them made batched firing 5-20 % faster (measured beside
-#: the kernel without the skip, thirteenth stop; the machine's noise is of that size)
+#: above, 40x; a molten flux's first order is 15x), and all 64 steps of a programme less
+#: than 1e-10, far below what XRD sees (~1e-3). In LiMn2O4's ramps and cools about 30 % of
+#: the reaction-steps are this slow (below about 600 K); skipping them made batched firing
+#: 5-20 % faster (measured beside the kernel without the skip, thirteenth stop; the
+#: machine's noise is of that size)
 KD_NEGLIGIBLE = 1e-12 / JANDER_MAX_SLOPE
 
 
