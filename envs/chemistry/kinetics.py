@@ -163,6 +163,9 @@ class ReactionNetwork:
         self._structure = _pad(self.reactants) + _pad(self.products) + (
             _gas_matrix(self.gas_terms, len(self.gases)), self.laws, FIRST_LAYER, MOLTEN_FIRST_ORDER, self.flux_melting,
         )
+        #: (J,) the Jander-law reactions, the only ones whose steps the kernels may cut into parts
+        self.jander_index = np.flatnonzero(self.laws == RATE_LAWS.index("jander")).astype(np.int64)
+        self._fastest: tuple[np.ndarray, np.ndarray] | None = None  # (rate table, its fastest_jander_rates)
         self.volatile_index = np.array([s_index[n] for n in system.volatiles], dtype=np.int64)
         self.volatile_table = np.array(
             [A * np.exp(-Ea / (R_GAS * grid)) for Ea, A in system.volatiles.values()]
@@ -273,7 +276,22 @@ class ReactionNetwork:
             raise ValueError(f"world kinetics for {len(worlds)} samples, amounts for {batch}")
         else:
             w = worlds.arrays(len(self.system.reactions), self.volatile_index.shape[0])
-        return (self.rate_table, *self._structure, self.volatile_index, self.volatile_table, self.grain_table, *w)
+        if self._fastest is None or self._fastest[0] is not self.rate_table:  # a world's tables scaled since
+            self._fastest = (self.rate_table, self.fastest_jander_rates())
+        return (self.rate_table, *self._structure, self.jander_index, self._fastest[1], self.volatile_index,
+                self.volatile_table, self.grain_table, *w)
+
+    def fastest_jander_rates(self) -> np.ndarray:
+        """(A x T,) 1/s: at each row of the rate table, the fastest forward rate k D of a
+        Jander-law reaction still solid at that row's temperatures (T +- half a grid step;
+        0 if none). A step of ``dt`` s at milling factor m with this times ``dt m``
+        JANDER_MAX_SLOPE below MAX_STEP_CONVERSION cannot convert more than that of any
+        reactant, so the kernels need not look at it reaction by reaction
+        (:func:`.rate_kernels._substeps`)."""
+        row_T = np.tile(np.arange(T_GRID_MIN, T_GRID_MAX + T_GRID_STEP / 2, T_GRID_STEP), len(self.atmospheres))
+        solid = row_T[:, None] - T_GRID_STEP / 2 < self.flux_melting[None, self.jander_index]
+        forward = np.maximum(self.rate_table[:, self.jander_index], 0.0)
+        return np.max(np.where(solid, forward, 0.0), axis=1, initial=0.0)
 
     def element_totals(self, state_amounts: np.ndarray, gas: np.ndarray, lost: np.ndarray) -> np.ndarray:
         """(B, E) mol of each element in sample + released gas + volatilized solid."""
