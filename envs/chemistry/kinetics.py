@@ -135,7 +135,8 @@ class ReactionNetwork:
             [[system.phases[n].element_amounts.get(e, 0.0) for e in self.elements] for n in self.gases]
         ).reshape(len(self.gases), len(self.elements))
 
-        grid = np.arange(T_GRID_MIN, T_GRID_MAX + T_GRID_STEP / 2, T_GRID_STEP)
+        #: (T,) K, the rate tables' temperature grid (a row of the tables per atmosphere and temperature)
+        self.grid = grid = np.arange(T_GRID_MIN, T_GRID_MAX + T_GRID_STEP / 2, T_GRID_STEP)
         self.n_grid = grid.size
         atm_p = load_atmospheres()
         self.reactants: list[list[tuple[int, float]]] = []
@@ -288,7 +289,7 @@ class ReactionNetwork:
         JANDER_MAX_SLOPE below MAX_STEP_CONVERSION cannot convert more than that of any
         reactant, so the kernels need not look at it reaction by reaction
         (:func:`.rate_kernels._substeps`)."""
-        row_T = np.tile(np.arange(T_GRID_MIN, T_GRID_MAX + T_GRID_STEP / 2, T_GRID_STEP), len(self.atmospheres))
+        row_T = np.tile(self.grid, len(self.atmospheres))
         solid = row_T[:, None] - T_GRID_STEP / 2 < self.flux_melting[None, self.jander_index]
         forward = np.maximum(self.rate_table[:, self.jander_index], 0.0)
         return np.max(np.where(solid, forward, 0.0), axis=1, initial=0.0)

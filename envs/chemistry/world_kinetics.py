@@ -15,7 +15,7 @@ import weakref
 
 import numpy as np
 
-from .kinetics import T_GRID_MAX, T_GRID_MIN, T_GRID_STEP, ReactionNetwork
+from .kinetics import ReactionNetwork
 from .system_model import ChemicalSystem
 from .world_rates import WorldKinetics
 
@@ -77,7 +77,7 @@ class WorldNetwork(ReactionNetwork):
 
     def _materialise(self) -> None:
         """Scale the nominal tables by this world's rate constants, once."""
-        grid = np.arange(T_GRID_MIN, T_GRID_MAX + T_GRID_STEP / 2, T_GRID_STEP)
+        grid = self.grid
         w = self.world
         n_atm, n_r = len(self.atmospheres), len(self.system.reactions)
 
