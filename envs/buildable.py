@@ -46,7 +46,7 @@ from .lab.thermal import FURNACE_OFFSET_SD_K
 if TYPE_CHECKING:
     from .chemistry.world_rates import WorldKinetics
 
-__all__ = ["OFFSET_POINTS", "ProcessWindow", "as_batch", "buildable_performance", "fire_at_offsets",
+__all__ = ["OFFSET_POINTS", "ProcessWindow", "as_batch", "buildable_performance", "expectation", "fire_at_offsets",
            "fraction_of_oracle", "offset_quadrature", "performance_at_offsets", "process_window"]
 
 OFFSET_POINTS = 7  # Gauss-Hermite points of the expectation over furnace offsets
@@ -62,13 +62,21 @@ def _unit_quadrature(n: int) -> tuple[np.ndarray, np.ndarray]:
 def offset_quadrature(sd: float = FURNACE_OFFSET_SD_K, points: int = OFFSET_POINTS
                       ) -> tuple[np.ndarray, np.ndarray]:
     """Offsets (points,) K and weights (points,) summing to 1: E[f(o)], o ~ N(0, sd), is
-    ``f(offsets) @ weights``."""
+    :func:`expectation` of ``f(offsets)``."""
     if not isinstance(points, int) or not 1 <= points <= 64:
         raise ValueError(f"quadrature points must be an int in [1, 64], got {points!r}")
     if not (math.isfinite(sd) and sd >= 0):
         raise ValueError(f"offset sd must be finite and >= 0 K, got {sd!r}")
     x, w = _unit_quadrature(points)
     return sd * x, w
+
+
+def expectation(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """(B,) the quadrature's E[f(o)] of each row of ``values`` (B, K) with ``weights`` (K,):
+    row by row, so a recipe gets the same bits alone as in any batch (a matrix product's
+    blocking, hence its rounding, depends on the batch size; a window whose performance is
+    the same at every offset then had a spread of 1e-20 in a batch and 0 alone)."""
+    return (values * weights).sum(axis=-1)
 
 
 def as_batch(system: ChemicalSystem, recipes: RecipeBatch | Recipe | Sequence[Recipe]) -> RecipeBatch:
@@ -141,8 +149,8 @@ def buildable_performance(system: ChemicalSystem, recipes: RecipeBatch | Recipe 
     """
     offsets, weights = offset_quadrature(sd, points)
     if worlds is None:
-        return performance_at_offsets(system, recipes, offsets) @ weights
-    return fire_at_offsets(system, as_batch(system, recipes), offsets, worlds)[0] @ weights
+        return expectation(performance_at_offsets(system, recipes, offsets), weights)
+    return expectation(fire_at_offsets(system, as_batch(system, recipes), offsets, worlds)[0], weights)
 
 
 @dataclass(frozen=True)
@@ -171,9 +179,9 @@ def process_window(system: ChemicalSystem, recipes: RecipeBatch | Recipe | Seque
     if len(batch) == 0:
         return []
     perf, target_fraction = fire_at_offsets(system, batch, offsets)
-    ok = (target_fraction >= purity_threshold) @ weights
-    mean = perf @ weights
-    std = np.sqrt(np.maximum((perf - mean[:, None]) ** 2 @ weights, 0.0))
+    ok = expectation(target_fraction >= purity_threshold, weights)
+    mean = expectation(perf, weights)
+    std = np.sqrt(np.maximum(expectation((perf - mean[:, None]) ** 2, weights), 0.0))
     return [ProcessWindow(float(p), float(m), float(s)) for p, m, s in zip(ok, mean, std, strict=True)]
 
 
