@@ -26,6 +26,9 @@ def check_fits(config: TrainConfig) -> None:
     Raises:
         ConfigError: naming the field.
     """
+    if is_multi_agent(config.env_id) and config.n_envs != 1:  # refused here, before a run is opened
+        raise ConfigError(f"n_envs: {config.env_id} gives one slot per agent: set n_agents in --env-kwargs, "
+                          f"not --n-envs {config.n_envs}")
     if config.algo == "ppo":
         slots, what = config.n_envs, "n_envs"
         if is_multi_agent(config.env_id):  # one VecEnv slot per agent

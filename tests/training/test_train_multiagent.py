@@ -35,8 +35,10 @@ def test_shared_lab_trains_one_policy_with_per_agent_and_lab_metrics(tmp_path, c
     assert result["model_uri"].startswith("models:/shared_lab_v0-ppo/")
 
 
-def test_n_envs_is_refused_for_the_shared_lab(capsys):
+def test_n_envs_is_refused_for_the_shared_lab_before_a_run_is_opened(capsys, tmp_path):
+    store = tmp_path / "never-used.db"
     code = main(["train", "--env", "shared_lab_v0", "--algo", "ppo", "--timesteps", "16", "--n-envs", "2",
-                 "--no-progress", "--tracking-uri", "sqlite:////tmp/never-used.db"])
+                 "--no-progress", "--tracking-uri", f"sqlite:///{store}"])
     assert code == 2
-    assert "one slot per agent" in capsys.readouterr().err
+    assert "n_envs: shared_lab_v0 gives one slot per agent" in capsys.readouterr().err
+    assert not store.exists() and not (tmp_path / "artifacts").exists()  # no store, no run, no artifacts
