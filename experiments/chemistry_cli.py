@@ -96,6 +96,8 @@ def add_parsers(sub, bench) -> None:
     p.add_argument("equation", help='e.g. "CaCO3 -> CaO + CO2"')
     p.add_argument("--T", type=str, default="298.15", help="temperature, K (default 298.15)")
     p.add_argument("--p", action="append", metavar="GAS=ATM", help="partial pressure of a gas, atm")
+    p.add_argument("--system", metavar="S", help="take phases from this system first (bundled name or system "
+                   "file: its estimates and measured values), then the catalogue, then the tables")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_reaction)
 
@@ -172,17 +174,18 @@ def _as_written(rxn, left, right):
 
 
 def cmd_reaction(args) -> int:
-    from synthgap.envs.chemistry import balance, find_phase
+    from synthgap.envs.chemistry import balance, find_phase, load_system
     from synthgap.envs.chemistry.thermo import parse_equation
 
     T = _temperature(args.T)
+    system = load_system(args.system) if args.system is not None else None
     pressures = _pressures(args.p)
     if len(args.equation) > MAX_EQUATION_CHARS:
         raise ValueError(f"reaction: longer than {MAX_EQUATION_CHARS} characters ({len(args.equation):,}): "
                          f"{short(args.equation)}")
     left, right = parse_equation(args.equation)
-    reactants = [find_phase(f) for _, f in left]
-    products = [find_phase(f) for _, f in right]
+    reactants = [find_phase(f, system) for _, f in left]
+    products = [find_phase(f, system) for _, f in right]
     rxn, as_written = _as_written(balance(reactants, products), left, right)
     for gas in pressures:
         if gas not in rxn.phases or not rxn.phases[gas].is_gas:
@@ -191,6 +194,7 @@ def cmd_reaction(args) -> int:
     cross = rxn.crossover_temperatures(pressures)
     payload = {
         "equation": rxn.equation,
+        "system": system.name if system is not None else None,
         "T_K": T,
         "pressures_atm": pressures,
         "dG_kJ_per_mol": dG,

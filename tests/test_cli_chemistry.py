@@ -41,6 +41,28 @@ def test_reaction_works_beyond_the_catalogue(capsys):
     assert code == 0 and json.loads(out)["crossover_K"] > 1000
 
 
+def test_reaction_takes_its_phases_from_a_system_file_first(capsys):
+    """Issue 14: ``reaction`` takes ``--system FILE``, so a phase the tables lack (YBCO, an
+    estimate with its source in the ARROWS file) can be asked about, with that file's numbers."""
+    from synthgap.agents.arrows_models import YBCO_SYSTEM_FILE, ybco_system
+    from synthgap.envs.chemistry import balance, find_phase
+
+    equation = "0.5 Y2O3 + 2 BaCO3 + 3 CuO -> YBa2Cu3O6.5 + 2 CO2"
+    code, _, err = run(capsys, "reaction", equation, "--T", "1173")
+    assert code == 2 and "no standard enthalpy" in err  # the tables alone do not have it
+    code, out, _ = run(capsys, "reaction", equation, "--T", "1173", "--p", "CO2=0.0004",
+                       "--system", str(YBCO_SYSTEM_FILE), "--json")
+    data = json.loads(out)
+    system = ybco_system()
+    phases = system.phases
+    rxn = balance([phases["Y2O3"], phases["BaCO3"], phases["CuO"]], [phases["YBa2Cu3O6.5"], phases["CO2"]])
+    assert code == 0 and data["system"] == system.name and data["as_written"]
+    assert data["dG_kJ_per_mol"] == pytest.approx(float(rxn.gibbs(1173.0, {"CO2": 0.0004})) / 1e3, rel=1e-12)
+    assert data["sources"]["YBa2Cu3O6.5"] == phases["YBa2Cu3O6.5"].sources()
+    assert find_phase("BaCO3", system) is phases["BaCO3"]  # the system's own phase, not the catalogue's
+    assert find_phase("SrO", system).name == "SrO"  # beyond the file: the tables, as without it
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [
@@ -50,6 +72,7 @@ def test_reaction_works_beyond_the_catalogue(capsys):
         (["reaction", "Xx2O3 -> Xx + O2"], "Xx"),
         (["reaction", "BaTiO3 + TiO2 -> BaTi2O5"], "no standard enthalpy"),
         (["reaction", "CaCO3 -> CaO + CO2", "--p", "CO2=-1"], "must be > 0 atm"),
+        (["reaction", "CaCO3 -> CaO + CO2", "--system", "/nonexistent/system.yaml"], "no such file or bundled system"),
         (["hull", "NoSuchSystem"], "no such file or bundled system"),
         (["fire", "BaTiO3", "--recipe", "/nonexistent/recipe.yaml"], "does not exist"),
         (["pathway", "BaTiO3", "--target", "TiO2"], "not a target"),

@@ -89,8 +89,12 @@ def write_system_file(data: dict, out: str | Path, header: list[str] | tuple[str
     return out
 
 
-def find_phase(formula: str) -> Phase:
-    """A phase by name or formula: the catalogue first, then the bundled tables.
+def find_phase(formula: str, system: ChemicalSystem | None = None) -> Phase:
+    """A phase by name or formula: ``system``'s own phases first (its estimates, its
+    calorimetric values), then the catalogue, then the bundled tables.
+
+    A phase ``system`` marks hypothetical is returned as it is (the file's author asked for
+    it); the catalogue's hypothetical phases are skipped.
 
     Raises:
         MissingDataError: no table has the data (the message names the missing value).
@@ -99,9 +103,12 @@ def find_phase(formula: str) -> Phase:
     from pymatgen.core import Composition
 
     comp = Composition(formula)
-    for sys_name in bundled_system_names():
-        system = load_system(sys_name)
+    if system is not None:
         for p in system.phases.values():
+            if p.name == formula or Composition(p.formula).almost_equals(comp):
+                return p
+    for sys_name in bundled_system_names():
+        for p in load_system(sys_name).phases.values():
             if p.name == formula or Composition(p.formula).almost_equals(comp):
                 if not p.hypothetical:
                     return p
