@@ -124,3 +124,19 @@ def test_li4mn5o12_is_made_from_molten_lioh_at_low_temperature_and_lost_above_ab
     # lithium carbonate is not a reactive precursor at 773 K: nothing forms
     cold = _fire(target="Li4Mn5O12", precursors=("Li2CO3", "MnO2"), dwell_time=12.0, dwell_temperature=773.0)
     assert cold["Li4Mn5O12"] < 0.01
+
+
+def test_lithium_carbonate_and_mno2_react_below_600_degC():
+    """The TGA-DTA the onset is fitted to (the system file's source): the mixture reacts below
+    873 K. With the onset at 1000 K, MnO2 -> Mn2O3 (843 K) took the MnO2 first: 12 h at 823 K
+    made no spinel."""
+    w = _fire(**SPINEL, dwell_temperature=823.0)
+    assert w["LiMn2O4"] > 0.1
+    assert w["LiMn2O4"] < 0.5 and w["MnO2"] > 0.2  # begun, not done: a 600 degC firing is not a recipe
+
+
+@pytest.mark.parametrize("T", [1023.0, 1073.0, 1123.0, 1173.0, 1223.0])
+def test_the_common_recipe_makes_the_spinel(T):
+    """12 h at 750-950 degC from Li2CO3 + MnO2 makes the spinel (the fit's stated assumption;
+    before it, 1073 K gave 0.37 beside Mn2O3 0.42 and Li2MnO3 0.21)."""
+    assert _fire(**SPINEL, dwell_temperature=T)["LiMn2O4"] > 0.9

@@ -175,6 +175,22 @@ def test_the_programmed_firing_agrees_with_a_ten_times_finer_one():
     assert np.quantile(diff, 0.9) < 0.02 and diff.max() < 0.08, (np.quantile(diff, 0.9), diff.max())
 
 
+def test_limn2o4_programmes_agree_with_ten_times_finer_firings():
+    """Li2CO3 is wanted by its decomposition and by its reactions with the manganese oxides;
+    within a step reactions act one after another, and the file puts the decomposition
+    after the reactions (applied first, it took the carbonate of a fast step: the 90th
+    percentile here was 0.0043). The 1 % tail, Li2CO3 + Mn2O3 near the carbonate's melt in
+    O2, stays larger (up to 0.12 here; the README says so)."""
+    system = load_system("LiMn2O4")
+    batch = random_recipes(system, 2000, np.random.default_rng(7))
+    coarse = fire(system, batch)
+    trace = programme_trace(batch)
+    fine = fire(system, batch, trace=TemperatureTrace(np.repeat(trace.temperature, 10, axis=1),
+                                                      np.repeat(trace.dt, 10, axis=1) / 10))
+    diff = np.abs(coarse.target_fraction - fine.target_fraction)
+    assert np.quantile(diff, 0.9) < 0.003 and np.quantile(diff, 0.99) < 0.06, np.quantile(diff, [0.9, 0.99])
+
+
 @pytest.mark.parametrize("name, size", [("LiMn2O4", 300), ("BaTiO3", 1100)])  # the serial and the threaded kernels
 def test_the_steps_whose_parts_are_not_checked_need_none(name, size):
     """Without per-sample worlds the kernels skip the parts check of a step at whose temperature
@@ -245,7 +261,7 @@ def test_li2co3_is_a_flux_a_product_layer_below_its_melt_none_above(tmp_path):
         return 1.0 - state.amounts[0, net.solids.index("Li2CO3")] / 0.5
 
     def t_at(alpha: float, T: float) -> float:
-        return brentq(lambda t: converted(t, T) - alpha, 1.0, 1e10, xtol=1e-6, rtol=1e-12)
+        return brentq(lambda t: converted(t, T) - alpha, 1.0, 1e10, xtol=1e-12, rtol=1e-12)
 
     below, above = t_melt - 0.01, t_melt + 0.01  # one cell of the rate tables' 1 K grid
     assert t_at(0.99, below) / t_at(0.5, below) == pytest.approx(_jander_time(0.99) / _jander_time(0.5), rel=1e-6)
