@@ -15,7 +15,7 @@ import numpy as np
 from .recipe import ROOM_TEMPERATURE
 from .system_model import RATE_LAWS
 
-__all__ = ["T_GRID_MAX", "T_GRID_MIN", "T_GRID_STEP", "programmes_kernel", "traces_kernel"]
+__all__ = ["T_GRID_MAX", "T_GRID_MIN", "T_GRID_STEP", "first_layer_slope", "programmes_kernel", "traces_kernel"]
 
 T_GRID_MIN, T_GRID_MAX, T_GRID_STEP = 250.0, 2500.0, 1.0  # K: the rate tables' temperature grid
 
@@ -51,9 +51,19 @@ KD_NEGLIGIBLE = 1e-9 / JANDER_MAX_SLOPE
 
 
 @numba.njit(cache=True)
-def _jander_extent(made, avail, kt, first_layer):  # pragma: no cover - compiled
+def first_layer_slope(first_layer):  # pragma: no cover - compiled
+    """d alpha / d(reduced time) of Jander's law at the conversion ``first_layer``: computed
+    once per network with the kernel's own arithmetic (the tables hold it, for
+    :func:`_jander_extent`)."""
+    c0 = 1.0 - np.cbrt(1.0 - first_layer)
+    return 1.5 * (1.0 - c0) ** 2 / c0
+
+
+@numba.njit(cache=True)
+def _jander_extent(made, avail, kt, first_layer, slope):  # pragma: no cover - compiled
     """mol of reaction a Jander-law step makes: ``made`` mol made so far (the product
-    layer), ``avail`` mol of reaction still available, ``kt`` the step's k D m dt.
+    layer), ``avail`` mol of reaction still available, ``kt`` the step's k D m dt,
+    ``slope`` :func:`first_layer_slope` of ``first_layer``.
 
     The conversion alpha = made / (made + avail) obeys Jander's law
     [1 - (1 - alpha)^(1/3)]^2 = k t. Jander's rate diverges at alpha = 0, so below the
@@ -65,8 +75,6 @@ def _jander_extent(made, avail, kt, first_layer):  # pragma: no cover - compiled
     total = made + avail
     a = made / total
     if a < first_layer:
-        c0 = 1.0 - np.cbrt(1.0 - first_layer)
-        slope = 1.5 * (1.0 - c0) ** 2 / c0  # d alpha / d(reduced time) at the first layer
         need = (first_layer - a) / slope
         if kt <= need:
             return total * kt * slope
@@ -104,7 +112,7 @@ def _substeps(n, b, T, step, offset, factor, tables, layer):  # pragma: no cover
     fastest of them at this temperature is slow (``fastest``, without per-sample worlds):
     60 % of the steps of a LiMn2O4 batch. The two made its batched firing 8 % faster, to the
     bit the same samples (measured beside the kernel without them)."""
-    (rate_table, r_idx, r_nu, r_cnt, p_idx, p_nu, p_cnt, gas_coef, laws, first_layer, molten, melt, jander,
+    (rate_table, r_idx, r_nu, r_cnt, p_idx, p_nu, p_cnt, gas_coef, laws, first_layer, layer_slope, molten, melt, jander,
      fastest, vol_idx, vol_table, grain_table, w_rxn, w_vol, w_grain) = tables
     ti = min(max(int(np.rint((T - T_GRID_MIN) / T_GRID_STEP)), 0), grain_table.shape[0] - 1)
     row = ti + offset
@@ -125,9 +133,9 @@ def _substeps(n, b, T, step, offset, factor, tables, layer):  # pragma: no cover
         avail = np.inf
         for j in range(r_cnt[r]):
             avail = min(avail, n[b, r_idx[r, j]] / r_nu[r, j])
-        if avail <= 0.0:
-            continue
-        parts = max(parts, _jander_extent(layer[b, r], avail, kd, first_layer) / (layer[b, r] + avail)
+        if avail <= MAX_STEP_CONVERSION * (layer[b, r] + avail):
+            continue  # even all that is left is less than a part's worth (and none is left: nothing to cut)
+        parts = max(parts, _jander_extent(layer[b, r], avail, kd, first_layer, layer_slope) / (layer[b, r] + avail)
                     / MAX_STEP_CONVERSION)
     return min(int(np.ceil(parts)), MAX_SUBSTEPS)
 
@@ -135,7 +143,7 @@ def _substeps(n, b, T, step, offset, factor, tables, layer):  # pragma: no cover
 @numba.njit(cache=True, inline="always")
 def _advance(n, b, T, step, offset, factor, tables, gas, lost, grain2, layer):  # pragma: no cover - compiled
     """One step of ``step`` s at ``T`` K for sample ``b`` (cut into :func:`_substeps` parts)."""
-    (rate_table, r_idx, r_nu, r_cnt, p_idx, p_nu, p_cnt, gas_coef, laws, first_layer, molten, melt, jander,
+    (rate_table, r_idx, r_nu, r_cnt, p_idx, p_nu, p_cnt, gas_coef, laws, first_layer, layer_slope, molten, melt, jander,
      fastest, vol_idx, vol_table, grain_table, w_rxn, w_vol, w_grain) = tables
     row = min(max(int(np.rint((T - T_GRID_MIN) / T_GRID_STEP)), 0), grain_table.shape[0] - 1) + offset
     if w_rxn.shape[0] == 0 and fastest[row] * step * factor * JANDER_MAX_SLOPE <= MAX_STEP_CONVERSION:
@@ -152,7 +160,7 @@ def _advance_once(n, b, T, step, offset, factor, tables, gas, lost, grain2, laye
 
     ``tables`` is :meth:`ReactionNetwork._tables` (one tuple, so the call can be inlined).
     """
-    (rate_table, r_idx, r_nu, r_cnt, p_idx, p_nu, p_cnt, gas_coef, laws, first_layer, molten, melt, jander,
+    (rate_table, r_idx, r_nu, r_cnt, p_idx, p_nu, p_cnt, gas_coef, laws, first_layer, layer_slope, molten, melt, jander,
      fastest, vol_idx, vol_table, grain_table, w_rxn, w_vol, w_grain) = tables
     ti = int(np.rint((T - T_GRID_MIN) / T_GRID_STEP))
     ti = min(max(ti, 0), grain_table.shape[0] - 1)
@@ -178,7 +186,7 @@ def _advance_once(n, b, T, step, offset, factor, tables, gas, lost, grain2, laye
                 if T >= melt[r]:  # through the molten flux: first order, no layer to cross
                     xi = avail * _reacted(kd * molten)
                 else:
-                    xi = _jander_extent(layer[b, r], avail, kd, first_layer)
+                    xi = _jander_extent(layer[b, r], avail, kd, first_layer, layer_slope)
                 layer[b, r] += xi
             elif laws[r] == AVRAMI:
                 xi = _avrami_extent(layer[b, r], avail, kd)
@@ -220,7 +228,7 @@ def _dwell(n, b, T, step, count, offset, factor, tables, gas, lost, grain2, laye
     once. The reaction update is spelled out here and in :func:`_advance` on purpose: as a
     shared inline helper per reaction it made the serial build 10x slower, and as a shared
     step over arrays of shares 20 % slower on threads (numba 0.68, measured)."""
-    (rate_table, r_idx, r_nu, r_cnt, p_idx, p_nu, p_cnt, gas_coef, laws, first_layer, molten, melt, jander,
+    (rate_table, r_idx, r_nu, r_cnt, p_idx, p_nu, p_cnt, gas_coef, laws, first_layer, layer_slope, molten, melt, jander,
      fastest, vol_idx, vol_table, grain_table, w_rxn, w_vol, w_grain) = tables
     ti = int(np.rint((T - T_GRID_MIN) / T_GRID_STEP))
     ti = min(max(ti, 0), grain_table.shape[0] - 1)
@@ -277,7 +285,7 @@ def _dwell(n, b, T, step, count, offset, factor, tables, gas, lost, grain2, laye
                 layer[b, r] += xi
             elif f > 0.0:
                 if laws[r] == JANDER:
-                    xi = _jander_extent(layer[b, r], avail, kds[r], first_layer)
+                    xi = _jander_extent(layer[b, r], avail, kds[r], first_layer, layer_slope)
                 else:
                     xi = _avrami_extent(layer[b, r], avail, kds[r])
                 layer[b, r] += xi
