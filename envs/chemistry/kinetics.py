@@ -304,10 +304,8 @@ def _pad(terms: list[list[tuple[int, float]]]) -> tuple[np.ndarray, np.ndarray, 
     """Ragged (phase index, coefficient) lists as padded arrays (index, coeff, count).
 
     Indices the kernels read are unsigned: numba then indexes without the check for a
-    negative (wrap-around) index. With this one change, the Jander-law slope computed
-    once (:func:`~.rate_kernels.first_layer_slope`) and no cut-into-parts check of a
-    reaction less than a part's worth from complete, LiMn2O4's batched firing is 9 % faster,
-    with the same samples to the bit (fifteenth stop, measured alternately)."""
+    negative (wrap-around) index (part of a 9 % faster LiMn2O4 batch, the same samples to
+    the bit; the README's batched-firing row)."""
     width = max([len(t) for t in terms] + [1])
     idx = np.zeros((len(terms), width), dtype=np.uint64)
     coef = np.ones((len(terms), width))
