@@ -112,6 +112,12 @@ def add_parsers(sub, bench) -> None:
     p.add_argument("system")
     p.add_argument("--recipe", required=True, help="recipe file (YAML or JSON)")
     p.add_argument("--out", default="fire.png", help="PNG to write (an existing folder: fire.png inside it)")
+    p.add_argument("--size-classes", type=int, default=1,
+                   help="fire the milled powder as this many particle-size classes (default 1: one size, the "
+                        "milling time's median; see synthgap.envs.chemistry.size_classes)")
+    p.add_argument("--size-spread", type=float, default=None,
+                   help="the powder's geometric standard deviation d84/d50, >= 1, with --size-classes "
+                        "(default: size_classes.MILLED_GEOMETRIC_SD, an assumption)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_fire)
 
@@ -129,6 +135,9 @@ def add_parsers(sub, bench) -> None:
     p.add_argument("--single", type=int_arg(1, MAX_BENCH_RECIPES), default=300, help="recipes fired one at a time")
     p.add_argument("--system", default="BaTiO3")
     p.add_argument("--repeats", type=int_arg(1, MAX_REPEATS), default=5, help=f"1-{MAX_REPEATS}")
+    p.add_argument("--size-classes", type=int, default=None,
+                   help="particle-size classes of the size-distribution leg (default: "
+                        "size_classes.DEFAULT_SIZE_CLASSES)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench_chemistry)
 
@@ -234,6 +243,15 @@ def cmd_hull(args) -> int:
     return _emit(args, payload, "\n".join(lines))
 
 
+def _size_distribution(classes: int, spread: float | None):
+    """The powder's :class:`ParticleSizeDistribution` from ``--size-classes`` and ``--size-spread``."""
+    from synthgap.envs.chemistry.size_classes import MILLED_GEOMETRIC_SD, ParticleSizeDistribution
+
+    if spread is not None and classes == 1:
+        raise ValueError(f"--size-spread {spread:g} needs --size-classes above 1: one class is one size")
+    return ParticleSizeDistribution(MILLED_GEOMETRIC_SD if spread is None else spread, classes)
+
+
 def cmd_fire(args) -> int:
     from synthgap.envs.chemistry import Recipe, load_system, validate_recipe
     from synthgap.envs.chemistry.firing import fire_history
@@ -242,7 +260,8 @@ def cmd_fire(args) -> int:
 
     system = load_system(args.system)
     recipe = validate_recipe(system, Recipe.from_file(args.recipe))
-    hist = fire_history(system, recipe)
+    sizes = _size_distribution(args.size_classes, args.size_spread)
+    hist = fire_history(system, recipe, sizes)
     out = plot_firing(system, recipe, hist, _png(args.out, "fire.png"))
     f = hist.final
     fractions = {p: float(x) for p, x in zip(f.phases, f.phase_fractions[0], strict=True) if x > 1e-4}
@@ -252,6 +271,7 @@ def cmd_fire(args) -> int:
                "performance": float(f.performance[0]),
                "property": system.targets[recipe.target].performance.property,
                "gas_released_mol": dict(zip(system.gases, f.kinetic.gas_released[0].tolist(), strict=True)),
+               "size_classes": sizes.classes, "size_spread": None if sizes.single_size else sizes.geometric_sd,
                "png": str(out)}
     perf = system.targets[recipe.target].performance
     lines = [f"{recipe.target} from {' + '.join(recipe.precursors)}: "
@@ -261,6 +281,8 @@ def cmd_fire(args) -> int:
     density = "" if system.sintering is None else f", relative density {f.density[0] * 100:.1f} %"
     lines.append(f"  grain size {f.grain_size[0]:.2f} um{density}; {perf.property} {f.performance[0]:.4g} "
                  f"{perf.unit} (theoretical {perf.theoretical:g}, rule {perf.rule.name})")
+    if not sizes.single_size:
+        lines.append(f"  fired as {sizes.classes} particle-size classes, d84/d50 = {sizes.geometric_sd:g}")
     lines.append(f"wrote {out}")
     return _emit(args, payload, "\n".join(lines))
 
@@ -299,7 +321,11 @@ def cmd_pathway(args) -> int:
 
 def cmd_bench_chemistry(args) -> int:
     from synthgap.envs.chemistry import fire, load_system, random_recipes
+    from synthgap.envs.chemistry.size_classes import DEFAULT_SIZE_CLASSES
 
+    sizes = _size_distribution(DEFAULT_SIZE_CLASSES if args.size_classes is None else args.size_classes, None)
+    if sizes.single_size:
+        raise ValueError(f"--size-classes {sizes.classes}: the size-distribution leg needs at least 2 classes")
     system = load_system(args.system)
     rng = np.random.default_rng(0)
     batch = random_recipes(system, args.n, rng)
@@ -309,12 +335,15 @@ def cmd_bench_chemistry(args) -> int:
     for s in (system, first_order):
         fire(s, batch)  # warm-up: compile/load kernels, build tables
     fire(system, batch.take(slice(0, 1)))
-    batch_times, first_order_times = [], []
+    batch_times, first_order_times, size_class_times = [], [], []
     for _ in range(args.repeats):
         for s, times in ((system, batch_times), (first_order, first_order_times)):
             t = time.perf_counter()
             fire(s, batch)
             times.append(time.perf_counter() - t)
+        t = time.perf_counter()  # the same batch fired as a milled powder's size classes (what they cost)
+        fire(system, batch, sizes=sizes)
+        size_class_times.append(time.perf_counter() - t)
     # one at a time, two ways: one-row slices of the arrays (the strict measure: nothing
     # but the firing), and Recipe objects, as a loop `for r in recipes: fire(system, r)`
     # does (the recipe is checked and turned into arrays on each call)
@@ -332,14 +361,18 @@ def cmd_bench_chemistry(args) -> int:
     single_rate = 1.0 / statistics.median(single_times)
     recipe_rate = 1.0 / statistics.median(recipe_times)
     first_order_rate = args.n / statistics.median(first_order_times)
+    size_class_rate = args.n / statistics.median(size_class_times)
     payload = {"system": system.name, "batch_size": args.n, "single_sample": len(single_times),
                "batch_recipes_per_s": batch_rate, "single_recipes_per_s": single_rate,
                "ratio": batch_rate / single_rate, "single_recipe_objects_per_s": recipe_rate,
                "ratio_to_recipe_objects": batch_rate / recipe_rate,
-               "first_order_recipes_per_s": first_order_rate, "ratio_to_first_order": batch_rate / first_order_rate}
+               "first_order_recipes_per_s": first_order_rate, "ratio_to_first_order": batch_rate / first_order_rate,
+               "size_classes": sizes.classes, "size_spread": sizes.geometric_sd,
+               "size_class_recipes_per_s": size_class_rate, "size_classes_ratio": size_class_rate / batch_rate}
     human = (f"{system.name}: batched {batch_rate:,.0f} recipes/s (median of {args.repeats} x {args.n}); "
              f"one at a time {single_rate:,.0f} recipes/s as one-row arrays, {recipe_rate:,.0f} as Recipe "
              f"objects (median of {len(single_times)}); ratio {batch_rate / single_rate:.1f}x and "
              f"{batch_rate / recipe_rate:.1f}x; every law first-order {first_order_rate:,.0f} recipes/s, "
-             f"this system's laws at {batch_rate / first_order_rate:.2f}x that")
+             f"this system's laws at {batch_rate / first_order_rate:.2f}x that; as {sizes.classes} particle-size "
+             f"classes {size_class_rate:,.0f} recipes/s, {size_class_rate / batch_rate:.2f}x one size")
     return _emit(args, payload, human)

@@ -110,6 +110,32 @@ def test_bad_recipe_field_exits_2(capsys, tmp_path):
     assert code == 2 and "dwell_temperature must be within" in err
 
 
+def test_fire_takes_a_particle_size_distribution(capsys, tmp_path):
+    from synthgap.envs.chemistry import Recipe, fire, load_system
+    from synthgap.envs.chemistry.size_classes import ParticleSizeDistribution
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("target: MgAl2O4\nprecursors: [MgO, Al2O3]\ndwell_temperature: 1573\ndwell_time: 32\n"
+                      "milling_time: 2\n")
+    png = str(tmp_path / "f.png")
+    code, out, _ = run(capsys, "fire", "MgAl2O4", "--recipe", str(recipe), "--out", png, "--size-classes", "5",
+                       "--size-spread", "2.5", "--json")
+    fired = json.loads(out)
+    want = fire(load_system("MgAl2O4"), Recipe("MgAl2O4", ("MgO", "Al2O3"), dwell_temperature=1573, dwell_time=32,
+                                                milling_time=2), sizes=ParticleSizeDistribution(2.5, 5))
+    assert code == 0 and (fired["size_classes"], fired["size_spread"]) == (5, 2.5)
+    assert fired["target_fraction"] == pytest.approx(float(want.target_fraction[0]), rel=1e-12)
+    code, out, _ = run(capsys, "fire", "MgAl2O4", "--recipe", str(recipe), "--out", png, "--json")
+    assert code == 0 and json.loads(out)["size_spread"] is None
+    assert json.loads(out)["target_fraction"] > fired["target_fraction"] + 0.04  # the coarse tail lags
+    for flags, message in ((["--size-spread", "2"], "needs --size-classes above 1"),
+                           (["--size-classes", "0"], "from 1 to 41"),
+                           (["--size-classes", "3", "--size-spread", "0.9"], ">= 1"),
+                           (["--size-classes", "3", "--size-spread", "nan"], "finite")):
+        code, _, err = run(capsys, "fire", "MgAl2O4", "--recipe", str(recipe), "--out", png, *flags)
+        assert code == 2 and message in err and err.count("\n") == 1
+
+
 def test_bench_chemistry_json_keys(capsys):
     code, out, _ = run(capsys, "bench", "chemistry", "--n", "2000", "--single", "20", "--repeats", "2",
                        "--json")
@@ -119,6 +145,8 @@ def test_bench_chemistry_json_keys(capsys):
     assert data["ratio"] == pytest.approx(data["batch_recipes_per_s"] / data["single_recipes_per_s"])
     assert data["ratio_to_recipe_objects"] == pytest.approx(
         data["batch_recipes_per_s"] / data["single_recipe_objects_per_s"])
+    assert data["size_classes"] == 5 and data["size_classes_ratio"] == pytest.approx(
+        data["size_class_recipes_per_s"] / data["batch_recipes_per_s"])
 
 
 def test_console_script_help_lists_subcommands():

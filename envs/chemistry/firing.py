@@ -19,6 +19,7 @@ from .discretisation import COOL_STEPS, DWELL_STEPS, RAMP_STEPS
 from .kinetics import KineticState, ReactionNetwork, milling_rate_factor
 from .phenotype import performance
 from .recipe import ROOM_TEMPERATURE, Recipe, RecipeBatch
+from .size_classes import ParticleSizeDistribution
 from .stoichiometry import precursor_amounts
 from .system_model import per_structure
 
@@ -155,6 +156,7 @@ def fire(
     trace: TemperatureTrace | None = None,
     initial: np.ndarray | None = None,
     worlds: WorldKinetics | None = None,
+    sizes: ParticleSizeDistribution | None = None,
 ) -> FiredSamples:
     """Fire recipes and return the samples.
 
@@ -166,6 +168,9 @@ def fire(
             recipes' exact amounts.
         worlds: each recipe's own Arrhenius parameters relative to ``system``'s (a batch of
             campaigns, each in its own drawn world); default ``system``'s.
+        sizes: the milled powder's particle-size distribution, fired as size classes
+            (:mod:`.size_classes`; costs ``sizes.classes`` firings a recipe); default one
+            size, the milling time's median.
     """
     if isinstance(system, str):
         system = load_system(system)
@@ -176,16 +181,32 @@ def fire(
     start = starting_amounts(system, batch) if initial is None else np.asarray(initial, dtype=float)
     if start.shape != (len(batch), len(net.solids)):
         raise ValueError(f"initial amounts must have shape {(len(batch), len(net.solids))}, got {start.shape}")
-    factor = milling_rate_factor(batch.milling_time)
-    if trace is None:  # the programmed profiles: steps generated inside the kernel
-        state = net.integrate_programmes(start, batch.dwell_temperature, batch.ramp_rate, batch.dwell_time,
-                                         batch.cooling_rate, batch.atmosphere, factor, worlds=worlds)
-        work = None if system.sintering is None else system.sintering.work_of_programmes(
-            batch.dwell_temperature, batch.ramp_rate, batch.dwell_time, batch.cooling_rate, ROOM_TEMPERATURE)
+    if sizes is None or sizes.single_size:
+        state = _integrate(net, batch, start, trace, worlds, milling_rate_factor(batch.milling_time))
+    else:  # every recipe fired once per size class, then the classes averaged by mass
+        rows = sizes.rows(len(batch))
+        classes = None if trace is None else TemperatureTrace(trace.temperature[rows], trace.dt[rows])
+        state = sizes.combine(_integrate(net, batch.take(rows), start[rows], classes,
+                                         None if worlds is None else worlds.take(rows),
+                                         sizes.rate_factors(batch.milling_time).ravel()))
+    if system.sintering is None:
+        work = None
+    elif trace is None:
+        work = system.sintering.work_of_programmes(batch.dwell_temperature, batch.ramp_rate, batch.dwell_time,
+                                                   batch.cooling_rate, ROOM_TEMPERATURE)
     else:
-        state = net.integrate(start, trace.temperature, trace.dt, batch.atmosphere, factor, worlds=worlds)
-        work = None if system.sintering is None else system.sintering.work_of_trace(trace.temperature, trace.dt)
+        work = system.sintering.work_of_trace(trace.temperature, trace.dt)
     return samples_from_state(system, batch, state, start, work)
+
+
+def _integrate(net: ReactionNetwork, batch: RecipeBatch, start: np.ndarray, trace: TemperatureTrace | None,
+               worlds: WorldKinetics | None, factor: np.ndarray) -> KineticState:
+    """``batch`` fired from ``start`` through ``trace`` (None: the programmed profiles, their
+    steps generated inside the kernel) at the milling rate factors ``factor`` (B,)."""
+    if trace is None:
+        return net.integrate_programmes(start, batch.dwell_temperature, batch.ramp_rate, batch.dwell_time,
+                                        batch.cooling_rate, batch.atmosphere, factor, worlds=worlds)
+    return net.integrate(start, trace.temperature, trace.dt, batch.atmosphere, factor, worlds=worlds)
 
 
 def samples_from_state(system: ChemicalSystem, batch: RecipeBatch, state: KineticState,
@@ -232,8 +253,10 @@ class FiringHistory:
     density: np.ndarray
 
 
-def fire_history(system: ChemicalSystem, recipe: Recipe) -> FiringHistory:
-    """Fire one recipe and keep the phase fractions after every step of the programme."""
+def fire_history(system: ChemicalSystem, recipe: Recipe,
+                 sizes: ParticleSizeDistribution | None = None) -> FiringHistory:
+    """Fire one recipe and keep the phase fractions after every step of the programme
+    (``sizes``: the powder's size classes, as :func:`fire`'s)."""
     batch = RecipeBatch.from_recipes(system, [recipe])
     trace = programme_trace(batch)
     S = trace.temperature.shape[1]
@@ -241,6 +264,6 @@ def fire_history(system: ChemicalSystem, recipe: Recipe) -> FiringHistory:
     mask = np.tril(np.ones((S, S)))
     prefixes = TemperatureTrace(np.repeat(trace.temperature, S, axis=0), trace.dt * mask)
     many = batch.take(np.zeros(S, dtype=np.int64))
-    snap = fire(system, many, trace=prefixes)
+    snap = fire(system, many, trace=prefixes, sizes=sizes)
     return FiringHistory(trace.time[0], trace.temperature[0], snap.phases, snap.phase_fractions,
-                         fire(system, batch, trace=trace), snap.density)
+                         fire(system, batch, trace=trace, sizes=sizes), snap.density)

@@ -10,7 +10,8 @@ Each reaction r of a system's network advances with
   dG > 0; nothing runs uphill, and a reaction whose driving force is nearly used up
   (an intermediate took it) is slow: the kinetic trap;
 * m = (d_ref / d)^2: contact area per volume from milling (Jander-type diffusion), with
-  the particle size d, um, set by the milling time;
+  the particle size d, um, set by the milling time (one size, the median; or a log-normal
+  spread of sizes fired as classes, :mod:`.size_classes`);
 * F_r: the limiting amount (mol of reaction) of the solid reactants (forward) or solid
   products (backward). Gases are the furnace atmosphere's: a reservoir at fixed partial
   pressure that never limits a reaction.
@@ -80,7 +81,9 @@ MOLTEN_FIRST_ORDER = math.log(2.0) / _jander_half_time()
 
 
 def particle_size(milling_time: np.ndarray) -> np.ndarray:
-    """Mean precursor particle size, um, after ``milling_time`` hours of ball milling."""
+    """Median precursor particle size d50 (by mass), um, after ``milling_time`` hours of ball
+    milling: the one size of a default firing, the median of a size distribution's
+    (:mod:`.size_classes`)."""
     t = np.asarray(milling_time, dtype=float)
     return MILLED_PARTICLE_SIZE + (UNMILLED_PARTICLE_SIZE - MILLED_PARTICLE_SIZE) * np.exp(
         -t / MILLING_TIME_CONSTANT
