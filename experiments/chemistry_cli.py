@@ -115,6 +115,9 @@ def add_parsers(sub, bench) -> None:
     p.add_argument("--size-classes", type=int, default=1,
                    help="fire the milled powder as this many particle-size classes (default 1: one size, the "
                         "milling time's median; see synthgap.envs.chemistry.size_classes)")
+    p.add_argument("--bed-depth", type=float, default=None, metavar="MM",
+                   help="fire the powder as a bed this deep, mm, whose gas must diffuse out (and in); default: "
+                        "the furnace's atmosphere reaches every grain (synthgap.envs.chemistry.powder_bed)")
     p.add_argument("--size-spread", type=float, default=None,
                    help="the powder's geometric standard deviation d84/d50, >= 1, with --size-classes "
                         "(default: size_classes.MILLED_GEOMETRIC_SD, an assumption)")
@@ -261,7 +264,12 @@ def cmd_fire(args) -> int:
     system = load_system(args.system)
     recipe = validate_recipe(system, Recipe.from_file(args.recipe))
     sizes = _size_distribution(args.size_classes, args.size_spread)
-    hist = fire_history(system, recipe, sizes)
+    bed = None
+    if args.bed_depth is not None:
+        from synthgap.envs.chemistry.powder_bed import PowderBed
+
+        bed = PowderBed(depth_mm=args.bed_depth)
+    hist = fire_history(system, recipe, sizes, bed)
     out = plot_firing(system, recipe, hist, _png(args.out, "fire.png"))
     f = hist.final
     fractions = {p: float(x) for p, x in zip(f.phases, f.phase_fractions[0], strict=True) if x > 1e-4}
@@ -272,6 +280,7 @@ def cmd_fire(args) -> int:
                "property": system.targets[recipe.target].performance.property,
                "gas_released_mol": dict(zip(system.gases, f.kinetic.gas_released[0].tolist(), strict=True)),
                "size_classes": sizes.classes, "size_spread": None if sizes.single_size else sizes.geometric_sd,
+               "bed_depth_mm": None if bed is None else bed.depth_mm,
                "png": str(out)}
     perf = system.targets[recipe.target].performance
     lines = [f"{recipe.target} from {' + '.join(recipe.precursors)}: "
@@ -283,6 +292,8 @@ def cmd_fire(args) -> int:
                  f"{perf.unit} (theoretical {perf.theoretical:g}, rule {perf.rule.name})")
     if not sizes.single_size:
         lines.append(f"  fired as {sizes.classes} particle-size classes, d84/d50 = {sizes.geometric_sd:g}")
+    if bed is not None:
+        lines.append(f"  fired as a {bed.depth_mm:g} mm powder bed (its gas diffuses through the bed)")
     lines.append(f"wrote {out}")
     return _emit(args, payload, "\n".join(lines))
 
@@ -321,6 +332,7 @@ def cmd_pathway(args) -> int:
 
 def cmd_bench_chemistry(args) -> int:
     from synthgap.envs.chemistry import fire, load_system, random_recipes
+    from synthgap.envs.chemistry.powder_bed import PowderBed
     from synthgap.envs.chemistry.size_classes import DEFAULT_SIZE_CLASSES
 
     sizes = _size_distribution(DEFAULT_SIZE_CLASSES if args.size_classes is None else args.size_classes, None)
@@ -334,8 +346,10 @@ def cmd_bench_chemistry(args) -> int:
     first_order = replace(system, reactions=tuple(replace(r, law="first-order") for r in system.reactions))
     for s in (system, first_order):
         fire(s, batch)  # warm-up: compile/load kernels, build tables
+    fire(system, batch.take(slice(0, 1)), bed=PowderBed())  # and the bed's escape table
     fire(system, batch.take(slice(0, 1)))
-    batch_times, first_order_times, size_class_times = [], [], []
+    batch_times, first_order_times, size_class_times, bed_times = [], [], [], []
+    bed = PowderBed()
     for _ in range(args.repeats):
         for s, times in ((system, batch_times), (first_order, first_order_times)):
             t = time.perf_counter()
@@ -344,6 +358,9 @@ def cmd_bench_chemistry(args) -> int:
         t = time.perf_counter()  # the same batch fired as a milled powder's size classes (what they cost)
         fire(system, batch, sizes=sizes)
         size_class_times.append(time.perf_counter() - t)
+        t = time.perf_counter()  # and through a powder bed
+        fire(system, batch, bed=bed)
+        bed_times.append(time.perf_counter() - t)
     # one at a time, two ways: one-row slices of the arrays (the strict measure: nothing
     # but the firing), and Recipe objects, as a loop `for r in recipes: fire(system, r)`
     # does (the recipe is checked and turned into arrays on each call)
@@ -362,17 +379,20 @@ def cmd_bench_chemistry(args) -> int:
     recipe_rate = 1.0 / statistics.median(recipe_times)
     first_order_rate = args.n / statistics.median(first_order_times)
     size_class_rate = args.n / statistics.median(size_class_times)
+    bed_rate = args.n / statistics.median(bed_times)
     payload = {"system": system.name, "batch_size": args.n, "single_sample": len(single_times),
                "batch_recipes_per_s": batch_rate, "single_recipes_per_s": single_rate,
                "ratio": batch_rate / single_rate, "single_recipe_objects_per_s": recipe_rate,
                "ratio_to_recipe_objects": batch_rate / recipe_rate,
                "first_order_recipes_per_s": first_order_rate, "ratio_to_first_order": batch_rate / first_order_rate,
                "size_classes": sizes.classes, "size_spread": sizes.geometric_sd,
-               "size_class_recipes_per_s": size_class_rate, "size_classes_ratio": size_class_rate / batch_rate}
+               "size_class_recipes_per_s": size_class_rate, "size_classes_ratio": size_class_rate / batch_rate,
+               "bed_depth_mm": bed.depth_mm, "bed_recipes_per_s": bed_rate, "bed_ratio": bed_rate / batch_rate}
     human = (f"{system.name}: batched {batch_rate:,.0f} recipes/s (median of {args.repeats} x {args.n}); "
              f"one at a time {single_rate:,.0f} recipes/s as one-row arrays, {recipe_rate:,.0f} as Recipe "
              f"objects (median of {len(single_times)}); ratio {batch_rate / single_rate:.1f}x and "
              f"{batch_rate / recipe_rate:.1f}x; every law first-order {first_order_rate:,.0f} recipes/s, "
              f"this system's laws at {batch_rate / first_order_rate:.2f}x that; as {sizes.classes} particle-size "
-             f"classes {size_class_rate:,.0f} recipes/s, {size_class_rate / batch_rate:.2f}x one size")
+             f"classes {size_class_rate:,.0f} recipes/s, {size_class_rate / batch_rate:.2f}x one size; through a "
+             f"{bed.depth_mm:g} mm powder bed {bed_rate:,.0f} recipes/s, {bed_rate / batch_rate:.2f}x the open furnace")
     return _emit(args, payload, human)

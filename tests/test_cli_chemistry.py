@@ -136,6 +136,21 @@ def test_fire_takes_a_particle_size_distribution(capsys, tmp_path):
         assert code == 2 and message in err and err.count("\n") == 1
 
 
+def test_fire_takes_a_powder_bed(capsys, tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("target: LiMn2O4\nprecursors: [Li2CO3, Mn2O3]\ndwell_temperature: 1123\ndwell_time: 0.5\n"
+                      "ramp_rate: 5\ncooling_rate: 0.64\natmosphere: N2\nmilling_time: 12\n")
+    png = str(tmp_path / "f.png")
+    code, out, _ = run(capsys, "fire", "LiMn2O4", "--recipe", str(recipe), "--out", png, "--json")
+    assert code == 0 and json.loads(out)["bed_depth_mm"] is None and json.loads(out)["target_fraction"] > 0.9
+    code, out, _ = run(capsys, "fire", "LiMn2O4", "--recipe", str(recipe), "--out", png, "--bed-depth", "5",
+                       "--json")
+    assert code == 0 and json.loads(out)["bed_depth_mm"] == 5 and json.loads(out)["target_fraction"] < 0.1
+    for depth in ("0", "-3", "nan", "inf"):
+        code, _, err = run(capsys, "fire", "LiMn2O4", "--recipe", str(recipe), "--out", png, "--bed-depth", depth)
+        assert code == 2 and "depth_mm must be a number in (0, 1000]" in err and err.count("\n") == 1
+
+
 def test_bench_chemistry_json_keys(capsys):
     code, out, _ = run(capsys, "bench", "chemistry", "--n", "2000", "--single", "20", "--repeats", "2",
                        "--json")
@@ -147,6 +162,7 @@ def test_bench_chemistry_json_keys(capsys):
         data["batch_recipes_per_s"] / data["single_recipe_objects_per_s"])
     assert data["size_classes"] == 5 and data["size_classes_ratio"] == pytest.approx(
         data["size_class_recipes_per_s"] / data["batch_recipes_per_s"])
+    assert data["bed_ratio"] == pytest.approx(data["bed_recipes_per_s"] / data["batch_recipes_per_s"])
 
 
 def test_console_script_help_lists_subcommands():

@@ -18,6 +18,7 @@ from .catalogue import ChemicalSystem, load_system
 from .discretisation import COOL_STEPS, DWELL_STEPS, RAMP_STEPS
 from .kinetics import KineticState, ReactionNetwork, milling_rate_factor
 from .phenotype import performance
+from .powder_bed import PowderBed
 from .recipe import ROOM_TEMPERATURE, Recipe, RecipeBatch
 from .size_classes import ParticleSizeDistribution
 from .stoichiometry import precursor_amounts
@@ -157,6 +158,7 @@ def fire(
     initial: np.ndarray | None = None,
     worlds: WorldKinetics | None = None,
     sizes: ParticleSizeDistribution | None = None,
+    bed: PowderBed | None = None,
 ) -> FiredSamples:
     """Fire recipes and return the samples.
 
@@ -171,6 +173,8 @@ def fire(
         sizes: the milled powder's particle-size distribution, fired as size classes
             (:mod:`.size_classes`; costs ``sizes.classes`` firings a recipe); default one
             size, the milling time's median.
+        bed: the crucible's powder bed, whose gas must diffuse out (:mod:`.powder_bed`);
+            default: the furnace's atmosphere reaches every grain.
     """
     if isinstance(system, str):
         system = load_system(system)
@@ -181,14 +185,16 @@ def fire(
     start = starting_amounts(system, batch) if initial is None else np.asarray(initial, dtype=float)
     if start.shape != (len(batch), len(net.solids)):
         raise ValueError(f"initial amounts must have shape {(len(batch), len(net.solids))}, got {start.shape}")
+    beds = None if bed is None else bed.factor(start @ net.molar_mass)
     if sizes is None or sizes.single_size:
-        state = _integrate(net, batch, start, trace, worlds, milling_rate_factor(batch.milling_time))
+        state = _integrate(net, batch, start, trace, worlds, milling_rate_factor(batch.milling_time), beds)
     else:  # every recipe fired once per size class, then the classes averaged by mass
         rows = sizes.rows(len(batch))
         classes = None if trace is None else TemperatureTrace(trace.temperature[rows], trace.dt[rows])
         state = sizes.combine(_integrate(net, batch.take(rows), start[rows], classes,
                                          None if worlds is None else worlds.take(rows),
-                                         sizes.rate_factors(batch.milling_time).ravel()))
+                                         sizes.rate_factors(batch.milling_time).ravel(),
+                                         None if beds is None else beds[rows]))
     if system.sintering is None:
         work = None
     elif trace is None:
@@ -200,13 +206,14 @@ def fire(
 
 
 def _integrate(net: ReactionNetwork, batch: RecipeBatch, start: np.ndarray, trace: TemperatureTrace | None,
-               worlds: WorldKinetics | None, factor: np.ndarray) -> KineticState:
+               worlds: WorldKinetics | None, factor: np.ndarray, bed: np.ndarray | None) -> KineticState:
     """``batch`` fired from ``start`` through ``trace`` (None: the programmed profiles, their
-    steps generated inside the kernel) at the milling rate factors ``factor`` (B,)."""
+    steps generated inside the kernel) at the milling rate factors ``factor`` (B,), through
+    powder beds ``bed`` (B,) cm/mol (None: none)."""
     if trace is None:
         return net.integrate_programmes(start, batch.dwell_temperature, batch.ramp_rate, batch.dwell_time,
-                                        batch.cooling_rate, batch.atmosphere, factor, worlds=worlds)
-    return net.integrate(start, trace.temperature, trace.dt, batch.atmosphere, factor, worlds=worlds)
+                                        batch.cooling_rate, batch.atmosphere, factor, worlds=worlds, bed=bed)
+    return net.integrate(start, trace.temperature, trace.dt, batch.atmosphere, factor, worlds=worlds, bed=bed)
 
 
 def samples_from_state(system: ChemicalSystem, batch: RecipeBatch, state: KineticState,
@@ -253,10 +260,10 @@ class FiringHistory:
     density: np.ndarray
 
 
-def fire_history(system: ChemicalSystem, recipe: Recipe,
-                 sizes: ParticleSizeDistribution | None = None) -> FiringHistory:
+def fire_history(system: ChemicalSystem, recipe: Recipe, sizes: ParticleSizeDistribution | None = None,
+                 bed: PowderBed | None = None) -> FiringHistory:
     """Fire one recipe and keep the phase fractions after every step of the programme
-    (``sizes``: the powder's size classes, as :func:`fire`'s)."""
+    (``sizes``, ``bed``: the powder's size classes and its bed, as :func:`fire`'s)."""
     batch = RecipeBatch.from_recipes(system, [recipe])
     trace = programme_trace(batch)
     S = trace.temperature.shape[1]
@@ -264,6 +271,6 @@ def fire_history(system: ChemicalSystem, recipe: Recipe,
     mask = np.tril(np.ones((S, S)))
     prefixes = TemperatureTrace(np.repeat(trace.temperature, S, axis=0), trace.dt * mask)
     many = batch.take(np.zeros(S, dtype=np.int64))
-    snap = fire(system, many, trace=prefixes, sizes=sizes)
+    snap = fire(system, many, trace=prefixes, sizes=sizes, bed=bed)
     return FiringHistory(trace.time[0], trace.temperature[0], snap.phases, snap.phase_fractions,
-                         fire(system, batch, trace=trace, sizes=sizes), snap.density)
+                         fire(system, batch, trace=trace, sizes=sizes, bed=bed), snap.density)

@@ -45,6 +45,7 @@ import numpy as np
 
 from .catalogue import ChemicalSystem, load_atmospheres
 from .discretisation import COOL_STEPS, DWELL_STEPS, RAMP_STEPS
+from .powder_bed import escape_table
 from .rate_kernels import T_GRID_MAX, T_GRID_MIN, T_GRID_STEP, first_layer_slope, programmes_kernel, traces_kernel
 from .stoichiometry import molar_mass
 from .system_model import RATE_LAWS
@@ -171,6 +172,7 @@ class ReactionNetwork:
         #: (J,) the Jander-law reactions, the only ones whose steps the kernels may cut into parts (unsigned: see _pad)
         self.jander_index = np.flatnonzero(self.laws == RATE_LAWS.index("jander")).astype(np.uint64)
         self._fastest: tuple[np.ndarray, np.ndarray] | None = None  # (rate table, its fastest_jander_rates)
+        self._escape: np.ndarray | None = None  # the powder bed's escape table, built when a bed is first fired
         self.volatile_index = np.array([s_index[n] for n in system.volatiles], dtype=np.uint64)
         self.volatile_table = np.array(
             [A * np.exp(-Ea / (R_GAS * grid)) for Ea, A in system.volatiles.values()]
@@ -190,6 +192,7 @@ class ReactionNetwork:
         grain_size: np.ndarray | None = None,
         worlds: WorldKinetics | None = None,
         layer: np.ndarray | None = None,
+        bed: np.ndarray | None = None,
     ) -> KineticState:
         """Fire a batch of samples through their temperature histories.
 
@@ -205,6 +208,8 @@ class ReactionNetwork:
                 each in a drawn world of this network's system); default the network's.
             layer: (B, R) the product layers to start from (``KineticState.layer`` of an
                 earlier integration); default: none yet.
+            bed: (B,) cm/mol, each sample's :meth:`.powder_bed.PowderBed.factor`: its gas
+                must cross a powder bed; default: the furnace's atmosphere reaches every grain.
 
         Returns:
             the final :class:`KineticState`.
@@ -219,7 +224,7 @@ class ReactionNetwork:
         traces_kernel(
             n, np.ascontiguousarray(temperatures, dtype=float), np.ascontiguousarray(dt, dtype=float),
             np.asarray(atmosphere, dtype=np.int64) * self.n_grid, np.ascontiguousarray(rate_factor, dtype=float),
-            self._tables(worlds, B), gas, lost, grain2, made,
+            self._tables(worlds, B) + self._bed(bed, B), gas, lost, grain2, made,
         )
         return KineticState(n, gas, lost, np.sqrt(grain2), made)
 
@@ -233,6 +238,7 @@ class ReactionNetwork:
         atmosphere: np.ndarray,
         rate_factor: np.ndarray,
         worlds: WorldKinetics | None = None,
+        bed: np.ndarray | None = None,
     ) -> KineticState:
         """Fire a batch through ideal programmes (ramp from room temperature, dwell, cool).
 
@@ -245,6 +251,7 @@ class ReactionNetwork:
                 cooling_rate: (B,) K/min.
             atmosphere: (B,) int atmosphere index; rate_factor: (B,) milling multiplier.
             worlds: each sample's own Arrhenius parameters, as :meth:`integrate`'s.
+            bed: (B,) cm/mol, each sample's powder bed, as :meth:`integrate`'s.
         """
         n = np.array(amounts, dtype=float, order="C")
         B = n.shape[0]
@@ -259,9 +266,21 @@ class ReactionNetwork:
         programmes_kernel(
             n, col(dwell_temperature), col(ramp_rate), col(dwell_time), col(cooling_rate),
             np.asarray(atmosphere, dtype=np.int64) * self.n_grid, col(rate_factor),
-            self._tables(worlds, B), gas, lost, grain2, made, (RAMP_STEPS, DWELL_STEPS, COOL_STEPS),
+            self._tables(worlds, B) + self._bed(bed, B), gas, lost, grain2, made, (RAMP_STEPS, DWELL_STEPS, COOL_STEPS),
         )
         return KineticState(n, gas, lost, np.sqrt(grain2), made)
+
+    def _bed(self, bed: np.ndarray | None, batch: int) -> tuple[np.ndarray, np.ndarray]:
+        """The kernels' (escape table, per-sample bed factor); empty arrays: no bed."""
+        if bed is None:
+            return _NO_BED
+        factor = np.ascontiguousarray(bed, dtype=float)
+        if factor.shape != (batch,) or not np.all(np.isfinite(factor)) or np.any(factor <= 0):
+            raise ValueError(f"bed factors must be {batch} finite numbers > 0 (cm/mol), got shape {factor.shape}")
+        if self._escape is None:
+            self._escape = escape_table(self.system.reactions, self.gases, load_atmospheres(), self.atmospheres,
+                                        self.grid, TRACE_PRESSURE)
+        return self._escape, factor
 
     def _layers(self, batch: int, layer: np.ndarray | None) -> np.ndarray:
         """(B, R) product layers for the kernels to advance: a copy of ``layer``, or zeros."""
@@ -301,6 +320,9 @@ class ReactionNetwork:
     def element_totals(self, state_amounts: np.ndarray, gas: np.ndarray, lost: np.ndarray) -> np.ndarray:
         """(B, E) mol of each element in sample + released gas + volatilized solid."""
         return state_amounts @ self.solid_elements + gas @ self.gas_elements + lost @ self.solid_elements
+
+
+_NO_BED = (np.zeros((0, 0)), np.zeros(0))  # the kernels' bed arrays when gas reaches every grain
 
 
 def _pad(terms: list[list[tuple[int, float]]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
