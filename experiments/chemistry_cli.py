@@ -270,7 +270,9 @@ def cmd_fire(args) -> int:
 
         bed = PowderBed(depth_mm=args.bed_depth)
     hist = fire_history(system, recipe, sizes, bed)
-    out = plot_firing(system, recipe, hist, _png(args.out, "fire.png"))
+    powder = ", ".join(([] if sizes.single_size else [f"{sizes.classes} size classes, d84/d50 {sizes.geometric_sd:g}"])
+                       + ([] if bed is None else [f"{bed.depth_mm:g} mm powder bed"]))
+    out = plot_firing(system, recipe, hist, _png(args.out, "fire.png"), powder)
     f = hist.final
     fractions = {p: float(x) for p, x in zip(f.phases, f.phase_fractions[0], strict=True) if x > 1e-4}
     payload = {"system": system.name, "recipe": recipe.to_dict(), "phase_fractions": fractions,

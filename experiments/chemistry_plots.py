@@ -185,8 +185,9 @@ def hull_figure(system, T: float):
     return fig
 
 
-def plot_firing(system, recipe, history, out: Path) -> Path:
-    """Phase fractions and temperature against time for one firing, as a PNG."""
+def plot_firing(system, recipe, history, out: Path, powder: str = "") -> Path:
+    """Phase fractions and temperature against time for one firing, as a PNG (``powder``:
+    how the powder was fired, if not as one size in the open furnace, for the title)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(10, 5))
     hours = np.concatenate([[0.0], history.time / 3600.0])
@@ -217,7 +218,7 @@ def plot_firing(system, recipe, history, out: Path) -> Path:
                  f"{perf:.3g} {model.unit} (theoretical {model.theoretical:g})\n"
                  f"grain size {history.final.grain_size[0]:.2g} um"
                  + (f", relative density {history.final.density[0] * 100:.1f} %"
-                    if system.sintering is not None else ""), fontsize=10)
+                    if system.sintering is not None else "") + (f"; {powder}" if powder else ""), fontsize=10)
     ax.grid(alpha=0.3)
     fig.tight_layout(rect=(0, _height_fraction(fig, legend), 1, 1))  # the legend below, off the curves
     return _save(fig, out, layout=False)
