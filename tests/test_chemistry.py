@@ -214,10 +214,17 @@ def test_user_system_file_loads_and_malformed_file_names_field(tmp_path):
         load_system(str(tmp_path / "absent.yaml"))
 
 
-def test_programme_kernel_equals_the_explicit_programme_trace():
-    """The fused fast path and the trace path integrate the same steps."""
-    from synthgap.envs.chemistry import programme_trace
+@pytest.mark.parametrize("steps", [None, (23, 25, 15)])
+def test_programme_kernel_equals_the_explicit_programme_trace(steps, monkeypatch):
+    """The fused fast path and the trace path integrate the same steps, in the same order:
+    the reactions' order alternates with the firing's step count, so with odd segment
+    lengths a dwell begins on an odd step in both."""
+    from synthgap.envs.chemistry import firing, kinetics, programme_trace
 
+    if steps is not None:
+        for module in (firing, kinetics):
+            for name, value in zip(("RAMP_STEPS", "DWELL_STEPS", "COOL_STEPS"), steps, strict=True):
+                monkeypatch.setattr(module, name, value)
     system = load_system("LiMn2O4")
     batch = random_recipes(system, 300, np.random.default_rng(7))
     fast = fire(system, batch)

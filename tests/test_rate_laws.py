@@ -163,12 +163,15 @@ def test_the_pathways_include_the_layered_route_and_it_balances():
     assert cool.trap is None and cool.energies[2] / cool.energies[3] < 2 / 3 < layered.energies[2] / layered.energies[3]
 
 
-@pytest.mark.parametrize("name, q90, q99", [("BaTiO3", 0.015, 0.06), ("LiMn2O4", 0.003, 0.06), ("CaSiO3", 0.01, 0.03)])
+@pytest.mark.parametrize("name, q90, q99", [("BaTiO3", 0.004, 0.03), ("LiMn2O4", 0.003, 0.03), ("CaSiO3", 0.003, 0.01)])
 def test_the_programmed_firing_agrees_with_a_ten_times_finer_one(name, q90, q99):
-    """Reactions act one after another within a step; fast Jander steps are cut into parts
-    so that a reaction cannot take its reactant before a competitor acts. Over 2,000 random
-    recipes the 90th and 99th percentiles of the target fraction's error are bounded; the
-    worst (0.11-0.12 in BaTiO3 and LiMn2O4 here) is in the README, not asserted.
+    """Reactions act one after another within a step, in the file's order and in reverse on
+    alternate steps; fast Jander steps are cut into parts so that a reaction cannot take its
+    reactant before a competitor acts. Over 2,000 random recipes the 90th and 99th
+    percentiles of the target fraction's error are bounded. Measured: 0.0019 and 0.019
+    (BaTiO3), 0.0012 and 0.018 (LiMn2O4), 0.0015 and 0.0070 (CaSiO3); in the file's order
+    every step, 0.0089 and 0.032, 0.0015 and 0.043, 0.0038 and 0.0076, each failing a bound.
+    The worst (0.16 and 0.11 in BaTiO3 and LiMn2O4) is in the README, not asserted.
 
     LiMn2O4: Li2CO3 is wanted by its decomposition and by its reactions with the manganese
     oxides, and the file puts the decomposition after them (first, it took the carbonate

@@ -57,6 +57,7 @@ class IncrementalFiring:
         self.state = KineticState(self.initial.copy(), np.zeros((B, len(self.net.gases))),
                                   np.zeros_like(self.initial), None)
         self.time_s = 0.0
+        self.steps = 0  # steps fired so far (the kernels alternate the reactions' order step by step)
         self.sintering_work = np.zeros(B)  # s/K, the master sintering curve's Theta so far
 
     def react(self, temperature_K: np.ndarray, dt_s: np.ndarray) -> None:
@@ -69,10 +70,12 @@ class IncrementalFiring:
         B = len(self.batch)  # every crucible sees the same history (a writable view for one: the kernels write)
         T2, dt2 = (T[None, :], dt[None, :]) if B == 1 else (np.repeat(T[None, :], B, 0), np.repeat(dt[None, :], B, 0))
         step = self.net.integrate(self.state.amounts, T2, dt2, self.batch.atmosphere, self._rate,
-                                  self.state.grain_size, layer=self.state.layer)  # the product layers grow on
+                                  self.state.grain_size, layer=self.state.layer,  # the product layers grow on
+                                  first_step=self.steps)
         self.state = KineticState(step.amounts, self.state.gas_released + step.gas_released,
                                   self.state.volatilized + step.volatilized, step.grain_size, step.layer)
         self.time_s += float(dt.sum())
+        self.steps += T.size
         if self.system.sintering is not None:
             self.sintering_work = self.sintering_work + self.system.sintering.work_of_trace(T, dt)
 

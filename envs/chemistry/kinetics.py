@@ -193,6 +193,7 @@ class ReactionNetwork:
         worlds: WorldKinetics | None = None,
         layer: np.ndarray | None = None,
         bed: np.ndarray | None = None,
+        first_step: int = 0,
     ) -> KineticState:
         """Fire a batch of samples through their temperature histories.
 
@@ -210,6 +211,8 @@ class ReactionNetwork:
                 earlier integration); default: none yet.
             bed: (B,) cm/mol, each sample's :meth:`.powder_bed.PowderBed.factor`: its gas
                 must cross a powder bed; default: the furnace's atmosphere reaches every grain.
+            first_step: how many steps the firing has taken before these (the kernels
+                alternate the reactions' order step by step; a continued firing keeps the beat).
 
         Returns:
             the final :class:`KineticState`.
@@ -224,7 +227,7 @@ class ReactionNetwork:
         traces_kernel(
             n, np.ascontiguousarray(temperatures, dtype=float), np.ascontiguousarray(dt, dtype=float),
             np.asarray(atmosphere, dtype=np.int64) * self.n_grid, np.ascontiguousarray(rate_factor, dtype=float),
-            self._tables(worlds, B) + self._bed(bed, B), gas, lost, grain2, made,
+            self._tables(worlds, B) + self._bed(bed, B), gas, lost, grain2, made, int(first_step) % 2,
         )
         return KineticState(n, gas, lost, np.sqrt(grain2), made)
 

@@ -141,7 +141,7 @@ def _substeps(n, b, T, step, offset, factor, tables, layer):  # pragma: no cover
 
 
 @numba.njit(cache=True, inline="always")
-def _advance(n, b, T, step, offset, factor, tables, gas, lost, grain2, layer):  # pragma: no cover - compiled
+def _advance(n, b, T, step, offset, factor, tables, gas, lost, grain2, layer, odd):  # pragma: no cover - compiled
     """One step of ``step`` s at ``T`` K for sample ``b`` (cut into :func:`_substeps` parts)."""
     (rate_table, r_idx, r_nu, r_cnt, p_idx, p_nu, p_cnt, gas_coef, laws, first_layer, layer_slope, molten, melt, jander,
      fastest, vol_idx, vol_table, grain_table, w_rxn, w_vol, w_grain, escape, bed) = tables
@@ -150,15 +150,24 @@ def _advance(n, b, T, step, offset, factor, tables, gas, lost, grain2, layer):  
         parts = 1  # no Jander-law reaction is fast at this temperature (the common step: checked once)
     else:
         parts = _substeps(n, b, T, step, offset, factor, tables, layer)
-    for _ in range(parts):
-        _advance_once(n, b, T, step / parts, offset, factor, tables, gas, lost, grain2, layer)
+    for q in range(parts):
+        _advance_once(n, b, T, step / parts, offset, factor, tables, gas, lost, grain2, layer, (odd + q) % 2)
 
 
 @numba.njit(cache=True, inline="always")
-def _advance_once(n, b, T, step, offset, factor, tables, gas, lost, grain2, layer):  # pragma: no cover - compiled
+def _advance_once(n, b, T, step, offset, factor, tables, gas, lost, grain2, layer, odd):  # pragma: no cover - compiled
     """One step of ``step`` s at ``T`` K for sample ``b``: every reaction, evaporation, grain growth.
 
     ``tables`` is :meth:`ReactionNetwork._tables` (one tuple, so the call can be inlined).
+    The reactions act one after another: in the file's order, or in reverse when ``odd``
+    (every other step and part). Alternating makes each pair of steps symmetric (Strang's
+    splitting of two), so the order's bias falls from first to second order in the step:
+    against a 100x finer firing of 2,000 random recipes (seed 7) the target fraction's
+    90th-percentile error fell from 0.0118 to 0.0017 (BaTiO3), 0.0017 to 0.0012 (LiMn2O4)
+    and 0.0047 to 0.0015 (CaSiO3), the 99th from 0.042 to 0.020, 0.054 to 0.018 and 0.0095
+    to 0.0064. The reversed index is unsigned (a signed one brought numba's negative-index
+    checks back and cost 15 %); measured alternately with the file-order kernel, 1.00x
+    (LiMn2O4) and 0.96x (BaTiO3) the batched rate.
     """
     (rate_table, r_idx, r_nu, r_cnt, p_idx, p_nu, p_cnt, gas_coef, laws, first_layer, layer_slope, molten, melt, jander,
      fastest, vol_idx, vol_table, grain_table, w_rxn, w_vol, w_grain, escape, bed) = tables
@@ -169,7 +178,9 @@ def _advance_once(n, b, T, step, offset, factor, tables, gas, lost, grain2, laye
     worlds = w_rxn.shape[0] > 0
     inv_T = 1.0 / (T_GRID_MIN + ti * T_GRID_STEP)
     capped = bed.shape[0] > 0
-    for r in range(rate_table.shape[1]):
+    last = np.uint64(rate_table.shape[1] - 1)  # unsigned indices: numba then skips the negative-index checks
+    for i in range(np.uint64(rate_table.shape[1])):
+        r = last - i if odd else i  # every other step in reverse order
         kd = rate_table[row, r] * scaled
         if worlds:
             kd *= np.exp(w_rxn[b, r, 0] - w_rxn[b, r, 1] * inv_T)
@@ -215,18 +226,20 @@ def _advance_once(n, b, T, step, offset, factor, tables, gas, lost, grain2, laye
         for g in range(gas_coef.shape[1]):
             gas[b, g] += gas_coef[r, g] * xi
     for v in range(vol_idx.shape[0]):
-        i = vol_idx[v]
+        iv = vol_idx[v]
         k_v = vol_table[v, ti] * (np.exp(w_vol[b, v, 0] - w_vol[b, v, 1] * inv_T) if worlds else 1.0)
-        out = n[b, i] * _reacted(k_v * step)
-        n[b, i] -= out
-        lost[b, i] += out
+        out = n[b, iv] * _reacted(k_v * step)
+        n[b, iv] -= out
+        lost[b, iv] += out
     grain2[b] += grain_table[ti] * step * (np.exp(w_grain[b, 0] - w_grain[b, 1] * inv_T) if worlds else 1.0)
 
 
 @numba.njit(cache=True, inline="always")
-def _dwell(n, b, T, step, count, offset, factor, tables, gas, lost, grain2, layer):  # pragma: no cover - compiled
+def _dwell(n, b, T, step, count, offset, factor, tables, gas, lost, grain2, layer,
+           first):  # pragma: no cover - compiled
     """``count`` equal steps of ``step`` s at ``T`` K (a dwell): the same as ``count`` calls
-    of :func:`_advance` (bit for bit), with the reactions' and evaporation's shares computed
+    of :func:`_advance` (bit for bit; the first is step ``first`` of the firing, for the
+    reactions' alternating order), with the reactions' and evaporation's shares computed
     once. The reaction update is spelled out here and in :func:`_advance` on purpose: as a
     shared inline helper per reaction it made the serial build 10x slower, and as a shared
     step over arrays of shares 20 % slower on threads (numba 0.68, measured)."""
@@ -260,13 +273,17 @@ def _dwell(n, b, T, step, count, offset, factor, tables, gas, lost, grain2, laye
         evaporated[v] = _reacted(k_v * step)
     growth = grain_table[ti] * step * (np.exp(w_grain[b, 0] - w_grain[b, 1] * inv_T) if worlds else 1.0)
     slow = not worlds and fastest[row] * scaled * JANDER_MAX_SLOPE <= MAX_STEP_CONVERSION  # no step needs parts
-    for _ in range(count):
+    last = np.uint64(rate_table.shape[1] - 1)
+    for it in range(count):
         parts = 1 if slow else _substeps(n, b, T, step, offset, factor, tables, layer)
         if parts > 1:  # a fast Jander-law reaction: this step in parts, its shares recomputed
-            for _ in range(parts):
-                _advance_once(n, b, T, step / parts, offset, factor, tables, gas, lost, grain2, layer)
+            for q in range(parts):
+                _advance_once(n, b, T, step / parts, offset, factor, tables, gas, lost, grain2, layer,
+                              (first + it + q) % 2)
             continue
-        for r in range(rate_table.shape[1]):
+        backward = (first + it) % 2 == 1
+        for i in range(np.uint64(rate_table.shape[1])):
+            r = last - i if backward else i  # every other step in reverse order
             f = share[r]
             if f > 0.0:
                 if r_cnt[r] == 0:
@@ -301,19 +318,21 @@ def _dwell(n, b, T, step, count, offset, factor, tables, gas, lost, grain2, laye
             for g in range(gas_coef.shape[1]):
                 gas[b, g] += gas_coef[r, g] * xi
         for v in range(vol_idx.shape[0]):
-            i = vol_idx[v]
-            out = n[b, i] * evaporated[v]
-            n[b, i] -= out
-            lost[b, i] += out
+            iv = vol_idx[v]
+            out = n[b, iv] * evaporated[v]
+            n[b, iv] -= out
+            lost[b, iv] += out
         grain2[b] += growth
 
 
 @numba.njit(cache=True, inline="always")
-def _traces_range(lo, hi, n, T, dt, offset, factor, tables, gas, lost, grain2, layer):  # pragma: no cover - compiled
-    """Samples lo..hi-1 through their own temperature histories ``T`` (B, S) K, ``dt`` (B, S) s."""
+def _traces_range(lo, hi, n, T, dt, offset, factor, tables, gas, lost, grain2, layer,
+                  first):  # pragma: no cover - compiled
+    """Samples lo..hi-1 through their own temperature histories ``T`` (B, S) K, ``dt`` (B, S) s,
+    whose first step is step ``first`` of the firing (the reaction order alternates with it)."""
     for b in range(lo, hi):
         for s in range(T.shape[1]):
-            _advance(n, b, T[b, s], dt[b, s], offset[b], factor[b], tables, gas, lost, grain2, layer)
+            _advance(n, b, T[b, s], dt[b, s], offset[b], factor[b], tables, gas, lost, grain2, layer, (first + s) % 2)
 
 
 @numba.njit(cache=True, inline="always")
@@ -331,13 +350,13 @@ def _programmes_range(lo, hi, n, dwell_T, ramp, dwell_h, cool, offset, factor, t
         dt = span * 60.0 / ramp[b] / ramp_steps
         for k in range(ramp_steps):
             T = ROOM_TEMPERATURE + span * (k + 0.5) / ramp_steps
-            _advance(n, b, T, dt, off, fac, tables, gas, lost, grain2, layer)
+            _advance(n, b, T, dt, off, fac, tables, gas, lost, grain2, layer, k % 2)
         _dwell(n, b, dwell_T[b], dwell_h[b] * 3600.0 / dwell_steps, dwell_steps, off, fac, tables, gas, lost, grain2,
-               layer)
+               layer, ramp_steps % 2)
         dt = span * 60.0 / cool[b] / cool_steps
         for k in range(cool_steps):
             T = dwell_T[b] - span * (k + 0.5) / cool_steps
-            _advance(n, b, T, dt, off, fac, tables, gas, lost, grain2, layer)
+            _advance(n, b, T, dt, off, fac, tables, gas, lost, grain2, layer, (ramp_steps + dwell_steps + k) % 2)
 
 
 # Big batches share chunks of samples out among threads (OpenMP), each running the inlined
@@ -351,10 +370,10 @@ PARALLEL_BATCH = 1024  # samples from which the threaded kernels are used
 
 
 @numba.njit(cache=True, parallel=True, error_model="numpy")
-def _traces_threaded(n, T, dt, offset, factor, tables, gas, lost, grain2, layer):  # pragma: no cover - compiled
+def _traces_threaded(n, T, dt, offset, factor, tables, gas, lost, grain2, layer, first):  # pragma: no cover - compiled
     for c in numba.prange((n.shape[0] + CHUNK - 1) // CHUNK):  # threads share out chunks of samples
         _traces_range(c * CHUNK, min(n.shape[0], (c + 1) * CHUNK), n, T, dt, offset, factor, tables,
-                      gas, lost, grain2, layer)
+                      gas, lost, grain2, layer, first)
 
 
 @numba.njit(cache=True, parallel=True, error_model="numpy")
@@ -366,8 +385,8 @@ def _programmes_threaded(n, dwell_T, ramp, dwell_h, cool, offset, factor, tables
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _traces_serial(n, T, dt, offset, factor, tables, gas, lost, grain2, layer):  # pragma: no cover - compiled
-    _traces_range(0, n.shape[0], n, T, dt, offset, factor, tables, gas, lost, grain2, layer)
+def _traces_serial(n, T, dt, offset, factor, tables, gas, lost, grain2, layer, first):  # pragma: no cover - compiled
+    _traces_range(0, n.shape[0], n, T, dt, offset, factor, tables, gas, lost, grain2, layer, first)
 
 
 @numba.njit(cache=True, error_model="numpy")
